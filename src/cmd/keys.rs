@@ -1,0 +1,5 @@
+//! Generic keyspace commands: DEL, EXISTS, EXPIRE, SCAN, ...
+
+use crate::command::CommandSpec;
+
+pub static TABLE: &[CommandSpec] = &[];

@@ -1,0 +1,687 @@
+//! Configuration: every option declared once, in [`OPTIONS`].
+//!
+//! The same table serves the config file (`config/strata.conf`, redis.conf
+//! syntax), command-line overrides (`--port 7000`), `CONFIG GET`,
+//! `CONFIG SET`, `CONFIG REWRITE` and `INFO`. Values are kept as
+//! validated strings in canonical form (what `CONFIG GET` prints); typed
+//! accessors parse them, and [`Config::hot`] caches the few that sit on
+//! hot paths.
+
+use std::collections::BTreeMap;
+
+use strata_storage::num::parse_i64;
+
+/// How an option's value is parsed and validated.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// `yes` / `no`.
+    Bool,
+    /// An integer within bounds.
+    Int { min: i64, max: i64 },
+    /// A byte size with optional unit (`1gb`, `64mb`, `100k`), within bounds.
+    Memory { min: i64, max: i64 },
+    /// One of a fixed set of words.
+    Enum(&'static [&'static str]),
+    /// Free text, validated by a function.
+    Text(fn(&str) -> Result<String, String>),
+}
+
+/// Option flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutability {
+    /// CONFIG SET may change it at run time.
+    Runtime,
+    /// Only the config file or the command line may set it.
+    Immutable,
+}
+
+/// One configuration option.
+#[derive(Debug)]
+pub struct OptionSpec {
+    pub name: &'static str,
+    /// Other names accepted everywhere (Redis's old `ziplist` names...).
+    pub aliases: &'static [&'static str],
+    pub kind: Kind,
+    pub default: &'static str,
+    pub mutability: Mutability,
+}
+
+const fn opt(name: &'static str, kind: Kind, default: &'static str) -> OptionSpec {
+    OptionSpec {
+        name,
+        aliases: &[],
+        kind,
+        default,
+        mutability: Mutability::Runtime,
+    }
+}
+
+const fn fixed(name: &'static str, kind: Kind, default: &'static str) -> OptionSpec {
+    OptionSpec {
+        name,
+        aliases: &[],
+        kind,
+        default,
+        mutability: Mutability::Immutable,
+    }
+}
+
+const fn alias(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    kind: Kind,
+    default: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        name,
+        aliases,
+        kind,
+        default,
+        mutability: Mutability::Runtime,
+    }
+}
+
+const BOOL: Kind = Kind::Bool;
+const fn int(min: i64, max: i64) -> Kind {
+    Kind::Int { min, max }
+}
+const fn mem(min: i64, max: i64) -> Kind {
+    Kind::Memory { min, max }
+}
+const I32: i64 = i32::MAX as i64;
+const LL: i64 = i64::MAX;
+
+fn any_text(s: &str) -> Result<String, String> {
+    Ok(s.to_string())
+}
+
+/// `save "<seconds> <changes> [...]"` or `""`.
+fn save_points(s: &str) -> Result<String, String> {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    if words.len() == 1 && (words[0] == "\"\"" || words[0] == "''") {
+        return Ok(String::new());
+    }
+    if words.len() % 2 != 0 {
+        return Err("Invalid save parameters".into());
+    }
+    for w in &words {
+        match parse_i64(w.as_bytes()) {
+            Some(n) if n >= 0 => {}
+            _ => return Err("Invalid save parameters".into()),
+        }
+    }
+    Ok(words.join(" "))
+}
+
+/// `client-output-buffer-limit <class> <hard> <soft> <seconds> [...]`.
+fn output_buffer_limits(s: &str) -> Result<String, String> {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    if words.is_empty() || words.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut current: BTreeMap<&str, [i64; 3]> = BTreeMap::new();
+    current.insert("normal", [0, 0, 0]);
+    current.insert("slave", [256 << 20, 64 << 20, 60]);
+    current.insert("pubsub", [32 << 20, 8 << 20, 60]);
+    for chunk in words.chunks(4) {
+        let class = match chunk[0].to_ascii_lowercase().as_str() {
+            "normal" => "normal",
+            "slave" | "replica" => "slave",
+            "pubsub" => "pubsub",
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let hard = parse_memory(chunk[1])
+            .ok_or("Error in hard, soft or soft_seconds setting in buffer limit configuration.")?;
+        let soft = parse_memory(chunk[2])
+            .ok_or("Error in hard, soft or soft_seconds setting in buffer limit configuration.")?;
+        let secs = parse_i64(chunk[3].as_bytes())
+            .filter(|n| *n >= 0)
+            .ok_or("Error in hard, soft or soft_seconds setting in buffer limit configuration.")?;
+        current.insert(class, [hard, soft, secs]);
+    }
+    Ok(["normal", "slave", "pubsub"]
+        .iter()
+        .map(|c| {
+            let [h, s, t] = current[c];
+            format!("{c} {h} {s} {t}")
+        })
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// `notify-keyspace-events`: letters from `KEg$lshzxetmdnA`.
+fn keyspace_events(s: &str) -> Result<String, String> {
+    if s.chars().all(|c| "KEg$lshzxeAtmdn".contains(c)) {
+        Ok(s.to_string())
+    } else {
+        Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
+    }
+}
+
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
+/// Every option Strata knows, with Redis's names and defaults.
+pub static OPTIONS: &[OptionSpec] = &[
+    // Network.
+    fixed("bind", Kind::Text(any_text), "127.0.0.1"),
+    opt("port", int(0, 65535), "6379"),
+    opt("protected-mode", BOOL, "yes"),
+    fixed("tcp-backlog", int(0, I32), "511"),
+    opt("timeout", int(0, I32), "0"),
+    opt("tcp-keepalive", int(0, I32), "300"),
+    opt("maxclients", int(1, I32), "10000"),
+    // General.
+    fixed("daemonize", BOOL, "no"),
+    opt("pidfile", Kind::Text(any_text), ""),
+    opt(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        "notice",
+    ),
+    fixed("logfile", Kind::Text(any_text), ""),
+    fixed("databases", int(1, 1_000_000), "16"),
+    fixed("io-threads", int(1, 128), "1"),
+    opt("hz", int(1, 500), "10"),
+    opt("dynamic-hz", BOOL, "yes"),
+    fixed(
+        "enable-debug-command",
+        Kind::Enum(&["no", "yes", "local"]),
+        "no",
+    ),
+    fixed(
+        "enable-protected-configs",
+        Kind::Enum(&["no", "yes", "local"]),
+        "no",
+    ),
+    fixed(
+        "enable-module-command",
+        Kind::Enum(&["no", "yes", "local"]),
+        "no",
+    ),
+    fixed(
+        "supervised",
+        Kind::Enum(&["no", "upstart", "systemd", "auto"]),
+        "no",
+    ),
+    fixed("always-show-logo", BOOL, "no"),
+    opt("set-proc-title", BOOL, "yes"),
+    opt("crash-log-enabled", BOOL, "yes"),
+    opt("crash-memcheck-enabled", BOOL, "yes"),
+    opt("latency-tracking", BOOL, "yes"),
+    // Security.
+    opt("requirepass", Kind::Text(any_text), ""),
+    opt("acllog-max-len", int(0, LL), "128"),
+    // Limits.
+    opt("proto-max-bulk-len", mem(1024 * 1024, LL), "536870912"),
+    opt(
+        "client-query-buffer-limit",
+        mem(1024 * 1024, LL),
+        "1073741824",
+    ),
+    opt(
+        "client-output-buffer-limit",
+        Kind::Text(output_buffer_limits),
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
+    // Memory and eviction.
+    opt("maxmemory", mem(0, LL), "0"),
+    opt("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
+    opt("maxmemory-samples", int(1, 64), "5"),
+    opt("maxmemory-eviction-tenacity", int(0, 100), "10"),
+    opt("lfu-log-factor", int(0, I32), "10"),
+    opt("lfu-decay-time", int(0, I32), "1"),
+    opt("active-expire-effort", int(1, 10), "1"),
+    opt("activerehashing", BOOL, "yes"),
+    opt("lazyfree-lazy-eviction", BOOL, "no"),
+    opt("lazyfree-lazy-expire", BOOL, "no"),
+    opt("lazyfree-lazy-server-del", BOOL, "no"),
+    opt("lazyfree-lazy-user-del", BOOL, "no"),
+    opt("lazyfree-lazy-user-flush", BOOL, "no"),
+    opt("jemalloc-bg-thread", BOOL, "yes"),
+    // Tiering.
+    opt("tiering", BOOL, "yes"),
+    opt("tier-compression-level", int(1, 22), "3"),
+    opt("tier-max-disk", mem(0, LL), "0"),
+    fixed("tier-block-cache-size", mem(0, LL), "33554432"),
+    // Persistence.
+    opt("save", Kind::Text(save_points), "3600 1 300 100 60 10000"),
+    opt("dbfilename", Kind::Text(any_text), "dump.rdb"),
+    opt("dir", Kind::Text(any_text), "./"),
+    opt("rdbcompression", BOOL, "yes"),
+    opt("rdbchecksum", BOOL, "yes"),
+    opt("rdb-del-sync-files", BOOL, "no"),
+    opt("stop-writes-on-bgsave-error", BOOL, "yes"),
+    opt(
+        "sanitize-dump-payload",
+        Kind::Enum(&["no", "yes", "clients"]),
+        "no",
+    ),
+    opt("appendonly", BOOL, "no"),
+    fixed("appendfilename", Kind::Text(any_text), "appendonly.aof"),
+    fixed("appenddirname", Kind::Text(any_text), "appendonlydir"),
+    opt(
+        "appendfsync",
+        Kind::Enum(&["always", "everysec", "no"]),
+        "everysec",
+    ),
+    opt("no-appendfsync-on-rewrite", BOOL, "no"),
+    opt("auto-aof-rewrite-percentage", int(0, I32), "100"),
+    opt("auto-aof-rewrite-min-size", mem(0, LL), "67108864"),
+    opt("aof-load-truncated", BOOL, "yes"),
+    opt("aof-use-rdb-preamble", BOOL, "yes"),
+    opt("aof-timestamp-enabled", BOOL, "no"),
+    opt("aof-rewrite-incremental-fsync", BOOL, "yes"),
+    opt("rdb-save-incremental-fsync", BOOL, "yes"),
+    // Events, scripting, diagnostics.
+    opt("notify-keyspace-events", Kind::Text(keyspace_events), ""),
+    alias(
+        "busy-reply-threshold",
+        &["lua-time-limit"],
+        int(0, LL),
+        "5000",
+    ),
+    opt("slowlog-log-slower-than", int(-1, LL), "10000"),
+    opt("slowlog-max-len", int(0, LL), "128"),
+    opt("latency-monitor-threshold", int(0, LL), "0"),
+    opt("tracking-table-max-keys", int(0, LL), "1000000"),
+    // Encodings.
+    alias(
+        "hash-max-listpack-entries",
+        &["hash-max-ziplist-entries"],
+        int(0, LL),
+        "128",
+    ),
+    alias(
+        "hash-max-listpack-value",
+        &["hash-max-ziplist-value"],
+        int(0, LL),
+        "64",
+    ),
+    alias(
+        "list-max-listpack-size",
+        &["list-max-ziplist-size"],
+        int(i32::MIN as i64, I32),
+        "-2",
+    ),
+    opt("list-compress-depth", int(0, I32), "0"),
+    opt("set-max-intset-entries", int(0, LL), "512"),
+    alias(
+        "zset-max-listpack-entries",
+        &["zset-max-ziplist-entries"],
+        int(0, LL),
+        "128",
+    ),
+    alias(
+        "zset-max-listpack-value",
+        &["zset-max-ziplist-value"],
+        int(0, LL),
+        "64",
+    ),
+    opt("hll-sparse-max-bytes", int(0, LL), "3000"),
+    opt("stream-node-max-bytes", mem(0, LL), "4096"),
+    opt("stream-node-max-entries", int(0, LL), "100"),
+    // Replication (parsed and validated; replication is not built yet).
+    opt("replicaof", Kind::Text(any_text), ""),
+    opt("masterauth", Kind::Text(any_text), ""),
+    opt("repl-backlog-size", mem(1, LL), "1048576"),
+    opt("min-replicas-to-write", int(0, I32), "0"),
+    opt("replica-read-only", BOOL, "yes"),
+];
+
+/// Looks an option up by name or alias (case-insensitive).
+pub fn find(name: &str) -> Option<(usize, &'static OptionSpec)> {
+    let lower = name.to_ascii_lowercase();
+    OPTIONS
+        .iter()
+        .enumerate()
+        .find(|(_, o)| o.name == lower || o.aliases.contains(&lower.as_str()))
+}
+
+/// Redis's `memtoull`: a byte count with optional `b`, `k`, `kb`, `m`,
+/// `mb`, `g`, `gb` unit (case-insensitive; `k` = 1000, `kb` = 1024).
+pub fn parse_memory(s: &str) -> Option<i64> {
+    let lower = s.to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let mul: i64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    let n = parse_i64(digits.as_bytes())?;
+    if n < 0 {
+        return None;
+    }
+    n.checked_mul(mul)
+}
+
+/// Validates `raw` for option `spec`, returning its canonical form.
+pub fn validate(spec: &OptionSpec, raw: &str) -> Result<String, String> {
+    match spec.kind {
+        Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+            "yes" => Ok("yes".into()),
+            "no" => Ok("no".into()),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int { min, max } => {
+            let n = parse_i64(raw.as_bytes())
+                .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
+            if n < min || n > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(n.to_string())
+        }
+        Kind::Memory { min, max } => {
+            let n =
+                parse_memory(raw).ok_or_else(|| "argument must be a memory value".to_string())?;
+            if n < min || n > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(n.to_string())
+        }
+        Kind::Enum(words) => {
+            let lower = raw.to_ascii_lowercase();
+            if words.contains(&lower.as_str()) {
+                Ok(lower)
+            } else {
+                Err("argument(s) must be one of the following: ".to_string() + &words.join(", "))
+            }
+        }
+        Kind::Text(check) => check(raw),
+    }
+}
+
+/// Values read often enough to keep parsed.
+#[derive(Clone, Debug)]
+pub struct Hot {
+    pub proto_max_bulk_len: i64,
+    pub client_query_buffer_limit: i64,
+    pub requirepass: Option<String>,
+    pub protected_mode: bool,
+    pub maxmemory: i64,
+    pub maxclients: i64,
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: usize,
+    pub databases: usize,
+    pub hz: i64,
+}
+
+/// The server's configuration: one canonical string per option.
+#[derive(Clone, Debug)]
+pub struct Config {
+    values: Vec<String>,
+    /// Path of the config file, for CONFIG REWRITE.
+    pub file: Option<std::path::PathBuf>,
+    pub hot: Hot,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+impl Config {
+    pub fn new() -> Config {
+        let values = OPTIONS.iter().map(|o| o.default.to_string()).collect();
+        let mut c = Config {
+            values,
+            file: None,
+            hot: placeholder_hot(),
+        };
+        c.refresh_hot();
+        c
+    }
+
+    /// The canonical value of an option, by its primary name.
+    pub fn get(&self, name: &str) -> &str {
+        match find(name) {
+            Some((i, _)) => &self.values[i],
+            None => "",
+        }
+    }
+
+    pub fn get_int(&self, name: &str) -> i64 {
+        parse_i64(self.get(name).as_bytes()).unwrap_or(0)
+    }
+
+    pub fn get_bool(&self, name: &str) -> bool {
+        self.get(name) == "yes"
+    }
+
+    /// Sets an option from text (validated). `startup` allows immutable
+    /// options (config file and command line).
+    pub fn set(&mut self, name: &str, raw: &str, startup: bool) -> Result<(), String> {
+        let (i, spec) = find(name)
+            .ok_or_else(|| "Unknown option or number of arguments for CONFIG SET".to_string())?;
+        if !startup && spec.mutability == Mutability::Immutable {
+            return Err("can't set immutable config".into());
+        }
+        if spec.name == "daemonize" && raw.eq_ignore_ascii_case("yes") {
+            return Err("daemonize is not supported; run under a supervisor".into());
+        }
+        let v = validate(spec, raw)?;
+        self.values[i] = v;
+        self.refresh_hot();
+        Ok(())
+    }
+
+    /// Iterates `(name, value)` for every option.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static OptionSpec, &str)> {
+        OPTIONS.iter().zip(self.values.iter().map(|s| s.as_str()))
+    }
+
+    fn refresh_hot(&mut self) {
+        let pass = self.get("requirepass");
+        self.hot = Hot {
+            proto_max_bulk_len: self.get_int("proto-max-bulk-len"),
+            client_query_buffer_limit: self.get_int("client-query-buffer-limit"),
+            requirepass: if pass.is_empty() {
+                None
+            } else {
+                Some(pass.to_string())
+            },
+            protected_mode: self.get_bool("protected-mode"),
+            maxmemory: self.get_int("maxmemory"),
+            maxclients: self.get_int("maxclients"),
+            slowlog_slower_than: self.get_int("slowlog-log-slower-than"),
+            slowlog_max_len: self.get_int("slowlog-max-len").max(0) as usize,
+            databases: self.get_int("databases").max(1) as usize,
+            hz: self.get_int("hz").max(1),
+        };
+    }
+
+    /// Applies a redis.conf-style text. Errors name the line, as Redis does.
+    pub fn load_text(&mut self, text: &str) -> Result<(), String> {
+        let mut saves: Option<Vec<String>> = None;
+        for (n, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let fail = |msg: &str| {
+                format!(
+                    "Reading the configuration file, at line {}\n>>> '{}'\n{}",
+                    n + 1,
+                    trimmed,
+                    msg
+                )
+            };
+            let words = crate::resp::split_args(trimmed.as_bytes())
+                .ok_or_else(|| fail("Unbalanced quotes in configuration line"))?;
+            let words: Vec<String> = words
+                .into_iter()
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .collect();
+            let Some((name, args)) = words.split_first() else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            if args.is_empty() {
+                return Err(fail("wrong number of arguments"));
+            }
+            // Several `save` lines accumulate, as in redis.conf.
+            if name == "save" {
+                let list = saves.get_or_insert_with(Vec::new);
+                if args.len() == 1 && args[0].is_empty() {
+                    list.clear();
+                } else {
+                    list.push(args.join(" "));
+                }
+                continue;
+            }
+            if find(&name).is_none() {
+                return Err(fail("Bad directive or wrong number of arguments"));
+            }
+            self.set(&name, &args.join(" "), true)
+                .map_err(|e| fail(&e))?;
+        }
+        if let Some(list) = saves {
+            self.set("save", &list.join(" "), true)
+                .map_err(|e| format!("save: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Applies command-line arguments: an optional config file first, then
+    /// `--name value [value...]` overrides (Redis's syntax).
+    pub fn load_args(&mut self, args: &[String]) -> Result<(), String> {
+        let mut i = 0;
+        if let Some(first) = args.first() {
+            if !first.starts_with("--") {
+                let text = std::fs::read_to_string(first)
+                    .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
+                self.file = Some(std::path::PathBuf::from(first));
+                self.load_text(&text)?;
+                i = 1;
+            }
+        }
+        while i < args.len() {
+            let Some(name) = args[i].strip_prefix("--") else {
+                return Err(format!(
+                    "Invalid argument '{}': options start with --",
+                    args[i]
+                ));
+            };
+            i += 1;
+            let mut values = Vec::new();
+            while i < args.len() && !(args[i].starts_with("--") && args[i].len() > 2) {
+                values.push(args[i].clone());
+                i += 1;
+            }
+            if name == "config" || name == "config-file" {
+                let path = values.first().ok_or("--config needs a file name")?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
+                self.file = Some(std::path::PathBuf::from(path));
+                self.load_text(&text)?;
+                continue;
+            }
+            if find(name).is_none() {
+                return Err(format!(
+                    "Bad directive or wrong number of arguments: '--{name}'"
+                ));
+            }
+            let joined = values.join(" ");
+            let raw = if name == "save" && values.iter().all(|v| v.is_empty()) {
+                ""
+            } else {
+                joined.as_str()
+            };
+            self.set(name, raw, true)
+                .map_err(|e| format!("--{name} {joined}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn placeholder_hot() -> Hot {
+    Hot {
+        proto_max_bulk_len: 512 << 20,
+        client_query_buffer_limit: 1 << 30,
+        requirepass: None,
+        protected_mode: true,
+        maxmemory: 0,
+        maxclients: 10000,
+        slowlog_slower_than: 10000,
+        slowlog_max_len: 128,
+        databases: 16,
+        hz: 10,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_like_redis() {
+        let mut c = Config::new();
+        let args: Vec<String> = [
+            "--port",
+            "7000",
+            "--dir",
+            "/data",
+            "--maxmemory",
+            "1gb",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        c.load_args(&args).expect("valid");
+        assert_eq!(c.get("port"), "7000");
+        assert_eq!(c.get("maxmemory"), "1073741824");
+        assert_eq!(c.get("save"), "");
+        assert_eq!(c.get("appendonly"), "yes");
+        assert_eq!(c.hot.maxmemory, 1 << 30);
+    }
+
+    #[test]
+    fn aliases_bounds_and_immutables() {
+        let mut c = Config::new();
+        c.set("hash-max-ziplist-entries", "256", false)
+            .expect("alias");
+        assert_eq!(c.get("hash-max-listpack-entries"), "256");
+        assert!(c.set("port", "70000", false).is_err());
+        assert!(c.set("databases", "4", false).is_err());
+        assert!(c.set("maxmemory-policy", "bogus", false).is_err());
+        assert!(c.set("appendonly", "maybe", false).is_err());
+    }
+
+    #[test]
+    fn config_file_text() {
+        let mut c = Config::new();
+        c.load_text("# comment\nport 7001\nsave 900 1\nsave 300 10\nmaxmemory 64mb\n")
+            .expect("valid");
+        assert_eq!(c.get("save"), "900 1 300 10");
+        assert_eq!(c.hot.maxmemory, 64 << 20);
+        let err = c.load_text("bogus-option 1\n").expect_err("bad");
+        assert!(err.contains("line 1"), "{err}");
+    }
+}

@@ -1,0 +1,28 @@
+//! Strata: a Redis-compatible server whose values live in memory and,
+//! when `maxmemory` is reached, spill to a compressed disk tier.
+//!
+//! Map of the server crate (the engine is the `strata-storage` crate):
+//! * [`resp`]: request parsing (RESP multibulk and inline), with limits.
+//! * [`reply`]: reply encoding for RESP2 and RESP3.
+//! * [`error`]: every error text a client can see.
+//! * [`command`]: the command table (one declaration per command), the
+//!   dispatcher and the handler context.
+//! * [`cmd`]: command families, one file each, each ending with its table.
+//! * [`config`]: the option table behind the config file, CONFIG and INFO.
+//! * [`client`]: per-connection state.
+//! * [`connection`]: the per-connection task (read, run batch, write).
+//! * [`server`]: shared state, accept loop, cron, shutdown.
+//!
+//! `docs/architecture.md` explains the execution model.
+
+pub mod args;
+pub mod client;
+pub mod cmd;
+pub mod command;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod log;
+pub mod reply;
+pub mod resp;
+pub mod server;

@@ -1,0 +1,68 @@
+//! `strata-server [config-file] [--option value ...]`
+
+use strata::config::Config;
+use strata::server::Server;
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-v" || a == "--version") {
+        println!(
+            "Strata server v={} (Redis 7.0 compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return;
+    }
+    let mut config = Config::new();
+    if let Err(e) = config.load_args(&args) {
+        eprintln!(
+            "\n*** FATAL CONFIG FILE ERROR (Strata {}) ***\n{e}",
+            env!("CARGO_PKG_VERSION")
+        );
+        std::process::exit(1);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("can't start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(async move {
+        let (server, listener) = match Server::bind(config).await {
+            Ok(x) => x,
+            Err(e) => {
+                strata::log::warning(&format!(
+                    "Could not create server TCP listening socket: {e}"
+                ));
+                std::process::exit(1);
+            }
+        };
+        strata::log::notice(&format!(
+            "Strata version={} started, listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            server.addr
+        ));
+        strata::log::notice("Ready to accept connections tcp");
+        server.run(listener, shutdown_signal()).await;
+    });
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => strata::log::warning("Received SIGTERM scheduling shutdown..."),
+        _ = int.recv() => strata::log::warning("Received SIGINT scheduling shutdown..."),
+    }
+}

@@ -1,0 +1,427 @@
+//! The server: shared state, the accept loop, the periodic cron, shutdown.
+//!
+//! All data lives in one [`State`] behind one mutex. A connection task
+//! parses a batch of pipelined commands without the lock, takes the lock
+//! once, runs the whole batch, releases it and writes the replies. Every
+//! command therefore runs atomically, and so does a MULTI/EXEC block or a
+//! script (they run inside one lock hold). See `docs/architecture.md`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use strata_storage::keyspace::Keyspace;
+use strata_storage::lfu::LfuParams;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::client::Client;
+use crate::command::{CommandSpec, Flags};
+use crate::config::Config;
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Per-command counters (INFO commandstats).
+#[derive(Default, Clone, Debug)]
+pub struct CommandStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+}
+
+/// Server-wide counters (INFO stats).
+#[derive(Default, Debug)]
+pub struct Stats {
+    pub commands: HashMap<&'static str, CommandStat>,
+    pub errors: HashMap<String, u64>,
+    pub total_commands_processed: u64,
+    pub total_connections_received: u64,
+    pub rejected_connections: u64,
+    pub expired_keys: u64,
+    pub evicted_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub total_error_replies: u64,
+    pub unexpected_error_replies: u64,
+    /// Ops/sec samples for `instantaneous_ops_per_sec` (cron fills it).
+    pub ops_samples: VecDeque<u64>,
+    pub last_sample_ops: u64,
+}
+
+impl Stats {
+    pub fn called(&mut self, name: &'static str, usec: u64, failed: bool) {
+        let s = self.commands.entry(name).or_default();
+        s.calls += 1;
+        s.usec += usec;
+        if failed {
+            s.failed_calls += 1;
+        }
+        self.total_commands_processed += 1;
+    }
+
+    pub fn rejected(&mut self, name: &'static str) {
+        self.commands.entry(name).or_default().rejected_calls += 1;
+    }
+
+    pub fn unknown_command(&mut self) {}
+
+    pub fn count_errors(&mut self, codes: Vec<String>) {
+        for code in codes {
+            self.total_error_replies += 1;
+            *self.errors.entry(code).or_default() += 1;
+        }
+    }
+
+    pub fn instantaneous_ops(&self) -> u64 {
+        if self.ops_samples.is_empty() {
+            0
+        } else {
+            self.ops_samples.iter().sum::<u64>() / self.ops_samples.len() as u64
+        }
+    }
+}
+
+/// One slow log entry.
+#[derive(Clone, Debug)]
+pub struct SlowLogEntry {
+    pub id: u64,
+    pub time_s: i64,
+    pub micros: u64,
+    pub args: Vec<Bytes>,
+    pub addr: String,
+    pub name: String,
+}
+
+/// Everything the commands operate on. Guarded by [`Shared::state`].
+pub struct State {
+    pub keyspace: Keyspace,
+    pub config: Config,
+    pub stats: Stats,
+    /// Clients not currently running a batch (see [`crate::client`]).
+    pub clients: HashMap<u64, Client>,
+    /// Number of connected clients (including checked-out ones).
+    pub connected: usize,
+    /// Ids of clients in MONITOR mode.
+    pub monitors: Vec<u64>,
+    pub slowlog: VecDeque<SlowLogEntry>,
+    pub slowlog_next_id: u64,
+    /// Changes since the last save (Redis's `server.dirty`).
+    pub dirty: u64,
+    pub lastsave_s: i64,
+    pub start_ms: i64,
+    pub started: Instant,
+    pub run_id: String,
+    /// Port actually bound (INFO, CONFIG GET port with port 0).
+    pub port: u16,
+    /// Set by SHUTDOWN; the accept loop watches it.
+    pub shutdown: watch::Sender<bool>,
+    /// Executable path (INFO server `executable`).
+    pub executable: String,
+    pub config_file: String,
+}
+
+impl State {
+    pub fn new(config: Config) -> State {
+        let mut keyspace = Keyspace::new(config.hot.databases);
+        keyspace.set_lfu_params(LfuParams {
+            log_factor: config.get_int("lfu-log-factor").max(0) as u32,
+            decay_time: config.get_int("lfu-decay-time").max(0) as u32,
+        });
+        let now = now_ms();
+        let run_id: String = (0..40)
+            .map(|_| char::from(b"0123456789abcdef"[rand::random_range(0..16usize)]))
+            .collect();
+        let (shutdown, _) = watch::channel(false);
+        State {
+            keyspace,
+            config_file: config
+                .file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            config,
+            stats: Stats::default(),
+            clients: HashMap::new(),
+            connected: 0,
+            monitors: Vec::new(),
+            slowlog: VecDeque::new(),
+            slowlog_next_id: 0,
+            dirty: 0,
+            lastsave_s: now / 1000,
+            start_ms: now,
+            started: Instant::now(),
+            run_id,
+            port: 0,
+            shutdown,
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A key changed (Redis's `signalModifiedKey`). WATCH and client
+    /// tracking hook in here.
+    pub fn key_modified(&mut self, _db: usize, _key: &[u8]) {}
+
+    /// Keyspace notification hook (`notify-keyspace-events`).
+    pub fn notify_keyspace_event(&mut self, _class: char, _event: &str, _key: &[u8], _db: usize) {}
+
+    /// Work done after every command: account keys removed by lazy
+    /// expiry (notifications and propagation hook in here).
+    pub fn after_command(&mut self) {
+        for i in 0..self.keyspace.dbs.len() {
+            if self.keyspace.dbs[i].expired.is_empty() {
+                continue;
+            }
+            let expired = std::mem::take(&mut self.keyspace.dbs[i].expired);
+            self.stats.expired_keys += expired.len() as u64;
+            for key in expired {
+                self.key_modified(i, &key);
+                self.notify_keyspace_event('x', "expired", &key, i);
+            }
+        }
+    }
+
+    /// Sends the command line to every MONITOR client.
+    pub fn feed_monitors(
+        &mut self,
+        client: &Client,
+        args: &[Bytes],
+        now_ms: i64,
+        cmd: &CommandSpec,
+    ) {
+        if self.monitors.is_empty() || cmd.flags.has(Flags::SKIP_MONITOR) {
+            return;
+        }
+        let mut line = format!(
+            "+{}.{:06} [{} {}]",
+            now_ms / 1000,
+            (now_ms % 1000) * 1000,
+            client.db,
+            client.addr
+        );
+        for a in args {
+            line.push(' ');
+            line.push('"');
+            for &b in a.iter() {
+                match b {
+                    b'\\' => line.push_str("\\\\"),
+                    b'"' => line.push_str("\\\""),
+                    b'\n' => line.push_str("\\n"),
+                    b'\r' => line.push_str("\\r"),
+                    b'\t' => line.push_str("\\t"),
+                    7 => line.push_str("\\a"),
+                    8 => line.push_str("\\b"),
+                    0x20..=0x7e => line.push(char::from(b)),
+                    _ => line.push_str(&format!("\\x{b:02x}")),
+                }
+            }
+            line.push('"');
+        }
+        line.push_str("\r\n");
+        let monitors = self.monitors.clone();
+        for id in monitors {
+            if id == client.id {
+                continue;
+            }
+            if let Some(m) = self.clients.get(&id) {
+                m.io.send(line.as_bytes());
+            }
+        }
+    }
+
+    /// Records a slow command (`slowlog-log-slower-than`).
+    pub fn slowlog_record(
+        &mut self,
+        client: &Client,
+        args: &[Bytes],
+        now_ms: i64,
+        micros: u64,
+        cmd: &CommandSpec,
+    ) {
+        let threshold = self.config.hot.slowlog_slower_than;
+        if threshold < 0 || (micros as i64) < threshold || cmd.flags.has(Flags::SKIP_SLOWLOG) {
+            return;
+        }
+        // Redis keeps at most 32 arguments, each cut to 128 bytes.
+        let mut kept: Vec<Bytes> = Vec::new();
+        for (i, a) in args.iter().enumerate() {
+            if i == 31 && args.len() > 32 {
+                kept.push(Bytes::from(format!(
+                    "... ({} more arguments)",
+                    args.len() - 31
+                )));
+                break;
+            }
+            if a.len() > 128 {
+                kept.push(Bytes::from(format!(
+                    "{}... ({} more bytes)",
+                    String::from_utf8_lossy(&a[..128]),
+                    a.len() - 128
+                )));
+            } else {
+                kept.push(a.clone());
+            }
+        }
+        self.slowlog.push_front(SlowLogEntry {
+            id: self.slowlog_next_id,
+            time_s: now_ms / 1000,
+            micros,
+            args: kept,
+            addr: client.addr.clone(),
+            name: client
+                .name
+                .as_ref()
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .unwrap_or_default(),
+        });
+        self.slowlog_next_id += 1;
+        let max = self.config.hot.slowlog_max_len;
+        self.slowlog.truncate(max);
+    }
+
+    /// Applies side effects of a config change made by CONFIG SET.
+    pub fn config_changed(&mut self, name: &str) {
+        match name {
+            "lfu-log-factor" | "lfu-decay-time" => {
+                let params = LfuParams {
+                    log_factor: self.config.get_int("lfu-log-factor").max(0) as u32,
+                    decay_time: self.config.get_int("lfu-decay-time").max(0) as u32,
+                };
+                self.keyspace.set_lfu_params(params);
+            }
+            "slowlog-max-len" => {
+                let max = self.config.hot.slowlog_max_len;
+                self.slowlog.truncate(max);
+            }
+            _ => {}
+        }
+    }
+
+    /// One tick of the periodic cron (Redis's `serverCron` at `hz`):
+    /// active expiry within a time budget, ops/sec sampling.
+    pub fn cron(&mut self, now_ms: i64) {
+        // Redis: ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC (25%) of each tick,
+        // raised with active-expire-effort.
+        let effort = self.config.get_int("active-expire-effort").clamp(1, 10) as u64;
+        let tick_us = 1_000_000 / self.config.hot.hz.max(1) as u64;
+        let budget = Duration::from_micros(tick_us * (25 + 2 * (effort - 1)) / 100);
+        let per_loop = 20 + 5 * (effort as usize - 1);
+        let started = Instant::now();
+        for i in 0..self.keyspace.dbs.len() {
+            if started.elapsed() >= budget {
+                break;
+            }
+            let mut checks = 0u32;
+            self.keyspace.dbs[i].active_expire(now_ms, per_loop, || {
+                checks += 1;
+                checks % 16 != 0 || started.elapsed() < budget
+            });
+        }
+        self.after_command();
+        let ops = self.stats.total_commands_processed;
+        let delta = ops - self.stats.last_sample_ops;
+        self.stats.last_sample_ops = ops;
+        let per_sec = delta * self.config.hot.hz.max(1) as u64;
+        self.stats.ops_samples.push_back(per_sec);
+        if self.stats.ops_samples.len() > 16 {
+            self.stats.ops_samples.pop_front();
+        }
+    }
+}
+
+/// State shared by every task.
+pub struct Shared {
+    pub state: Mutex<State>,
+    pub next_client_id: AtomicU64,
+}
+
+/// A running server, as tests and `main` see it.
+pub struct Server {
+    pub shared: Arc<Shared>,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Binds per the config (`bind`, `port`) and returns the server ready
+    /// to [`Server::run`].
+    pub async fn bind(config: Config) -> std::io::Result<(Server, TcpListener)> {
+        let host = config
+            .get("bind")
+            .split_whitespace()
+            .next()
+            .unwrap_or("127.0.0.1")
+            .trim_start_matches('-')
+            .to_string();
+        let port = config.get_int("port") as u16;
+        let listener = TcpListener::bind((host.as_str(), port)).await?;
+        Ok(Server::with_listener(config, listener))
+    }
+
+    /// Wraps an already bound listener (tests bind port 0).
+    pub fn with_listener(config: Config, listener: TcpListener) -> (Server, TcpListener) {
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let mut state = State::new(config);
+        state.port = addr.port();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            next_client_id: AtomicU64::new(1),
+        });
+        (Server { shared, addr }, listener)
+    }
+
+    /// Accepts connections until SHUTDOWN or `stop` resolves.
+    pub async fn run(self, listener: TcpListener, stop: impl std::future::Future<Output = ()>) {
+        let shared = self.shared.clone();
+        let mut shutdown_rx = shared.state.lock().shutdown.subscribe();
+        let cron = tokio::spawn(cron_loop(shared.clone()));
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    match accepted {
+                        Ok((socket, peer)) => {
+                            let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+                            tokio::spawn(crate::connection::serve(shared.clone(), socket, peer, id));
+                        }
+                        Err(e) => {
+                            crate::log::warning(&format!("accept failed: {e}"));
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+                _ = shutdown_rx.changed() => break,
+                _ = &mut stop => break,
+            }
+        }
+        cron.abort();
+        // Close every connection.
+        let st = shared.state.lock();
+        for c in st.clients.values() {
+            c.io.kill();
+        }
+        crate::log::notice("Strata is now ready to exit, bye bye...");
+    }
+}
+
+async fn cron_loop(shared: Arc<Shared>) {
+    loop {
+        let hz = shared.state.lock().config.hot.hz.max(1) as u64;
+        tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        let mut st = shared.state.lock();
+        st.cron(now_ms());
+    }
+}

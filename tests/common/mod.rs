@@ -1,0 +1,336 @@
+//! Test support: start Strata in-process on port 0, start Debian's
+//! redis-server for differential tests, and a tiny raw RESP client that
+//! keeps replies exactly as sent.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use strata::config::Config;
+use strata::server::Server;
+
+/// A Strata server running on its own runtime thread; stops on drop.
+pub struct TestServer {
+    pub port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts Strata with default config plus `overrides` (`("save", "")`).
+    pub fn start(overrides: &[(&str, &str)]) -> TestServer {
+        let mut config = Config::new();
+        config.set("save", "", true).expect("save");
+        for (k, v) in overrides {
+            config
+                .set(k, v, true)
+                .unwrap_or_else(|e| panic!("config {k}={v}: {e}"));
+        }
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                let (server, listener) = Server::with_listener(config, listener);
+                port_tx.send(server.addr.port()).expect("port");
+                server
+                    .run(listener, async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+            });
+        });
+        let port = port_rx.recv().expect("server port");
+        TestServer {
+            port,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("client")
+    }
+
+    pub fn raw(&self) -> RawConn {
+        RawConn::connect(self.port)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Finds a free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Debian's redis-server on a free port, for differential tests.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts `redis-server`, or returns None if it is not installed
+    /// (CI installs it; there a missing binary is a failure).
+    pub fn start() -> Option<RedisServer> {
+        let bin = which("redis-server")?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let child = Command::new(bin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(RedisServer { port, child, dir })
+    }
+
+    /// Like [`RedisServer::start`] but fails when running in CI.
+    pub fn require() -> Option<RedisServer> {
+        let r = RedisServer::start();
+        if r.is_none() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "redis-server must be installed in CI"
+            );
+            eprintln!("redis-server not installed: differential test skipped");
+        }
+        r
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.dir;
+    }
+}
+
+pub fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// A RESP value as read off the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resp {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Resp>>),
+    Null,
+    Double(String),
+    Bool(bool),
+    Map(Vec<(Resp, Resp)>),
+    Set(Vec<Resp>),
+    Push(Vec<Resp>),
+    Verbatim(String, Vec<u8>),
+    BigNumber(String),
+}
+
+impl Resp {
+    /// Sorts aggregate elements (for replies whose order is unspecified).
+    pub fn sorted(mut self) -> Resp {
+        fn key(r: &Resp) -> String {
+            format!("{r:?}")
+        }
+        match &mut self {
+            Resp::Array(Some(v)) | Resp::Set(v) | Resp::Push(v) => v.sort_by_key(key),
+            Resp::Map(v) => v.sort_by_key(|(k, _)| key(k)),
+            _ => {}
+        }
+        self
+    }
+
+    /// Human-readable form for diffs.
+    pub fn show(&self) -> String {
+        match self {
+            Resp::Simple(s) => format!("+{s}"),
+            Resp::Error(s) => format!("-{s}"),
+            Resp::Int(i) => format!(":{i}"),
+            Resp::Bulk(None) => "(nil)".into(),
+            Resp::Bulk(Some(b)) => format!("{:?}", String::from_utf8_lossy(b)),
+            Resp::Array(None) => "(nil array)".into(),
+            Resp::Array(Some(v)) => format!(
+                "[{}]",
+                v.iter().map(|x| x.show()).collect::<Vec<_>>().join(", ")
+            ),
+            Resp::Null => "_".into(),
+            Resp::Double(d) => format!(",{d}"),
+            Resp::Bool(b) => format!("#{b}"),
+            Resp::Map(v) => format!(
+                "{{{}}}",
+                v.iter()
+                    .map(|(k, x)| format!("{}: {}", k.show(), x.show()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Resp::Set(v) => format!(
+                "~[{}]",
+                v.iter().map(|x| x.show()).collect::<Vec<_>>().join(", ")
+            ),
+            Resp::Push(v) => format!(
+                ">[{}]",
+                v.iter().map(|x| x.show()).collect::<Vec<_>>().join(", ")
+            ),
+            Resp::Verbatim(f, b) => format!("={f}:{:?}", String::from_utf8_lossy(b)),
+            Resp::BigNumber(s) => format!("({s})"),
+        }
+    }
+}
+
+/// A raw RESP connection (no client-side interpretation of replies).
+pub struct RawConn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RawConn {
+    pub fn connect(port: u16) -> RawConn {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        s.set_nodelay(true).expect("nodelay");
+        RawConn {
+            reader: BufReader::new(s.try_clone().expect("clone")),
+            writer: s,
+        }
+    }
+
+    /// Sends one command as a RESP multibulk.
+    pub fn send(&mut self, args: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.writer.write_all(&out).expect("write");
+    }
+
+    pub fn send_raw(&mut self, data: &[u8]) {
+        self.writer.write_all(data).expect("write");
+    }
+
+    /// Sends a command and reads one reply.
+    pub fn cmd(&mut self, args: &[&[u8]]) -> Resp {
+        self.send(args);
+        self.read()
+    }
+
+    /// Convenience: whitespace-separated command.
+    pub fn cmd_str(&mut self, line: &str) -> Resp {
+        let args: Vec<&[u8]> = line.split_whitespace().map(|s| s.as_bytes()).collect();
+        self.cmd(&args)
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.reader.read_line(&mut l).expect("read line");
+        assert!(l.ends_with("\r\n"), "truncated reply line {l:?}");
+        l.truncate(l.len() - 2);
+        l
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut b = vec![0u8; n + 2];
+        self.reader.read_exact(&mut b).expect("read bulk");
+        b.truncate(n);
+        b
+    }
+
+    /// Reads one reply (blocking).
+    pub fn read(&mut self) -> Resp {
+        let l = self.line();
+        let (t, rest) = l.split_at(1);
+        let num = || rest.parse::<i64>().expect("number");
+        match t {
+            "+" => Resp::Simple(rest.into()),
+            "-" => Resp::Error(rest.into()),
+            ":" => Resp::Int(num()),
+            "$" => {
+                let n = num();
+                if n < 0 {
+                    Resp::Bulk(None)
+                } else {
+                    Resp::Bulk(Some(self.bytes(n as usize)))
+                }
+            }
+            "*" => {
+                let n = num();
+                if n < 0 {
+                    Resp::Array(None)
+                } else {
+                    Resp::Array(Some((0..n).map(|_| self.read()).collect()))
+                }
+            }
+            "_" => Resp::Null,
+            "," => Resp::Double(rest.into()),
+            "#" => Resp::Bool(rest == "t"),
+            "(" => Resp::BigNumber(rest.into()),
+            "%" => Resp::Map((0..num()).map(|_| (self.read(), self.read())).collect()),
+            "~" => Resp::Set((0..num()).map(|_| self.read()).collect()),
+            ">" => Resp::Push((0..num()).map(|_| self.read()).collect()),
+            "=" => {
+                let b = self.bytes(num() as usize);
+                Resp::Verbatim(String::from_utf8_lossy(&b[..3]).into(), b[4..].to_vec())
+            }
+            other => panic!("unknown reply type {other:?} in {l:?}"),
+        }
+    }
+
+    /// True if the server closed the connection (reads EOF).
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+    }
+}

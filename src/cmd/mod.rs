@@ -4,14 +4,22 @@
 use crate::command::CommandSpec;
 
 pub mod connection;
+pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod strings;
+pub mod zsets;
 
 /// Every family's table, gathered by [`crate::command::table`].
 pub static FAMILIES: &[&[CommandSpec]] = &[
     connection::TABLE,
+    hashes::TABLE,
     keys::TABLE,
+    lists::TABLE,
     server::TABLE,
+    sets::TABLE,
     strings::TABLE,
+    zsets::TABLE,
 ];

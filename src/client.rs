@@ -95,6 +95,8 @@ pub struct Client {
     pub no_evict: bool,
     /// In MONITOR mode.
     pub monitor: bool,
+    /// Blocking commands must not block (inside MULTI/EXEC or a script).
+    pub deny_blocking: bool,
     /// Bytes waiting in the query buffer (CLIENT LIST `qbuf=`).
     pub query_buf: usize,
     pub io: Arc<ClientIo>,
@@ -117,6 +119,7 @@ impl Client {
             close_after_reply: false,
             no_evict: false,
             monitor: false,
+            deny_blocking: false,
             query_buf: 0,
             io: Arc::new(ClientIo::default()),
         }

@@ -365,6 +365,16 @@ impl<'a> Ctx<'a> {
         self.state.notify_keyspace_event(class, event, key, db);
     }
 
+    /// Must be called by every command that adds elements to a list or
+    /// sorted set, or creates one (Redis's `signalKeyAsReady`): clients
+    /// blocked on `key` are served after this command.
+    pub fn signal_key_ready(&mut self, key: &[u8]) {
+        let db = self.client.db;
+        self.state
+            .ready_keys
+            .push((db, Bytes::copy_from_slice(key)));
+    }
+
     /// Counts `n` changes towards the save points (Redis's `server.dirty`).
     pub fn add_dirty(&mut self, n: u64) {
         self.state.dirty += n;

@@ -15,7 +15,14 @@
 //!
 //! `docs/architecture.md` explains the execution model.
 
+/// jemalloc for every binary linking the server (the server and the
+/// tests): its statistics give INFO's `used_memory` and, later, the
+/// `maxmemory` accounting.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 pub mod args;
+pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod command;

@@ -126,6 +126,8 @@ pub struct State {
     pub port: u16,
     /// Set by SHUTDOWN; the accept loop watches it.
     pub shutdown: watch::Sender<bool>,
+    /// Keys signalled ready for blocked clients by the running command.
+    pub ready_keys: Vec<(usize, Bytes)>,
     /// Executable path (INFO server `executable`).
     pub executable: String,
     pub config_file: String,
@@ -164,6 +166,7 @@ impl State {
             run_id,
             port: 0,
             shutdown,
+            ready_keys: Vec::new(),
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),

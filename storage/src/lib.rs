@@ -21,6 +21,7 @@ pub mod hash;
 pub mod keyspace;
 pub mod lfu;
 pub mod list;
+pub mod longdouble;
 pub mod num;
 pub mod set;
 pub mod value;

@@ -413,9 +413,24 @@ pub fn validate(spec: &OptionSpec, raw: &str) -> Result<String, String> {
     }
 }
 
+/// Encoding thresholds of the collection types (Redis's listpack and
+/// intset limits), kept parsed for the write paths.
+#[derive(Clone, Copy, Debug)]
+pub struct Encodings {
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    /// Positive: max entries per list node; negative -1..-5: node size
+    /// limit 4/8/16/32/64 KiB.
+    pub list_max_listpack_size: i64,
+    pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+}
+
 /// Values read often enough to keep parsed.
 #[derive(Clone, Debug)]
 pub struct Hot {
+    pub encodings: Encodings,
     pub proto_max_bulk_len: i64,
     pub client_query_buffer_limit: i64,
     pub requirepass: Option<String>,
@@ -495,7 +510,17 @@ impl Config {
 
     fn refresh_hot(&mut self) {
         let pass = self.get("requirepass");
+        let size = |name: &str| self.get_int(name).max(0) as usize;
+        let encodings = Encodings {
+            hash_max_listpack_entries: size("hash-max-listpack-entries"),
+            hash_max_listpack_value: size("hash-max-listpack-value"),
+            list_max_listpack_size: self.get_int("list-max-listpack-size"),
+            set_max_intset_entries: size("set-max-intset-entries"),
+            zset_max_listpack_entries: size("zset-max-listpack-entries"),
+            zset_max_listpack_value: size("zset-max-listpack-value"),
+        };
         self.hot = Hot {
+            encodings,
             proto_max_bulk_len: self.get_int("proto-max-bulk-len"),
             client_query_buffer_limit: self.get_int("client-query-buffer-limit"),
             requirepass: if pass.is_empty() {
@@ -619,6 +644,14 @@ impl Config {
 
 fn placeholder_hot() -> Hot {
     Hot {
+        encodings: Encodings {
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
+            list_max_listpack_size: -2,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+        },
         proto_max_bulk_len: 512 << 20,
         client_query_buffer_limit: 1 << 30,
         requirepass: None,

@@ -11,7 +11,8 @@
 //! clients (MONITOR lines, pub/sub messages, a blocked command's reply)
 //! and a kill switch.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -40,6 +41,11 @@ pub struct ClientIo {
     pub wake: Notify,
     /// Set by CLIENT KILL, output buffer limits, SHUTDOWN.
     pub killed: AtomicBool,
+    /// The client speaks RESP3 (pushes are framed with `>`).
+    pub resp3: AtomicBool,
+    /// Unix ms when the outbox first went over the soft output limit
+    /// (0 = under it).
+    pub soft_limit_since: AtomicI64,
 }
 
 impl ClientIo {
@@ -100,6 +106,16 @@ pub struct Client {
     /// Bytes waiting in the query buffer (CLIENT LIST `qbuf=`).
     pub query_buf: usize,
     pub io: Arc<ClientIo>,
+    /// Commands queued by MULTI.
+    pub multi: Option<crate::cmd::transactions::MultiState>,
+    /// Keys this client WATCHes, as (db, key).
+    pub watched: Vec<(usize, Bytes)>,
+    /// Set when a watched key is modified: EXEC will abort.
+    pub dirty_cas: Arc<AtomicBool>,
+    /// SUBSCRIBE channels, PSUBSCRIBE patterns, SSUBSCRIBE channels.
+    pub subscriptions: HashSet<Bytes>,
+    pub pattern_subscriptions: HashSet<Bytes>,
+    pub shard_subscriptions: HashSet<Bytes>,
 }
 
 impl Client {
@@ -122,7 +138,23 @@ impl Client {
             deny_blocking: false,
             query_buf: 0,
             io: Arc::new(ClientIo::default()),
+            multi: None,
+            watched: Vec::new(),
+            dirty_cas: Arc::new(AtomicBool::new(false)),
+            subscriptions: HashSet::new(),
+            pattern_subscriptions: HashSet::new(),
+            shard_subscriptions: HashSet::new(),
         }
+    }
+
+    /// Channel plus pattern subscriptions (what SUBSCRIBE replies count).
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.len() + self.pattern_subscriptions.len()
+    }
+
+    /// In RESP2 subscribed mode (only pub/sub commands allowed).
+    pub fn in_pubsub_mode(&self) -> bool {
+        !self.resp3 && (self.subscription_count() > 0 || !self.shard_subscriptions.is_empty())
     }
 
     /// CLIENT LIST `flags=` letters.

@@ -381,11 +381,57 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Finds the command (or subcommand) for `args` and checks its arity.
+fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, (Option<&'static str>, Error)> {
+    let name = &args[0];
+    let Some(cmd) = table().get(name) else {
+        return Err((None, Error::unknown_command(name, &args[1..])));
+    };
+    if !cmd.arity_ok(args.len()) {
+        return Err((Some(cmd.name), Error::wrong_arity(cmd.name)));
+    }
+    if cmd.subcommands.is_empty() || args.len() < 2 {
+        return Ok(cmd);
+    }
+    match cmd.subcommand(&args[1]) {
+        Some(sub) if sub.arity_ok(args.len()) => Ok(sub),
+        Some(sub) => Err((Some(sub.name), Error::wrong_arity(sub.name))),
+        None if args[1].eq_ignore_ascii_case(b"help") => Ok(cmd),
+        None => Err((
+            Some(cmd.name),
+            Error::unknown_subcommand(cmd.name, &args[1]),
+        )),
+    }
+}
+
+/// Commands a RESP2 client may run while subscribed.
+const PUBSUB_MODE_ALLOWED: &[&str] = &[
+    "subscribe",
+    "ssubscribe",
+    "psubscribe",
+    "unsubscribe",
+    "sunsubscribe",
+    "punsubscribe",
+    "ping",
+    "quit",
+    "reset",
+];
+
+/// Commands that run at once even inside MULTI.
+const MULTI_IMMEDIATE: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+
+fn reject(state: &mut State, reply: &mut Reply, name: Option<&'static str>, e: Error) {
+    if let Some(n) = name {
+        state.stats.rejected(n);
+    }
+    reply.error(&e.text());
+    state.stats.count_errors(reply.take_errors());
+}
+
 /// Runs one command for `client`, writing its reply into `reply`.
 ///
 /// Order of checks, as Redis's `processCommand`: unknown command, arity,
-/// authentication, then the handler. Statistics, the slow log and
-/// MONITOR are fed here, once for every command.
+/// authentication, pub/sub mode, then MULTI queuing or execution.
 pub fn dispatch(
     state: &mut State,
     client: &mut Client,
@@ -393,48 +439,63 @@ pub fn dispatch(
     args: &[Bytes],
     now_ms: i64,
 ) {
-    let Some(name) = args.first() else { return };
-    let Some(mut cmd) = table().get(name) else {
-        state.stats.unknown_command();
-        reply.error(&Error::unknown_command(name, &args[1..]).text());
-        state.stats.count_errors(reply.take_errors());
-        return;
-    };
-    if !cmd.arity_ok(args.len()) {
-        state.stats.rejected(cmd.name);
-        reply.error(&Error::wrong_arity(cmd.name).text());
-        state.stats.count_errors(reply.take_errors());
+    if args.is_empty() {
         return;
     }
-    if !cmd.subcommands.is_empty() && args.len() >= 2 {
-        match cmd.subcommand(&args[1]) {
-            Some(sub) => {
-                if !sub.arity_ok(args.len()) {
-                    state.stats.rejected(sub.name);
-                    reply.error(&Error::wrong_arity(sub.name).text());
-                    state.stats.count_errors(reply.take_errors());
-                    return;
-                }
-                cmd = sub;
+    let cmd = match resolve(args) {
+        Ok(cmd) => cmd,
+        Err((name, e)) => {
+            if let Some(m) = client.multi.as_mut() {
+                m.failed = true;
             }
-            None if args[1].eq_ignore_ascii_case(b"help") => {}
-            None => {
-                state.stats.rejected(cmd.name);
-                reply.error(&Error::unknown_subcommand(cmd.name, &args[1]).text());
-                state.stats.count_errors(reply.take_errors());
-                return;
-            }
+            return reject(state, reply, name, e);
         }
-    }
+    };
     if !client.authenticated
         && !cmd.flags.has(Flags::NO_AUTH)
         && state.config.hot.requirepass.is_some()
     {
-        state.stats.rejected(cmd.name);
-        reply.error(&Error::NoAuth.text());
-        state.stats.count_errors(reply.take_errors());
+        return reject(state, reply, Some(cmd.name), Error::NoAuth);
+    }
+    if client.in_pubsub_mode() && !PUBSUB_MODE_ALLOWED.contains(&cmd.name) {
+        let e = Error::err(format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.name
+        ));
+        return reject(state, reply, Some(cmd.name), e);
+    }
+    if client.multi.is_some() && !MULTI_IMMEDIATE.contains(&cmd.name) {
+        if cmd.flags.has(Flags::NO_MULTI) {
+            if let Some(m) = client.multi.as_mut() {
+                m.failed = true;
+            }
+            return reject(
+                state,
+                reply,
+                Some(cmd.name),
+                Error::err("Command not allowed inside a transaction"),
+            );
+        }
+        if let Some(m) = client.multi.as_mut() {
+            m.queued.push((cmd, args.to_vec()));
+        }
+        reply.simple("QUEUED");
         return;
     }
+    call(state, client, reply, cmd, args, now_ms);
+}
+
+/// Executes a resolved command: the handler, then statistics, the slow
+/// log and MONITOR. EXEC (and later scripts) call this for each inner
+/// command.
+pub fn call(
+    state: &mut State,
+    client: &mut Client,
+    reply: &mut Reply,
+    cmd: &'static CommandSpec,
+    args: &[Bytes],
+    now_ms: i64,
+) {
     state.feed_monitors(client, args, now_ms, cmd);
     let started = Instant::now();
     let errors_before = reply.error_count();

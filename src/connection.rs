@@ -115,6 +115,8 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                         ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
                     }
                     reply.resp3 = client.resp3;
+                    io.resp3
+                        .store(client.resp3, std::sync::atomic::Ordering::Relaxed);
                     ran += 1;
                     if client.close_after_reply || io.is_killed() || ran >= MAX_BATCH {
                         break;
@@ -179,7 +181,9 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
 
     let _ = wr.shutdown().await;
     let mut st = shared.state.lock();
-    st.clients.remove(&id);
+    if let Some(mut client) = st.clients.remove(&id) {
+        st.forget_client(&mut client);
+    }
     st.monitors.retain(|m| *m != id);
     st.connected = st.connected.saturating_sub(1);
 }

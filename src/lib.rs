@@ -30,6 +30,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod log;
+pub mod pubsub;
 pub mod reply;
 pub mod resp;
 pub mod server;

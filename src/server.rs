@@ -126,6 +126,12 @@ pub struct State {
     pub port: u16,
     /// Set by SHUTDOWN; the accept loop watches it.
     pub shutdown: watch::Sender<bool>,
+    /// Pub/sub subscriptions.
+    pub pubsub: crate::pubsub::PubSub,
+    /// WATCHed keys: (db, key) -> (client id, its dirty flag).
+    pub watched_keys: HashMap<(usize, Bytes), Vec<(u64, Arc<std::sync::atomic::AtomicBool>)>>,
+    /// Parsed `notify-keyspace-events`.
+    pub notify_flags: u32,
     /// Keys signalled ready for blocked clients by the running command.
     pub ready_keys: Vec<(usize, Bytes)>,
     /// Executable path (INFO server `executable`).
@@ -145,6 +151,13 @@ impl State {
             .map(|_| char::from(b"0123456789abcdef"[rand::random_range(0..16usize)]))
             .collect();
         let (shutdown, _) = watch::channel(false);
+        let pubsub = crate::pubsub::PubSub {
+            limit: crate::pubsub::OutputLimit::pubsub_from_config(
+                config.get("client-output-buffer-limit"),
+            ),
+            ..Default::default()
+        };
+        let notify_flags = crate::pubsub::events::parse(config.get("notify-keyspace-events"));
         State {
             keyspace,
             config_file: config
@@ -167,18 +180,134 @@ impl State {
             port: 0,
             shutdown,
             ready_keys: Vec::new(),
+            pubsub,
+            watched_keys: HashMap::new(),
+            notify_flags,
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
         }
     }
 
-    /// A key changed (Redis's `signalModifiedKey`). WATCH and client
-    /// tracking hook in here.
-    pub fn key_modified(&mut self, _db: usize, _key: &[u8]) {}
+    /// A key changed (Redis's `signalModifiedKey`): invalidates WATCH.
+    /// Client tracking hooks in here too.
+    pub fn key_modified(&mut self, db: usize, key: &[u8]) {
+        if self.watched_keys.is_empty() {
+            return;
+        }
+        if let Some(list) = self.watched_keys.get(&(db, Bytes::copy_from_slice(key))) {
+            for (_, dirty) in list {
+                dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
 
-    /// Keyspace notification hook (`notify-keyspace-events`).
-    pub fn notify_keyspace_event(&mut self, _class: char, _event: &str, _key: &[u8], _db: usize) {}
+    /// Marks every watcher of a key that exists in `db` (FLUSHDB,
+    /// FLUSHALL, SWAPDB: Redis's `touchAllWatchedKeysInDb`). Call before
+    /// the flush/swap; `other` is the second db of SWAPDB.
+    pub fn touch_all_watched(&mut self, db: usize, other: Option<usize>) {
+        if self.watched_keys.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let keys: Vec<(usize, Bytes)> = self
+            .watched_keys
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .cloned()
+            .collect();
+        for (d, key) in keys {
+            let exists = self.keyspace.db(d).contains(&key, now)
+                || other.is_some_and(|o| self.keyspace.db(o).contains(&key, now));
+            if exists {
+                self.key_modified(d, &key);
+            }
+        }
+    }
+
+    /// WATCH `key` in the client's db.
+    pub fn watch(&mut self, client: &mut Client, key: Bytes) {
+        let entry = (client.db, key);
+        if client.watched.contains(&entry) {
+            return;
+        }
+        self.watched_keys
+            .entry(entry.clone())
+            .or_default()
+            .push((client.id, client.dirty_cas.clone()));
+        client.watched.push(entry);
+    }
+
+    /// Forgets all of a client's watched keys (EXEC, DISCARD, UNWATCH,
+    /// disconnect) and clears its dirty flag.
+    pub fn unwatch_all(&mut self, client: &mut Client) {
+        for entry in client.watched.drain(..) {
+            if let Some(list) = self.watched_keys.get_mut(&entry) {
+                list.retain(|(id, _)| *id != client.id);
+                if list.is_empty() {
+                    self.watched_keys.remove(&entry);
+                }
+            }
+        }
+        client
+            .dirty_cas
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True if a watched key is logically expired (EXEC must abort).
+    pub fn watched_key_expired(&mut self, client: &Client, now_ms: i64) -> bool {
+        client.watched.iter().any(|(db, key)| {
+            self.keyspace
+                .db(*db)
+                .expire_at(key)
+                .is_some_and(|at| at <= now_ms)
+        })
+    }
+
+    /// Drops everything registered for a disconnecting client.
+    pub fn forget_client(&mut self, client: &mut Client) {
+        self.unwatch_all(client);
+        let id = client.id;
+        for ch in client.subscriptions.drain() {
+            self.pubsub
+                .unsubscribe(crate::pubsub::ChannelKind::Classic, &ch, id);
+        }
+        for ch in client.shard_subscriptions.drain() {
+            self.pubsub
+                .unsubscribe(crate::pubsub::ChannelKind::Shard, &ch, id);
+        }
+        for p in client.pattern_subscriptions.drain() {
+            self.pubsub.punsubscribe(&p, id);
+        }
+        self.monitors.retain(|m| *m != id);
+    }
+
+    /// Emits a keyspace notification (`notify-keyspace-events`): to
+    /// `__keyspace@<db>__:<key>` (message: the event) if K is on, and to
+    /// `__keyevent@<db>__:<event>` (message: the key) if E is on.
+    pub fn notify_keyspace_event(&mut self, class: char, event: &str, key: &[u8], db: usize) {
+        use crate::pubsub::events;
+        let flags = self.notify_flags;
+        if flags & events::class(class) == 0 {
+            return;
+        }
+        let now = now_ms();
+        if flags & events::KEYSPACE != 0 {
+            let mut ch = format!("__keyspace@{db}__:").into_bytes();
+            ch.extend_from_slice(key);
+            self.pubsub.publish(
+                crate::pubsub::ChannelKind::Classic,
+                &ch,
+                event.as_bytes(),
+                now,
+            );
+        }
+        if flags & events::KEYEVENT != 0 {
+            let ch = format!("__keyevent@{db}__:{event}");
+            self.pubsub
+                .publish(crate::pubsub::ChannelKind::Classic, ch.as_bytes(), key, now);
+        }
+    }
 
     /// Work done after every command: account keys removed by lazy
     /// expiry (notifications and propagation hook in here).
@@ -303,6 +432,15 @@ impl State {
                     decay_time: self.config.get_int("lfu-decay-time").max(0) as u32,
                 };
                 self.keyspace.set_lfu_params(params);
+            }
+            "notify-keyspace-events" => {
+                self.notify_flags =
+                    crate::pubsub::events::parse(self.config.get("notify-keyspace-events"));
+            }
+            "client-output-buffer-limit" => {
+                self.pubsub.limit = crate::pubsub::OutputLimit::pubsub_from_config(
+                    self.config.get("client-output-buffer-limit"),
+                );
             }
             "slowlog-max-len" => {
                 let max = self.config.hot.slowlog_max_len;

@@ -49,6 +49,8 @@ fn flush_mode(ctx: &Ctx) -> CmdResult {
 /// FLUSHDB [ASYNC|SYNC]
 fn flushdb(ctx: &mut Ctx) -> CmdResult {
     flush_mode(ctx)?;
+    let db = ctx.client.db;
+    ctx.state.touch_all_watched(db, None);
     let n = ctx.db().len() as u64;
     ctx.db().clear();
     ctx.add_dirty(n);
@@ -59,6 +61,9 @@ fn flushdb(ctx: &mut Ctx) -> CmdResult {
 /// FLUSHALL [ASYNC|SYNC]
 fn flushall(ctx: &mut Ctx) -> CmdResult {
     flush_mode(ctx)?;
+    for db in 0..ctx.state.keyspace.dbs.len() {
+        ctx.state.touch_all_watched(db, None);
+    }
     let mut n = 0;
     for db in ctx.state.keyspace.dbs.iter_mut() {
         n += db.len() as u64;

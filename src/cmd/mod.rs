@@ -7,9 +7,11 @@ pub mod connection;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod strings;
+pub mod transactions;
 pub mod zsets;
 
 /// Every family's table, gathered by [`crate::command::table`].
@@ -18,8 +20,10 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     hashes::TABLE,
     keys::TABLE,
     lists::TABLE,
+    pubsub::TABLE,
     server::TABLE,
     sets::TABLE,
     strings::TABLE,
+    transactions::TABLE,
     zsets::TABLE,
 ];

@@ -56,6 +56,15 @@ const EXAT: u32 = 1 << 6;
 const PXAT: u32 = 1 << 7;
 const PERSIST: u32 = 1 << 8;
 
+/// The argument as C sees it (`argv[j]->ptr`): up to the first NUL byte.
+/// Redis compares option names with C string functions.
+fn cstr(b: &[u8]) -> &[u8] {
+    match b.iter().position(|c| *c == 0) {
+        Some(p) => &b[..p],
+        None => b,
+    }
+}
+
 /// Parsed options of SET / GETEX.
 struct ExtOpts {
     flags: u32,
@@ -71,7 +80,7 @@ fn parse_ext(args: &[Bytes], for_set: bool) -> Result<ExtOpts, Error> {
     let mut j = if for_set { 3 } else { 2 };
     let any = |f: u32, mask: u32| f & mask != 0;
     while j < args.len() {
-        let opt = &args[j];
+        let opt = cstr(&args[j]);
         let next = args.get(j + 1);
         if args::is(opt, "NX") && !any(flags, XX) && for_set {
             flags |= NX;
@@ -635,7 +644,7 @@ fn lcs(ctx: &mut Ctx) -> CmdResult {
     let mut minmatchlen: i64 = 0;
     let mut j = 3;
     while j < ctx.args.len() {
-        let opt = &ctx.args[j];
+        let opt = cstr(&ctx.args[j]);
         let more = j + 1 < ctx.args.len();
         if args::is(opt, "IDX") {
             getidx = true;

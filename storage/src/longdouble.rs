@@ -50,8 +50,8 @@ pub enum LongDouble {
 /// Parses `current` and `incr` as Redis does (`string2ld`), adds them in
 /// extended precision, and formats the sum as Redis stores it.
 pub fn incr_by_float(current: &[u8], incr: &[u8]) -> Result<Vec<u8>, IncrFloatError> {
-    let a = parse(current).ok_or(IncrFloatError::NotFloat)?;
-    let b = parse(incr).ok_or(IncrFloatError::NotFloat)?;
+    let a = parse_ld(current).ok_or(IncrFloatError::NotFloat)?;
+    let b = parse_ld(incr).ok_or(IncrFloatError::NotFloat)?;
     match add(a, b) {
         v @ LongDouble::Finite { .. } => Ok(format_human(v).into_bytes()),
         _ => Err(IncrFloatError::NanOrInfinity),
@@ -132,11 +132,46 @@ fn round(neg: bool, m: BigUint, e2: i64, sticky: bool) -> LongDouble {
     }
 }
 
+/// Redis's `string2ld` validity check, with the value converted to the
+/// nearest `f64` (kept for callers that only need to validate an
+/// increment; the exact value is [`parse_ld`]).
+pub fn parse(s: &[u8]) -> Option<f64> {
+    parse_ld(s).map(LongDouble::to_f64)
+}
+
+impl LongDouble {
+    /// Nearest-ish `f64` (may round twice; for display or validation only).
+    pub fn to_f64(self) -> f64 {
+        match self {
+            LongDouble::Nan => f64::NAN,
+            LongDouble::Inf { neg } => {
+                if neg {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                }
+            }
+            LongDouble::Finite { neg, mant, exp } => {
+                // Split the scaling so intermediate steps neither overflow
+                // nor flush to zero early.
+                let e = exp.clamp(-20000, 20000) as i32;
+                let half = e / 2;
+                let v = mant as f64 * 2f64.powi(half) * 2f64.powi(e - half);
+                if neg {
+                    -v
+                } else {
+                    v
+                }
+            }
+        }
+    }
+}
+
 /// `strtold` on the whole input plus Redis's `string2ld` checks: no
 /// leading space, everything consumed, no NaN, no overflow to infinity, no
 /// underflow to zero. `inf`/`infinity` are accepted (and make the
 /// increment fail later).
-pub fn parse(s: &[u8]) -> Option<LongDouble> {
+pub fn parse_ld(s: &[u8]) -> Option<LongDouble> {
     if s.is_empty() || s.len() >= MAX_LONG_DOUBLE_CHARS {
         return None;
     }
@@ -422,6 +457,15 @@ mod tests {
         assert_eq!(incr("1", ""), Err(IncrFloatError::NotFloat));
         assert_eq!(incr("1", "inf"), Err(IncrFloatError::NanOrInfinity));
         assert_eq!(incr("1", "-Infinity"), Err(IncrFloatError::NanOrInfinity));
+    }
+
+    #[test]
+    fn parse_compat_f64() {
+        assert_eq!(parse(b"1.5"), Some(1.5));
+        assert_eq!(parse(b"-0.1"), Some(-0.1));
+        assert_eq!(parse(b"1e4000"), Some(f64::INFINITY));
+        assert_eq!(parse(b"abc"), None);
+        assert_eq!(parse(b"inf"), Some(f64::INFINITY));
     }
 
     #[test]

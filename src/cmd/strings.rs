@@ -328,7 +328,7 @@ fn mget(ctx: &mut Ctx) -> CmdResult {
 
 /// MSET / MSETNX body.
 fn mset_generic(ctx: &mut Ctx, nx: bool) -> CmdResult {
-    if ctx.args.len() % 2 == 0 {
+    if ctx.args.len() & 1 == 0 {
         return Err(Error::wrong_arity(ctx.cmd.name));
     }
     if nx {

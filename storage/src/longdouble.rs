@@ -247,7 +247,7 @@ fn parse_dec(neg: bool, s: &[u8]) -> Option<LongDouble> {
         exp10 += 1;
     }
     let nd = digits.len() as i64;
-    if exp10 + nd - 1 >= 4933 {
+    if exp10 + nd > 4933 {
         return Some(LongDouble::Inf { neg });
     }
     if exp10 + nd < -4952 {
@@ -300,7 +300,7 @@ fn parse_hex(neg: bool, s: &[u8]) -> Option<LongDouble> {
     }
     let e2 = exp - 4 * frac.len() as i64;
     let bits = h.bits() as i64;
-    if e2 + bits - 1 >= MAX_EXP {
+    if e2 + bits > MAX_EXP {
         return Some(LongDouble::Inf { neg });
     }
     if e2 + bits < MIN_LSB_EXP - 2 {

@@ -913,3 +913,154 @@ pub static TABLE: &[CommandSpec] = &[
         "Find longest common substring",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Client;
+    use crate::config::Config;
+    use crate::reply::Reply;
+    use crate::server::State;
+
+    /// A server state and one client, driven through the real dispatcher.
+    struct Harness {
+        state: State,
+        client: Client,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            Harness {
+                state: State::new(Config::new()),
+                client: Client::new(1, "test".into(), "test".into(), 0, true),
+            }
+        }
+
+        fn run(&mut self, args: &[&str]) -> String {
+            let args: Vec<Bytes> = args
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect();
+            let mut reply = Reply::new(self.client.resp3);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis() as i64;
+            crate::command::dispatch(&mut self.state, &mut self.client, &mut reply, &args, now);
+            String::from_utf8_lossy(&reply.buf).into_owned()
+        }
+
+        /// Plants a non-string value (there is no list command yet).
+        fn plant_list(&mut self, key: &str) {
+            let key = Bytes::copy_from_slice(key.as_bytes());
+            self.state
+                .keyspace
+                .db(0)
+                .set(key, Value::List(Default::default()), 0);
+        }
+    }
+
+    const WT: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+
+    #[test]
+    fn wrongtype_paths_match_redis() {
+        let mut h = Harness::new();
+        h.plant_list("wl");
+        h.run(&["SET", "la", "ohmytext"]);
+        let not_int = "-ERR value is not an integer or out of range\r\n";
+        let lcs_err = "-ERR The specified keys must contain string values\r\n";
+        let cases: &[(&[&str], &str)] = &[
+            (&["GET", "wl"], WT),
+            (&["SET", "wl", "v", "GET"], WT),
+            (
+                &["SET", "wl", "v", "EX", "0", "GET"],
+                "-ERR invalid expire time in 'set' command\r\n",
+            ),
+            (&["SET", "wl", "v", "XX", "GET"], WT),
+            (&["SET", "wl", "v", "NX", "GET"], WT),
+            (&["GETSET", "wl", "v"], WT),
+            (&["GETDEL", "wl"], WT),
+            (&["GETEX", "wl"], WT),
+            (&["GETEX", "wl", "EX", "abc"], WT),
+            (&["GETEX", "wl", "FOO"], "-ERR syntax error\r\n"),
+            (&["APPEND", "wl", "x"], WT),
+            (&["STRLEN", "wl"], WT),
+            (&["GETRANGE", "wl", "0", "-1"], WT),
+            (&["GETRANGE", "wl", "a", "0"], not_int),
+            (&["SETRANGE", "wl", "0", "x"], WT),
+            (
+                &["SETRANGE", "wl", "-1", "x"],
+                "-ERR offset is out of range\r\n",
+            ),
+            (&["SETRANGE", "wl", "0", ""], WT),
+            (&["INCR", "wl"], WT),
+            (&["INCRBY", "wl", "abc"], not_int),
+            (&["DECRBY", "wl", "1"], WT),
+            (
+                &["DECRBY", "wl", "-9223372036854775808"],
+                "-ERR decrement would overflow\r\n",
+            ),
+            (&["INCRBYFLOAT", "wl", "1"], WT),
+            (&["INCRBYFLOAT", "wl", "abc"], WT),
+            (&["LCS", "wl", "la"], lcs_err),
+            (&["LCS", "la", "wl", "foo"], lcs_err),
+            (&["LCS", "wl", "nokey"], lcs_err),
+            (&["MGET", "wl", "la"], "*2\r\n$-1\r\n$8\r\nohmytext\r\n"),
+            (&["SET", "wl", "v", "NX"], "$-1\r\n"),
+            (&["SETNX", "wl", "v"], ":0\r\n"),
+            (&["MSETNX", "wl", "v", "x", "y"], ":0\r\n"),
+            (&["EXISTS", "x"], ":0\r\n"),
+            (&["SET", "wl", "v", "KEEPTTL"], "+OK\r\n"),
+            (&["GET", "wl"], "$1\r\nv\r\n"),
+        ];
+        for (args, want) in cases {
+            assert_eq!(h.run(args), *want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn lcs_idx_is_a_map_in_resp3() {
+        let mut h = Harness::new();
+        h.run(&["MSET", "a", "ohmytext", "b", "mynewtext"]);
+        h.client.resp3 = true;
+        assert_eq!(
+            h.run(&["LCS", "a", "b", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"]),
+            "%2\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n\
+             $3\r\nlen\r\n:6\r\n"
+        );
+        assert_eq!(h.run(&["GETEX", "nokey"]), "_\r\n");
+        assert_eq!(h.run(&["MGET", "nokey"]), "*1\r\n_\r\n");
+    }
+
+    #[test]
+    fn dirty_counts() {
+        let mut h = Harness::new();
+        let d0 = h.state.dirty;
+        h.run(&["MSET", "a", "1", "b", "2", "c", "3"]);
+        assert_eq!(h.state.dirty - d0, 3);
+        h.run(&["INCR", "a"]);
+        h.run(&["SETRANGE", "b", "0", ""]); // no change
+        h.run(&["SET", "x", "1", "NX", "GET"]);
+        h.run(&["SET", "a", "1", "NX"]); // aborted
+        h.run(&["GETEX", "a", "PERSIST"]); // no TTL: no change
+        h.run(&["GETEX", "a", "EX", "100"]);
+        h.run(&["GETEX", "a", "PERSIST"]);
+        assert_eq!(h.state.dirty - d0, 7);
+    }
+
+    #[test]
+    fn int_encoding_where_redis_uses_it() {
+        let mut h = Harness::new();
+        h.run(&["SET", "i", "123"]);
+        h.run(&["INCRBYFLOAT", "f", "3"]);
+        h.run(&["APPEND", "s", "12"]);
+        h.run(&["APPEND", "s", "3"]);
+        let db = h.state.keyspace.db(0);
+        let enc = |db: &mut strata_storage::keyspace::Db, k: &[u8]| {
+            db.peek(k).map(|e| e.value.encoding())
+        };
+        assert_eq!(enc(db, b"i"), Some("int"));
+        assert_eq!(enc(db, b"f"), Some("embstr"));
+        assert_ne!(enc(db, b"s"), Some("int"));
+    }
+}

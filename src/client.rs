@@ -125,22 +125,33 @@ impl Client {
         }
     }
 
-    /// CLIENT LIST `flags=` letters.
+    /// CLIENT LIST `flags=` letters, in Redis's order (`O` monitor, ...,
+    /// `c` close after reply, `A` close asap, ..., `e` no-evict; `N` when
+    /// none applies).
     pub fn flags(&self) -> String {
         let mut f = String::new();
         if self.monitor {
             f.push('O');
         }
-        if self.no_evict {
-            f.push('e');
-        }
         if self.close_after_reply {
             f.push('c');
+        }
+        if self.io.is_killed() {
+            f.push('A');
+        }
+        if self.no_evict {
+            f.push('e');
         }
         if f.is_empty() {
             f.push('N');
         }
         f
+    }
+
+    /// CLIENT LIST / CLIENT KILL `TYPE`: `normal`, `master`, `replica` or
+    /// `pubsub` (a MONITOR client is `normal`, as in Redis).
+    pub fn client_type(&self) -> &'static str {
+        "normal"
     }
 
     /// One CLIENT LIST / CLIENT INFO line (without the trailing newline).
@@ -156,8 +167,8 @@ impl Client {
             self.addr,
             self.laddr,
             name,
-            (now_ms - self.created_ms).max(0) / 1000,
-            (now_ms - self.last_interaction_ms).max(0) / 1000,
+            (now_ms / 1000 - self.created_ms / 1000).max(0),
+            (now_ms / 1000 - self.last_interaction_ms / 1000).max(0),
             self.flags(),
             self.db,
             self.query_buf,

@@ -22,7 +22,7 @@ const READ_CHUNK: usize = 16 * 1024;
 const MAX_BATCH: usize = 1024;
 
 fn is_local(peer: &SocketAddr) -> bool {
-    peer.ip().is_loopback()
+    crate::cmd::connection::is_local_peer(peer)
 }
 
 /// Serves one client until it quits, is killed, or the server stops.
@@ -66,6 +66,8 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     let mut parser = Parser::new();
     let mut batch: VecDeque<Vec<Bytes>> = VecDeque::new();
     let mut protocol_error: Option<String> = None;
+    // Unparsed bytes remain after a batch (see the parse loop).
+    let mut parse_more = false;
 
     'conn: loop {
         // Parse everything that has arrived.
@@ -78,8 +80,16 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                     authenticated,
                 }
             };
+            // Before AUTH, parse one command at a time: a successful AUTH
+            // lifts the limits for the commands after it (as in Redis).
+            parse_more = false;
             loop {
                 match parser.next(&mut buf, limits) {
+                    Ok(Some(args)) if !limits.authenticated => {
+                        batch.push_back(args);
+                        parse_more = !buf.is_empty();
+                        break;
+                    }
                     Ok(Some(args)) => batch.push_back(args),
                     Ok(None) => break,
                     Err(e) => {
@@ -120,7 +130,11 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                         break;
                     }
                 }
-                if let Some(msg) = protocol_error.take().filter(|_| !client.close_after_reply) {
+                // The protocol error goes after every command before it.
+                if let Some(msg) = protocol_error
+                    .take_if(|_| batch.is_empty())
+                    .filter(|_| !client.close_after_reply)
+                {
                     reply.error(&format!("ERR {msg}"));
                     st.stats.count_errors(reply.take_errors());
                     client.close_after_reply = true;
@@ -139,7 +153,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
             if closing || io.is_killed() {
                 break;
             }
-            if !batch.is_empty() {
+            if !batch.is_empty() || parse_more {
                 // Let other clients run between long pipelines.
                 tokio::task::yield_now().await;
                 continue;

@@ -416,6 +416,77 @@ mod tests {
     }
 
     #[test]
+    fn c_string_semantics() {
+        // A header ends at the first `\r`; the next byte is skipped.
+        assert_eq!(
+            parse_all(b"*3\rabc\r\n"),
+            Err(ProtocolError(
+                "Protocol error: expected '$', got 'b'".into()
+            ))
+        );
+        // A lone `\r` at the end waits for one more byte.
+        let mut p = Parser::new();
+        let mut buf = BytesMut::from(&b"*1\r"[..]);
+        assert_eq!(p.next(&mut buf, OPEN), Ok(None));
+        // NUL hides the line end (strchr), for headers and inline lines.
+        assert_eq!(parse_all(b"*1\x00\r\n$4\r\nPING\r\n"), Ok(vec![]));
+        assert_eq!(parse_all(b"PING\x00x\r\n"), Ok(vec![]));
+        let mut nul_line = b"PING\x00".to_vec();
+        nul_line.extend(std::iter::repeat_n(b'a', INLINE_MAX));
+        nul_line.extend_from_slice(b"\r\n");
+        assert_eq!(
+            parse_all(&nul_line),
+            Err(ProtocolError::new("too big inline request"))
+        );
+        // The CRLF after bulk data is skipped unchecked.
+        assert_eq!(
+            parse_all(b"*1\r\n$4\r\nPINGxx").expect("valid"),
+            vec![vec![Bytes::from("PING")]]
+        );
+        // Numbers as string2ll: no sign, spaces or leading zeros.
+        for bad in [&b"*+1\r\n"[..], b"*01\r\n", b"* 1\r\n", b"*\r\n"] {
+            assert_eq!(
+                parse_all(bad),
+                Err(ProtocolError::new("invalid multibulk length"))
+            );
+        }
+        for bad in [&b"*1\r\n$-0\r\n"[..], b"*1\r\n$01\r\n", b"*1\r\n$\r\n"] {
+            assert_eq!(
+                parse_all(bad),
+                Err(ProtocolError::new("invalid bulk length"))
+            );
+        }
+        let mut too_big = b"*1\r\n$".to_vec();
+        too_big.extend(std::iter::repeat_n(b'1', INLINE_MAX + 1));
+        assert_eq!(
+            parse_all(&too_big),
+            Err(ProtocolError::new("too big bulk count string"))
+        );
+    }
+
+    #[test]
+    fn split_args_blanks_like_c() {
+        // Leading blanks are isspace (\v, \f too); words end only at
+        // space, tab, CR, LF.
+        assert_eq!(
+            split_args(b"\x0b\x0cECHO a\x0bb"),
+            Some(vec![b"ECHO".to_vec(), b"a\x0bb".to_vec()])
+        );
+        assert_eq!(
+            split_args(b"\"a\"\x0bb"),
+            Some(vec![b"a".to_vec(), b"b".to_vec()])
+        );
+        assert_eq!(split_args(b"a\"b c\"d"), None);
+        assert_eq!(split_args(b"a\"b c\""), Some(vec![b"ab c".to_vec()]));
+        // The line ends at NUL.
+        assert_eq!(
+            split_args(b"a b\x00c d"),
+            Some(vec![b"a".to_vec(), b"b".to_vec()])
+        );
+        assert_eq!(split_args(b"\"a\x00\""), None);
+    }
+
+    #[test]
     fn split_args_escapes() {
         assert_eq!(
             split_args(b"a \"\\x41\\n\" 'it\\'s'"),

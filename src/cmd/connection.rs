@@ -318,13 +318,20 @@ fn unknown_type(name: &[u8]) -> Error {
     ))
 }
 
+/// Whether another client is on its way out: killed, or done with its
+/// last command and closing (QUIT, a protocol error) though its task has
+/// not unregistered it yet. Redis has freed such clients already.
+fn is_gone(c: &Client) -> bool {
+    c.io.is_killed() || c.close_after_reply
+}
+
 /// Every live client (the running one included), in connection order.
 fn live_clients<'a>(ctx: &'a Ctx) -> Vec<&'a Client> {
     let mut all: Vec<&Client> = ctx
         .state
         .clients
         .values()
-        .filter(|c| c.id != ctx.client.id && !c.io.is_killed())
+        .filter(|c| c.id != ctx.client.id && !is_gone(c))
         .collect();
     all.push(&*ctx.client);
     all.sort_by_key(|c| c.id);
@@ -442,7 +449,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
     let mut killed = 0i64;
     let me = ctx.client.id;
     for c in ctx.state.clients.values() {
-        if c.id == me || c.io.is_killed() || !matches(c) {
+        if c.id == me || is_gone(c) || !matches(c) {
             continue;
         }
         c.io.kill();

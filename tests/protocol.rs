@@ -499,3 +499,82 @@ fn resp3_double_encoding() {
         b",1.5\r\n,0.10000000000000001\r\n,inf\r\n,-inf\r\n_\r\n%1\r\n".to_vec()
     );
 }
+
+/// Connects to 127.0.0.1:`port` from the source address `src` (another
+/// loopback address such as 127.0.0.2, which protected mode treats as
+/// remote, as Redis does), reads until the server closes or goes quiet.
+fn read_from_source(src: &str, port: u16, send: &[u8]) -> Seen {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stream = rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.bind(format!("{src}:0").parse().expect("addr"))
+            .expect("bind source");
+        sock.connect(([127, 0, 0, 1], port).into())
+            .await
+            .expect("connect")
+            .into_std()
+            .expect("std stream")
+    });
+    stream.set_nonblocking(false).expect("blocking");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let mut s = stream;
+    // Wait for an unprompted reply first (DENIED is sent on accept).
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut sent = false;
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                if sent {
+                    break false;
+                }
+                s.write_all(send).expect("write");
+                sent = true;
+            }
+            Err(_) => break true,
+        }
+    };
+    Seen { out, closed }
+}
+
+#[test]
+fn protected_mode_refuses_non_loopback_peers() {
+    let denied_prefix = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user.";
+    let strata = TestServer::start(&[]);
+    let seen = read_from_source("127.0.0.2", strata.port, b"PING\r\n");
+    assert!(seen.closed, "protected mode let 127.0.0.2 in");
+    assert!(seen.out.starts_with(denied_prefix), "{}", show(&seen.out));
+    assert!(seen
+        .out
+        .ends_with(b"accepting connections from the outside.\r\n"));
+    // 127.0.0.1 itself is fine.
+    assert_eq!(
+        read_from_source("127.0.0.1", strata.port, b"PING\r\n").out,
+        b"+PONG\r\n"
+    );
+    if let Some(redis) = RedisServer::start() {
+        let want = read_from_source("127.0.0.2", redis.port, b"PING\r\n");
+        assert_eq!(seen, want, "DENIED text differs from redis-server");
+    }
+    // With a password, or protected mode off, remote peers may connect.
+    let with_pass = TestServer::start(&[("requirepass", "pw")]);
+    assert_eq!(
+        read_from_source("127.0.0.2", with_pass.port, b"PING\r\n").out,
+        b"-NOAUTH Authentication required.\r\n"
+    );
+    let open = TestServer::start(&[("protected-mode", "no")]);
+    assert_eq!(
+        read_from_source("127.0.0.2", open.port, b"PING\r\n").out,
+        b"+PONG\r\n"
+    );
+}

@@ -279,6 +279,13 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+/// Bytes allocated through jemalloc (the global allocator of everything
+/// linking the server, this test binary included).
+fn allocated_bytes() -> u64 {
+    let _ = tikv_jemalloc_ctl::epoch::advance();
+    tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64
+}
+
 #[test]
 fn huge_declared_sizes_reserve_no_memory() {
     if !std::path::Path::new("/proc/self/statm").exists() {
@@ -292,6 +299,7 @@ fn huge_declared_sizes_reserve_no_memory() {
         b"+PONG\r\n"
     );
     let before = rss_bytes();
+    let allocated_before = allocated_bytes();
     let mut conns = Vec::new();
     for _ in 0..50 {
         let mut s = TcpStream::connect(("127.0.0.1", strata.port)).expect("connect");
@@ -317,6 +325,13 @@ fn huge_declared_sizes_reserve_no_memory() {
         grown < 64 << 20,
         "RSS grew by {} MB for 51 huge declarations",
         grown >> 20
+    );
+    // RSS misses reservations never touched; jemalloc's count does not.
+    let allocated = allocated_bytes().saturating_sub(allocated_before);
+    assert!(
+        allocated < 64 << 20,
+        "{} MB allocated for 51 huge declarations",
+        allocated >> 20
     );
     // The connections are all open and waiting.
     let mut c = common::RawConn::connect(strata.port);

@@ -589,7 +589,7 @@ pub static TABLE: &[CommandSpec] = &[
     ),
     CommandSpec::new("select", 2, CONN, Keys::None, select).doc(
         "connection",
-        "2.0.0",
+        "1.0.0",
         "Change the selected database for the current connection",
     ),
     CommandSpec::new("auth", -2, PRE_AUTH, Keys::None, auth).doc(

@@ -157,22 +157,43 @@ impl Client {
         !self.resp3 && (self.subscription_count() > 0 || !self.shard_subscriptions.is_empty())
     }
 
-    /// CLIENT LIST `flags=` letters.
+    /// CLIENT LIST `flags=` letters, in Redis's order (`O` monitor, ...,
+    /// `c` close after reply, `A` close asap, ..., `e` no-evict; `N` when
+    /// none applies).
     pub fn flags(&self) -> String {
         let mut f = String::new();
         if self.monitor {
             f.push('O');
         }
-        if self.no_evict {
-            f.push('e');
+        if self.subscription_count() > 0 || !self.shard_subscriptions.is_empty() {
+            f.push('P');
+        }
+        if self.multi.is_some() {
+            f.push('x');
         }
         if self.close_after_reply {
             f.push('c');
+        }
+        if self.io.is_killed() {
+            f.push('A');
+        }
+        if self.no_evict {
+            f.push('e');
         }
         if f.is_empty() {
             f.push('N');
         }
         f
+    }
+
+    /// CLIENT LIST / CLIENT KILL `TYPE`: `normal`, `master`, `replica` or
+    /// `pubsub` (a MONITOR client is `normal`, as in Redis).
+    pub fn client_type(&self) -> &'static str {
+        if self.subscription_count() > 0 || !self.shard_subscriptions.is_empty() {
+            "pubsub"
+        } else {
+            "normal"
+        }
     }
 
     /// One CLIENT LIST / CLIENT INFO line (without the trailing newline).
@@ -183,15 +204,19 @@ impl Client {
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
             name,
-            (now_ms - self.created_ms).max(0) / 1000,
-            (now_ms - self.last_interaction_ms).max(0) / 1000,
+            (now_ms / 1000 - self.created_ms / 1000).max(0),
+            (now_ms / 1000 - self.last_interaction_ms / 1000).max(0),
             self.flags(),
             self.db,
+            self.subscriptions.len(),
+            self.pattern_subscriptions.len(),
+            self.shard_subscriptions.len(),
+            self.multi.as_ref().map(|m| m.queued.len() as i64).unwrap_or(-1),
             self.query_buf,
             self.last_cmd,
             if self.resp3 { 3 } else { 2 },

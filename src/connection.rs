@@ -22,7 +22,7 @@ const READ_CHUNK: usize = 16 * 1024;
 const MAX_BATCH: usize = 1024;
 
 fn is_local(peer: &SocketAddr) -> bool {
-    peer.ip().is_loopback()
+    crate::cmd::connection::is_local_peer(peer)
 }
 
 /// Serves one client until it quits, is killed, or the server stops.
@@ -66,6 +66,8 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     let mut parser = Parser::new();
     let mut batch: VecDeque<Vec<Bytes>> = VecDeque::new();
     let mut protocol_error: Option<String> = None;
+    // Unparsed bytes remain after a batch (see the parse loop).
+    let mut parse_more = false;
 
     'conn: loop {
         // Parse everything that has arrived.
@@ -78,8 +80,16 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                     authenticated,
                 }
             };
+            // Before AUTH, parse one command at a time: a successful AUTH
+            // lifts the limits for the commands after it (as in Redis).
+            parse_more = false;
             loop {
                 match parser.next(&mut buf, limits) {
+                    Ok(Some(args)) if !limits.authenticated => {
+                        batch.push_back(args);
+                        parse_more = !buf.is_empty();
+                        break;
+                    }
                     Ok(Some(args)) => batch.push_back(args),
                     Ok(None) => break,
                     Err(e) => {
@@ -122,7 +132,11 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                         break;
                     }
                 }
-                if let Some(msg) = protocol_error.take().filter(|_| !client.close_after_reply) {
+                // The protocol error goes after every command before it.
+                if let Some(msg) = protocol_error
+                    .take_if(|_| batch.is_empty())
+                    .filter(|_| !client.close_after_reply)
+                {
                     reply.error(&format!("ERR {msg}"));
                     st.stats.count_errors(reply.take_errors());
                     client.close_after_reply = true;
@@ -141,7 +155,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
             if closing || io.is_killed() {
                 break;
             }
-            if !batch.is_empty() {
+            if !batch.is_empty() || parse_more {
                 // Let other clients run between long pipelines.
                 tokio::task::yield_now().await;
                 continue;
@@ -188,4 +202,4 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     st.connected = st.connected.saturating_sub(1);
 }
 
-const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";

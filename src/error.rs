@@ -95,6 +95,38 @@ impl Error {
         ))
     }
 
+    /// `WRONGPASS ...`: AUTH / HELLO AUTH with a bad user or password.
+    pub fn wrong_pass() -> Error {
+        Error::custom("WRONGPASS invalid username-password pair or user is disabled.")
+    }
+
+    /// AUTH with only a password while no password is configured.
+    pub fn auth_without_password() -> Error {
+        Error::err(
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        )
+    }
+
+    /// HELLO without AUTH on a connection that must authenticate first.
+    pub fn hello_noauth() -> Error {
+        Error::custom(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+             HELLO AUTH <user> <pass> option can be used to authenticate the client and select \
+             the RESP protocol version at the same time",
+        )
+    }
+
+    /// HELLO with a protocol version other than 2 or 3.
+    pub fn no_proto() -> Error {
+        Error::custom("NOPROTO unsupported protocol version")
+    }
+
+    /// CLIENT SETNAME / HELLO SETNAME with a byte outside `!`..`~`.
+    pub fn bad_client_name() -> Error {
+        Error::err("Client names cannot contain spaces, newlines or special characters.")
+    }
+
     /// `ERR invalid expire time in 'set' command`
     pub fn invalid_expire(cmd: &str) -> Error {
         Error::err(format!(
@@ -132,5 +164,13 @@ mod tests {
             Error::unknown_subcommand("client", b"x").text(),
             "ERR unknown subcommand 'x'. Try CLIENT HELP."
         );
+        assert_eq!(
+            Error::auth_without_password().text(),
+            "ERR AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?"
+        );
+        assert!(Error::hello_noauth()
+            .text()
+            .contains("authenticated, otherwise the HELLO AUTH <user> <pass> option can"));
     }
 }

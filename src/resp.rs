@@ -54,16 +54,37 @@ pub struct Parser {
     bulk_len: Option<usize>,
 }
 
-fn find_crlf(buf: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = memchr::memchr(b'\r', &buf[from..]) {
-        let at = from + i;
-        if buf.get(at + 1) == Some(&b'\n') {
-            return Some(at);
+/// Where a `*N` / `$N` header line ends, the way Redis finds it
+/// (`strchr(p, '\r')` on a NUL-terminated buffer, so the search stops at
+/// a NUL byte).
+enum HeaderEnd {
+    /// `\r` at this index, with at least one byte after it (the `\n`,
+    /// which Redis skips without checking it).
+    At(usize),
+    /// `\r` found but nothing after it yet.
+    Incomplete,
+    /// No `\r` (before any NUL byte).
+    Missing,
+}
+
+fn find_header_end(buf: &[u8]) -> HeaderEnd {
+    match memchr::memchr2(b'\r', 0, buf) {
+        Some(at) if buf[at] == b'\r' => {
+            if at + 2 > buf.len() {
+                HeaderEnd::Incomplete
+            } else {
+                HeaderEnd::At(at)
+            }
         }
-        from = at + 1;
+        _ => HeaderEnd::Missing,
     }
-    None
+}
+
+/// Where an inline request's line ends (`strchr(p, '\n')`, which stops
+/// at a NUL byte too).
+fn find_inline_end(buf: &[u8]) -> Option<usize> {
+    let at = memchr::memchr2(b'\n', 0, buf)?;
+    (buf[at] == b'\n').then_some(at)
 }
 
 /// Parses a decimal header number as Redis's `string2ll` would.
@@ -101,11 +122,12 @@ impl Parser {
                         other => return Ok(other),
                     }
                 }
-                let Some(end) = find_crlf(buf) else {
-                    if buf.len() > INLINE_MAX {
+                let end = match find_header_end(buf) {
+                    HeaderEnd::At(end) => end,
+                    HeaderEnd::Missing if buf.len() > INLINE_MAX => {
                         return Err(ProtocolError::new("too big mbulk count string"));
                     }
-                    return Ok(None);
+                    _ => return Ok(None),
                 };
                 let n = header_number(&buf[1..end]);
                 let Some(n) = n.filter(|&n| n <= MAX_MULTIBULK) else {
@@ -125,11 +147,12 @@ impl Parser {
                 let len = match self.bulk_len {
                     Some(len) => len,
                     None => {
-                        let Some(end) = find_crlf(buf) else {
-                            if buf.len() > INLINE_MAX {
+                        let end = match find_header_end(buf) {
+                            HeaderEnd::At(end) => end,
+                            HeaderEnd::Missing if buf.len() > INLINE_MAX => {
                                 return Err(ProtocolError::new("too big bulk count string"));
                             }
-                            return Ok(None);
+                            _ => return Ok(None),
                         };
                         if buf[0] != b'$' {
                             return Err(ProtocolError(format!(
@@ -167,7 +190,7 @@ impl Parser {
 
     /// Parses one inline request (a line of space separated words).
     fn inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-        let Some(nl) = memchr::memchr(b'\n', buf) else {
+        let Some(nl) = find_inline_end(buf) else {
             if buf.len() > INLINE_MAX {
                 return Err(ProtocolError::new("too big inline request"));
             }
@@ -188,6 +211,11 @@ impl Parser {
     }
 }
 
+/// C `isspace` in the "C" locale.
+fn c_isspace(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
 fn hex_value(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -201,11 +229,16 @@ fn hex_value(c: u8) -> Option<u8> {
 /// `"double quotes"` (with `\n`, `\t`, `\xHH`... escapes) and
 /// `'single quotes'`. Returns `None` on unbalanced quotes, or a closing
 /// quote not followed by a space.
+///
+/// Byte for byte as the C code: the line ends at a NUL byte; blanks
+/// between words are C `isspace` (space, `\t`, `\n`, `\v`, `\f`, `\r`)
+/// but an unquoted word ends only at space, `\t`, `\n` or `\r`.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let line = &line[..memchr::memchr(0, line).unwrap_or(line.len())];
     let mut out = Vec::new();
     let mut i = 0;
     loop {
-        while i < line.len() && line[i].is_ascii_whitespace() {
+        while i < line.len() && c_isspace(line[i]) {
             i += 1;
         }
         if i >= line.len() {
@@ -236,7 +269,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     i += 2;
                 } else if c == b'"' {
                     // Closing quote must be followed by a space or the end.
-                    if i + 1 < line.len() && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < line.len() && !c_isspace(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -251,7 +284,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     word.push(b'\'');
                     i += 2;
                 } else if c == b'\'' {
-                    if i + 1 < line.len() && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < line.len() && !c_isspace(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -263,7 +296,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
             } else {
                 match line.get(i) {
                     None => break,
-                    Some(c) if c.is_ascii_whitespace() => break,
+                    Some(b' ' | b'\n' | b'\r' | b'\t') => break,
                     Some(b'"') => {
                         in_dq = true;
                         i += 1;
@@ -380,6 +413,77 @@ mod tests {
             Parser::new().next(&mut buf, unauth),
             Err(ProtocolError::new("unauthenticated multibulk length"))
         );
+    }
+
+    #[test]
+    fn c_string_semantics() {
+        // A header ends at the first `\r`; the next byte is skipped.
+        assert_eq!(
+            parse_all(b"*3\rabc\r\n"),
+            Err(ProtocolError(
+                "Protocol error: expected '$', got 'b'".into()
+            ))
+        );
+        // A lone `\r` at the end waits for one more byte.
+        let mut p = Parser::new();
+        let mut buf = BytesMut::from(&b"*1\r"[..]);
+        assert_eq!(p.next(&mut buf, OPEN), Ok(None));
+        // NUL hides the line end (strchr), for headers and inline lines.
+        assert_eq!(parse_all(b"*1\x00\r\n$4\r\nPING\r\n"), Ok(vec![]));
+        assert_eq!(parse_all(b"PING\x00x\r\n"), Ok(vec![]));
+        let mut nul_line = b"PING\x00".to_vec();
+        nul_line.extend(std::iter::repeat_n(b'a', INLINE_MAX));
+        nul_line.extend_from_slice(b"\r\n");
+        assert_eq!(
+            parse_all(&nul_line),
+            Err(ProtocolError::new("too big inline request"))
+        );
+        // The CRLF after bulk data is skipped unchecked.
+        assert_eq!(
+            parse_all(b"*1\r\n$4\r\nPINGxx").expect("valid"),
+            vec![vec![Bytes::from("PING")]]
+        );
+        // Numbers as string2ll: no sign, spaces or leading zeros.
+        for bad in [&b"*+1\r\n"[..], b"*01\r\n", b"* 1\r\n", b"*\r\n"] {
+            assert_eq!(
+                parse_all(bad),
+                Err(ProtocolError::new("invalid multibulk length"))
+            );
+        }
+        for bad in [&b"*1\r\n$-0\r\n"[..], b"*1\r\n$01\r\n", b"*1\r\n$\r\n"] {
+            assert_eq!(
+                parse_all(bad),
+                Err(ProtocolError::new("invalid bulk length"))
+            );
+        }
+        let mut too_big = b"*1\r\n$".to_vec();
+        too_big.extend(std::iter::repeat_n(b'1', INLINE_MAX + 1));
+        assert_eq!(
+            parse_all(&too_big),
+            Err(ProtocolError::new("too big bulk count string"))
+        );
+    }
+
+    #[test]
+    fn split_args_blanks_like_c() {
+        // Leading blanks are isspace (\v, \f too); words end only at
+        // space, tab, CR, LF.
+        assert_eq!(
+            split_args(b"\x0b\x0cECHO a\x0bb"),
+            Some(vec![b"ECHO".to_vec(), b"a\x0bb".to_vec()])
+        );
+        assert_eq!(
+            split_args(b"\"a\"\x0bb"),
+            Some(vec![b"a".to_vec(), b"b".to_vec()])
+        );
+        assert_eq!(split_args(b"a\"b c\"d"), None);
+        assert_eq!(split_args(b"a\"b c\""), Some(vec![b"ab c".to_vec()]));
+        // The line ends at NUL.
+        assert_eq!(
+            split_args(b"a b\x00c d"),
+            Some(vec![b"a".to_vec(), b"b".to_vec()])
+        );
+        assert_eq!(split_args(b"\"a\x00\""), None);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod lfu;
 pub mod list;
 pub mod longdouble;
 pub mod num;
+pub mod rdb;
 pub mod set;
 pub mod value;
 pub mod zset;

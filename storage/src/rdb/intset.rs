@@ -31,7 +31,10 @@ pub fn encode(values: &[i64]) -> Vec<u8> {
 pub fn decode(b: &[u8]) -> Option<Vec<i64>> {
     let width = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
     let len = u32::from_le_bytes(b.get(4..8)?.try_into().ok()?) as usize;
-    if !matches!(width, 2 | 4 | 8) || len == 0 || b.len() != 8usize.checked_add(len.checked_mul(width)?)? {
+    if !matches!(width, 2 | 4 | 8)
+        || len == 0
+        || b.len() != 8usize.checked_add(len.checked_mul(width)?)?
+    {
         return None;
     }
     let mut out = Vec::with_capacity(len);
@@ -53,7 +56,11 @@ pub fn decode(b: &[u8]) -> Option<Vec<i64>> {
 mod tests {
     #[test]
     fn round_trip_and_validation() {
-        for vals in [vec![1i64, 2, 3], vec![-40000, 5], vec![i64::MIN, 0, i64::MAX]] {
+        for vals in [
+            vec![1i64, 2, 3],
+            vec![-40000, 5],
+            vec![i64::MIN, 0, i64::MAX],
+        ] {
             let e = super::encode(&vals);
             assert_eq!(super::decode(&e), Some(vals));
         }

@@ -83,7 +83,11 @@ pub fn compress(input: &[u8]) -> Option<Vec<u8>> {
         let h = hash3(&input[i..]);
         let cand = table[h];
         table[h] = i;
-        if cand != usize::MAX && i - cand <= MAX_OFF && cand < i && input[cand..cand + 3] == input[i..i + 3] {
+        if cand != usize::MAX
+            && i - cand <= MAX_OFF
+            && cand < i
+            && input[cand..cand + 3] == input[i..i + 3]
+        {
             let mut len = 3;
             let max = (input.len() - i).min(MAX_REF);
             while len < max && input[cand + len] == input[i + len] {

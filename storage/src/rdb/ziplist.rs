@@ -148,7 +148,14 @@ mod tests {
     fn decodes_and_validates() {
         let z = sample();
         let items = decode(&z).expect("valid");
-        assert_eq!(items, vec![Item::Str(Bytes::from_static(b"a")), Item::Int(5), Item::Int(300)]);
+        assert_eq!(
+            items,
+            vec![
+                Item::Str(Bytes::from_static(b"a")),
+                Item::Int(5),
+                Item::Int(300)
+            ]
+        );
         let mut bad = z.clone();
         bad[13] = 0x07; // wrong prevlen
         assert!(decode(&bad).is_none());

@@ -106,6 +106,8 @@ pub struct Client {
     /// Bytes waiting in the query buffer (CLIENT LIST `qbuf=`).
     pub query_buf: usize,
     pub io: Arc<ClientIo>,
+    /// CLIENT CACHING yes/no for the next command (OPTIN/OPTOUT tracking).
+    pub tracking_caching: Option<bool>,
     /// Commands queued by MULTI.
     pub multi: Option<crate::cmd::transactions::MultiState>,
     /// Keys this client WATCHes, as (db, key).
@@ -138,6 +140,7 @@ impl Client {
             deny_blocking: false,
             query_buf: 0,
             io: Arc::new(ClientIo::default()),
+            tracking_caching: None,
             multi: None,
             watched: Vec::new(),
             dirty_cas: Arc::new(AtomicBool::new(false)),

@@ -497,6 +497,7 @@ pub fn call(
     now_ms: i64,
 ) {
     state.feed_monitors(client, args, now_ms, cmd);
+    state.current_client = client.id;
     let started = Instant::now();
     let errors_before = reply.error_count();
     let result = {
@@ -518,6 +519,32 @@ pub fn call(
     state.stats.called(cmd.name, micros, failed);
     state.stats.count_errors(reply.take_errors());
     state.slowlog_record(client, args, now_ms, micros, cmd);
+    if !state.tracking.is_empty() {
+        track_reads(state, client, cmd, args);
+    }
     state.after_command();
     client.last_cmd = cmd.name;
+}
+
+/// Client tracking: remember the keys a tracking client read, honouring
+/// OPTIN/OPTOUT and CLIENT CACHING (which lasts for one command, or for
+/// the whole transaction inside MULTI).
+fn track_reads(state: &mut State, client: &mut Client, cmd: &'static CommandSpec, args: &[Bytes]) {
+    let Some(t) = state.tracking.clients.get(&client.id) else {
+        return;
+    };
+    let caching = client.tracking_caching;
+    let record = cmd.flags.has(Flags::READONLY)
+        && !t.bcast
+        && (!t.optin || caching == Some(true))
+        && (!t.optout || caching != Some(false));
+    if record {
+        let max = state.config.get_int("tracking-table-max-keys").max(0) as usize;
+        for i in cmd.keys.positions(args) {
+            state.tracking.remember(client.id, &args[i], max);
+        }
+    }
+    if cmd.name != "client|caching" && client.multi.is_none() && cmd.name != "exec" {
+        client.tracking_caching = None;
+    }
 }

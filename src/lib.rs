@@ -34,3 +34,4 @@ pub mod pubsub;
 pub mod reply;
 pub mod resp;
 pub mod server;
+pub mod tracking;

@@ -130,6 +130,10 @@ pub struct State {
     pub pubsub: crate::pubsub::PubSub,
     /// WATCHed keys: (db, key) -> (client id, its dirty flag).
     pub watched_keys: HashMap<(usize, Bytes), Vec<(u64, Arc<std::sync::atomic::AtomicBool>)>>,
+    /// CLIENT TRACKING state.
+    pub tracking: crate::tracking::Tracking,
+    /// Id of the client whose command is running (NOLOOP tracking).
+    pub current_client: u64,
     /// Parsed `notify-keyspace-events`.
     pub notify_flags: u32,
     /// Keys signalled ready for blocked clients by the running command.
@@ -182,6 +186,8 @@ impl State {
             ready_keys: Vec::new(),
             pubsub,
             watched_keys: HashMap::new(),
+            tracking: crate::tracking::Tracking::default(),
+            current_client: 0,
             notify_flags,
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
@@ -192,6 +198,17 @@ impl State {
     /// A key changed (Redis's `signalModifiedKey`): invalidates WATCH.
     /// Client tracking hooks in here too.
     pub fn key_modified(&mut self, db: usize, key: &[u8]) {
+        if !self.tracking.is_empty() {
+            let by = self.current_client;
+            let pubsub = &self.pubsub;
+            let subscribed = |id: u64| {
+                pubsub
+                    .channels
+                    .get(crate::tracking::INVALIDATE_CHANNEL)
+                    .is_some_and(|l| l.iter().any(|s| s.id == id))
+            };
+            self.tracking.invalidate(key, Some(by), Some(&subscribed));
+        }
         if self.watched_keys.is_empty() {
             return;
         }
@@ -206,6 +223,16 @@ impl State {
     /// FLUSHALL, SWAPDB: Redis's `touchAllWatchedKeysInDb`). Call before
     /// the flush/swap; `other` is the second db of SWAPDB.
     pub fn touch_all_watched(&mut self, db: usize, other: Option<usize>) {
+        if !self.tracking.is_empty() {
+            let pubsub = &self.pubsub;
+            let subscribed = |id: u64| {
+                pubsub
+                    .channels
+                    .get(crate::tracking::INVALIDATE_CHANNEL)
+                    .is_some_and(|l| l.iter().any(|s| s.id == id))
+            };
+            self.tracking.flush(Some(&subscribed));
+        }
         if self.watched_keys.is_empty() {
             return;
         }
@@ -280,6 +307,7 @@ impl State {
             self.pubsub.punsubscribe(&p, id);
         }
         self.monitors.retain(|m| *m != id);
+        self.tracking.disable(id);
     }
 
     /// Emits a keyspace notification (`notify-keyspace-events`): to

@@ -565,6 +565,54 @@ pub static CLIENT_SUBS: &[CommandSpec] = &[
         "2.6.9",
         "Set the current connection name",
     ),
+    CommandSpec::new(
+        "client|tracking",
+        -3,
+        SUB,
+        Keys::None,
+        crate::tracking::client_tracking,
+    )
+    .doc(
+        "connection",
+        "6.0.0",
+        "Controls server-assisted client-side caching for the connection.",
+    ),
+    CommandSpec::new(
+        "client|caching",
+        3,
+        SUB,
+        Keys::None,
+        crate::tracking::client_caching,
+    )
+    .doc(
+        "connection",
+        "6.0.0",
+        "Instructs the server whether to track the keys in the next request.",
+    ),
+    CommandSpec::new(
+        "client|getredir",
+        2,
+        SUB,
+        Keys::None,
+        crate::tracking::client_getredir,
+    )
+    .doc(
+        "connection",
+        "6.0.0",
+        "Returns the client ID to which the connection's tracking notifications are redirected.",
+    ),
+    CommandSpec::new(
+        "client|trackinginfo",
+        2,
+        SUB,
+        Keys::None,
+        crate::tracking::client_trackinginfo,
+    )
+    .doc(
+        "connection",
+        "6.2.0",
+        "Returns information about server-assisted client-side caching for the connection.",
+    ),
     CommandSpec::new("client|getname", 2, SUB, Keys::None, client_getname).doc(
         "connection",
         "2.6.9",

@@ -702,7 +702,10 @@ mod tests {
     }
 
     fn unhex(h: &str) -> Vec<u8> {
-        (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex")).collect()
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
+            .collect()
     }
 
     /// DUMP payloads produced by Redis 7.0.15 (fixtures): Strata restores
@@ -720,10 +723,26 @@ mod tests {
                 RdbValue::Hash(vec![(b("f"), b("v")), (b("n"), b("12"))]),
                 true,
             ),
-            ("0b0e02000000030000000100020003000a00a5025ce26d6e4d1b", RdbValue::Set(vec![b("1"), b("2"), b("3")]), true),
-            ("0202016101620a00fe642125eb033d0d", RdbValue::Set(vec![b("a"), b("b")]), false),
-            ("111414000000040081610283312e35048162020201ff0a00fa02b425af188763", RdbValue::ZSet(vec![(b("a"), 1.5), (b("b"), 2.0)]), true),
-            ("00c3094064017878e057000178780a005db7f663bb08625f", RdbValue::String(Bytes::from(vec![b'x'; 100])), false),
+            (
+                "0b0e02000000030000000100020003000a00a5025ce26d6e4d1b",
+                RdbValue::Set(vec![b("1"), b("2"), b("3")]),
+                true,
+            ),
+            (
+                "0202016101620a00fe642125eb033d0d",
+                RdbValue::Set(vec![b("a"), b("b")]),
+                false,
+            ),
+            (
+                "111414000000040081610283312e35048162020201ff0a00fa02b425af188763",
+                RdbValue::ZSet(vec![(b("a"), 1.5), (b("b"), 2.0)]),
+                true,
+            ),
+            (
+                "00c3094064017878e057000178780a005db7f663bb08625f",
+                RdbValue::String(Bytes::from(vec![b'x'; 100])),
+                false,
+            ),
         ];
         for (hex, want, same_bytes) in cases {
             let payload = unhex(hex);
@@ -738,7 +757,11 @@ mod tests {
                 _ => assert_eq!(got, want),
             }
             if same_bytes {
-                assert_eq!(dump_payload(&want, Compact::Yes), payload, "bytes differ for {hex}");
+                assert_eq!(
+                    dump_payload(&want, Compact::Yes),
+                    payload,
+                    "bytes differ for {hex}"
+                );
             }
         }
     }

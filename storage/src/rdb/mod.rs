@@ -10,6 +10,7 @@
 //! panic or a value that breaks a later command.
 
 pub mod crc64;
+pub mod file;
 pub mod intset;
 pub mod listpack;
 pub mod lzf;

@@ -177,6 +177,15 @@ impl State {
     /// tracking hook in here.
     pub fn key_modified(&mut self, _db: usize, _key: &[u8]) {}
 
+    /// A whole database changed at once (Redis's `touchAllWatchedKeysInDb`
+    /// and, for SWAPDB, `scanDatabaseForReadyKeys`): called by FLUSHDB and
+    /// FLUSHALL before emptying `db` (`other` is None), and by SWAPDB after
+    /// swapping, once per side (`other` is the db it swapped with). WATCH
+    /// (a watched key existing in `db` or `other` is touched) and blocked
+    /// clients (a key they wait on now existing in `db` is ready) hook in
+    /// here, so flushing stays O(watched keys), not O(keys).
+    pub fn whole_db_changed(&mut self, _db: usize, _other: Option<usize>) {}
+
     /// Keyspace notification hook (`notify-keyspace-events`).
     pub fn notify_keyspace_event(&mut self, _class: char, _event: &str, _key: &[u8], _db: usize) {}
 

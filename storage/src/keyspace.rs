@@ -17,13 +17,146 @@ use rand::SeedableRng;
 use crate::dict::Dict;
 use crate::glob::glob_match;
 use crate::lfu::{Lfu, LfuParams};
-use crate::value::{Value, ValueType};
+use crate::value::{Str, Value, ValueType};
 
-/// A key's value with its LFU state.
+/// A key's value with its access statistics.
+///
+/// `lru` packs Redis's 24-bit LRU clock (seconds modulo 2^24, for OBJECT
+/// IDLETIME and LRU eviction) in its low bits and entry flags above; with
+/// `lfu` it fills the 8 bytes after `value`, so Entry is no larger than
+/// `value` plus the LFU word rounded up to alignment.
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub value: Value,
     pub lfu: Lfu,
+    pub lru: u32,
+}
+
+/// Redis's LRU clock: 24 bits of seconds.
+pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+/// Entry flag (in `Entry::lru`): the value is a private copy of a small
+/// integer, not Redis's shared integer object (COPY makes one), so OBJECT
+/// REFCOUNT says 1 instead of `i32::MAX`.
+const UNSHARED: u32 = 1 << 31;
+/// Redis's OBJ_SHARED_INTEGERS: integers in `0..10000` are shared objects.
+pub const SHARED_INTEGERS: i64 = 10_000;
+
+/// The LRU clock value for `now_ms` (Redis's `LRU_CLOCK()`).
+pub fn lru_clock(now_ms: i64) -> u32 {
+    ((now_ms.max(0) / 1000) as u64 & u64::from(LRU_CLOCK_MAX)) as u32
+}
+
+impl Entry {
+    /// A fresh entry: new LFU counter, access clock at `now_ms`.
+    pub fn new(value: Value, now_ms: i64) -> Entry {
+        Entry {
+            value,
+            lfu: Lfu::new(now_ms),
+            lru: lru_clock(now_ms),
+        }
+    }
+
+    /// The 24-bit access clock.
+    pub fn lru_clock(&self) -> u32 {
+        self.lru & LRU_CLOCK_MAX
+    }
+
+    /// Records an access for LRU purposes (keeps the flag bits).
+    pub fn touch_lru(&mut self, now_ms: i64) {
+        self.lru = (self.lru & !LRU_CLOCK_MAX) | lru_clock(now_ms);
+    }
+
+    /// Milliseconds since the last access, at the clock's one-second
+    /// resolution (Redis's `estimateObjectIdleTime`).
+    pub fn idle_ms(&self, now_ms: i64) -> u64 {
+        let now = lru_clock(now_ms);
+        let then = self.lru_clock();
+        let secs = if now >= then {
+            now - then
+        } else {
+            now + (LRU_CLOCK_MAX - then)
+        };
+        u64::from(secs) * 1000
+    }
+
+    /// Marks a small-integer value as a private copy (see [`UNSHARED`]).
+    pub fn set_unshared(&mut self, unshared: bool) {
+        if unshared {
+            self.lru |= UNSHARED;
+        } else {
+            self.lru &= !UNSHARED;
+        }
+    }
+
+    /// True if Redis would hold this value as a shared integer object
+    /// (given a maxmemory policy that allows sharing).
+    pub fn is_shared_integer(&self) -> bool {
+        matches!(self.value, Value::Str(Str::Int(i)) if (0..SHARED_INTEGERS).contains(&i))
+            && self.lru & UNSHARED == 0
+    }
+}
+
+/// What a flush removed: dropping it frees the memory, so a caller may
+/// drop it on another thread (FLUSHALL ASYNC).
+pub struct Flushed {
+    _keys: Dict<Bytes, Entry>,
+    _expires: Dict<Bytes, i64>,
+}
+
+/// Maximum `*` nesting Redis's matcher follows (Debian's 7.0.15 carries
+/// the CVE-2024-31228 fix: deeper patterns never match).
+const MAX_STAR_NESTING: usize = 1000;
+
+/// Number of `*` groups a successful match recurses into in Redis's
+/// `stringmatchlen`: every maximal run of unescaped stars outside a
+/// character class, except a run that ends the pattern.
+fn star_nesting(p: &[u8]) -> usize {
+    let (mut i, mut groups) = (0usize, 0usize);
+    let len = p.len();
+    while i < len {
+        match p[i] {
+            b'*' => {
+                while i < len && p[i] == b'*' {
+                    i += 1;
+                }
+                if i < len {
+                    groups += 1;
+                }
+            }
+            b'\\' => i += if len - i >= 2 { 2 } else { 1 },
+            b'[' => {
+                i += 1;
+                if i < len && p[i] == b'^' {
+                    i += 1;
+                }
+                while i < len {
+                    if p[i] == b'\\' && len - i >= 2 {
+                        i += 2;
+                    } else if p[i] == b']' {
+                        i += 1;
+                        break;
+                    } else if len - i >= 3 && p[i + 1] == b'-' {
+                        i += 3;
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    groups
+}
+
+/// Key pattern matching exactly as Redis's KEYS and SCAN MATCH: glob
+/// syntax, plus two quirks of `stringmatchlen`: an empty key matches only
+/// the empty pattern (even `*` fails; KEYS and SCAN special-case a lone
+/// `*`), and patterns nesting more than 1000 `*` never match.
+pub fn key_match(pattern: &[u8], key: &[u8]) -> bool {
+    if key.is_empty() {
+        return pattern.is_empty();
+    }
+    glob_match(pattern, key, false) && star_nesting(pattern) <= MAX_STAR_NESTING
 }
 
 /// How a lookup treats the key's access statistics.
@@ -86,8 +219,10 @@ impl Db {
         self.expires.len()
     }
 
-    /// Removes `key` if its deadline has passed. Returns true if removed.
-    fn expire_if_needed(&mut self, key: &[u8], now_ms: i64) -> bool {
+    /// Removes `key` if its deadline has passed (Redis's
+    /// `expireIfNeeded`). Returns true if removed; the key is reported in
+    /// `expired`.
+    pub fn expire_if_needed(&mut self, key: &[u8], now_ms: i64) -> bool {
         match self.expires.get(key) {
             Some(&at) if at <= now_ms => {
                 self.expires.remove(key);
@@ -109,6 +244,7 @@ impl Db {
         let entry = self.keys.get_mut(key)?;
         if touch == Touch::Yes {
             entry.lfu.touch(now_ms, params, &mut self.rng);
+            entry.touch_lru(now_ms);
         }
         Some(entry)
     }
@@ -123,6 +259,12 @@ impl Db {
         !self.expire_if_needed(key, now_ms) && self.keys.contains_key(key)
     }
 
+    /// True if the key has a deadline that has passed (Redis's
+    /// `keyIsExpired`); removes nothing.
+    pub fn is_expired(&self, key: &[u8], now_ms: i64) -> bool {
+        matches!(self.expires.get(key), Some(&at) if at <= now_ms)
+    }
+
     /// Looks a key up without any side effect (may return an expired key).
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
         self.keys.get(key)
@@ -134,13 +276,15 @@ impl Db {
         self.set_keep_ttl(key, value, now_ms);
     }
 
-    /// Sets a key's value, keeping its deadline if it has one.
+    /// Sets a key's value, keeping its deadline if it has one. An
+    /// overwritten key keeps its LFU counter (as Redis's `dbOverwrite`);
+    /// the access clock restarts.
     pub fn set_keep_ttl(&mut self, key: Bytes, value: Value, now_ms: i64) {
-        let lfu = match self.keys.get(&key[..]) {
-            Some(e) => e.lfu,
-            None => Lfu::new(now_ms),
-        };
-        self.keys.insert(key, Entry { value, lfu });
+        let mut entry = Entry::new(value, now_ms);
+        if let Some(e) = self.keys.get(&key[..]) {
+            entry.lfu = e.lfu;
+        }
+        self.keys.insert(key, entry);
     }
 
     /// Inserts a whole entry (with its LFU state) and an optional deadline.
@@ -191,42 +335,53 @@ impl Db {
         self.expires.clear();
     }
 
+    /// Removes every key and hands the old tables to the caller, so the
+    /// memory can be freed elsewhere (FLUSHALL ASYNC). O(1).
+    pub fn flush(&mut self) -> Flushed {
+        Flushed {
+            _keys: std::mem::take(&mut self.keys),
+            _expires: std::mem::take(&mut self.expires),
+        }
+    }
+
+    /// Moves a key (value, access statistics and deadline) to `to`,
+    /// replacing whatever `to` held. Returns false if `from` is missing.
+    /// Expiry is not checked: callers look both keys up first.
+    pub fn rename(&mut self, from: &[u8], to: Bytes) -> bool {
+        match self.remove(from) {
+            Some((entry, at)) => {
+                self.remove(&to[..]);
+                self.insert_entry(to, entry, at);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Iterates over every key (expired ones included; callers check).
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
         self.keys.iter()
     }
 
     /// One SCAN step over the keyspace; collects matching live keys into
-    /// `out` and returns the next cursor.
-    ///
-    /// Visits at least `count` buckets' worth of keys (bounded at
-    /// `count * 10` buckets so a sparse table cannot make one call loop for
-    /// long), as Redis does.
+    /// `out` and returns the next cursor. Expired keys met are removed.
     pub fn scan(
         &mut self,
-        mut cursor: u64,
+        cursor: u64,
         count: usize,
         pattern: Option<&[u8]>,
         typ: Option<ValueType>,
         now_ms: i64,
         out: &mut Vec<Bytes>,
     ) -> u64 {
-        let mut candidates: Vec<Bytes> = Vec::new();
-        let mut iterations = count.saturating_mul(10).max(1);
-        loop {
-            cursor = self.keys.scan(cursor, |k, _| candidates.push(k.clone()));
-            iterations -= 1;
-            if cursor == 0 || iterations == 0 || candidates.len() >= count {
-                break;
-            }
-        }
+        let (cursor, candidates) = self.scan_keys(cursor, count);
         for k in candidates {
             if let Some(p) = pattern {
-                if !glob_match(p, &k, false) {
+                if !key_match(p, &k) {
                     continue;
                 }
             }
-            if !self.contains(&k, now_ms) {
+            if self.expire_if_needed(&k, now_ms) {
                 continue;
             }
             if let Some(t) = typ {
@@ -240,20 +395,35 @@ impl Db {
         cursor
     }
 
-    /// A random live key (RANDOMKEY). Bounded attempts when most sampled
-    /// keys turn out expired.
+    /// The unfiltered part of one SCAN call, exactly Redis's loop: visit
+    /// the cursor's buckets, then keep going while the cursor is not done,
+    /// fewer than `count` keys were collected, and at most `count * 10`
+    /// more buckets were visited (so a sparse table cannot make one call
+    /// loop for long). Returns the next cursor and the keys seen, expired
+    /// ones included.
+    pub fn scan_keys(&self, mut cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
+        let mut keys: Vec<Bytes> = Vec::new();
+        let mut max_iterations = count.saturating_mul(10);
+        loop {
+            cursor = self.keys.scan(cursor, |k, _| keys.push(k.clone()));
+            if cursor == 0 || max_iterations == 0 || keys.len() >= count {
+                break;
+            }
+            max_iterations -= 1;
+        }
+        (cursor, keys)
+    }
+
+    /// A random live key (RANDOMKEY). Expired keys drawn are removed and
+    /// the draw repeats, as Redis's `dbRandomKey` on a master: every miss
+    /// removes a key, so this ends.
     pub fn random_key(&mut self, now_ms: i64) -> Option<Bytes> {
-        for _ in 0..100 {
+        loop {
             let key = self.keys.random_entry(&mut self.rng)?.0.clone();
-            if self.contains(&key, now_ms) {
+            if !self.expire_if_needed(&key, now_ms) {
                 return Some(key);
             }
         }
-        // Everything sampled was expired; report any key (as Redis does
-        // after too many tries) if one still exists.
-        self.keys
-            .random_entry(&mut self.rng)
-            .map(|(k, _)| k.clone())
     }
 
     /// A random key together with its entry, for samplers (eviction).

@@ -5,7 +5,7 @@
 //! Redis's keyspace event and counts towards `dirty`.
 
 use bytes::Bytes;
-use strata_storage::keyspace::{key_match, Entry, Touch};
+use strata_storage::keyspace::{key_match, pattern_can_match, Entry, Touch};
 use strata_storage::value::{Str, Value};
 
 use crate::command::{CommandSpec, Ctx, Flags, Keys};
@@ -476,12 +476,20 @@ fn persist(ctx: &mut Ctx) -> CmdResult {
 fn keys(ctx: &mut Ctx) -> CmdResult {
     let pattern = ctx.arg(1).clone();
     let all = &pattern[..] == b"*";
+    // Only the empty key can match a pattern nesting too deep.
+    let hopeless = !pattern_can_match(&pattern);
     let now = ctx.now_ms;
     let db = ctx.db();
     // Expired keys are skipped, not removed (Redis's `keyIsExpired`).
     let found: Vec<Bytes> = db
         .iter()
-        .filter(|(k, _)| all || key_match(&pattern, k))
+        .filter(|(k, _)| {
+            all || if hopeless {
+                k.is_empty() && pattern.is_empty()
+            } else {
+                key_match(&pattern, k)
+            }
+        })
         .filter(|(k, _)| !db.is_expired(k, now))
         .map(|(k, _)| k.clone())
         .collect();
@@ -553,10 +561,11 @@ fn scan(ctx: &mut Ctx) -> CmdResult {
     }
     let now = ctx.now_ms;
     let (next, candidates) = ctx.db().scan_keys(cursor, count as usize);
+    let hopeless = pattern.as_ref().is_some_and(|p| !pattern_can_match(p));
     let mut out = Vec::with_capacity(candidates.len());
     for k in candidates {
         if let Some(p) = &pattern {
-            if !key_match(p, &k) {
+            if hopeless || !key_match(p, &k) {
                 continue;
             }
         }

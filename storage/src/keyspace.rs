@@ -156,7 +156,15 @@ pub fn key_match(pattern: &[u8], key: &[u8]) -> bool {
     if key.is_empty() {
         return pattern.is_empty();
     }
-    glob_match(pattern, key, false) && star_nesting(pattern) <= MAX_STAR_NESTING
+    pattern_can_match(pattern) && glob_match(pattern, key, false)
+}
+
+/// False if `pattern` nests too many `*` for Redis to ever match it with
+/// a non-empty key. O(pattern); commands matching many keys against one
+/// pattern check it once, which also makes abusive patterns
+/// (`*?` x 50000) cost nothing per key.
+pub fn pattern_can_match(pattern: &[u8]) -> bool {
+    star_nesting(pattern) <= MAX_STAR_NESTING
 }
 
 /// How a lookup treats the key's access statistics.
@@ -559,5 +567,118 @@ mod tests {
         assert_eq!(db.expire_at(b"a"), Some(500));
         db.set(Bytes::from_static(b"a"), s("3"), 0);
         assert_eq!(db.expire_at(b"a"), None);
+    }
+
+    #[test]
+    fn entry_access_clock_does_not_grow_entry() {
+        // Value, then the LFU word and the LRU word share one 8-byte slot.
+        assert!(
+            std::mem::size_of::<Entry>() <= std::mem::size_of::<Value>() + 8,
+            "Entry {} bytes, Value {} bytes",
+            std::mem::size_of::<Entry>(),
+            std::mem::size_of::<Value>()
+        );
+    }
+
+    #[test]
+    fn lru_clock_idle_time_and_touch() {
+        let mut db = Db::new(4);
+        db.set(Bytes::from_static(b"a"), s("1"), 10_000);
+        let e = db.get(b"a", 10_000, Touch::No).expect("a");
+        assert_eq!(e.idle_ms(10_999), 0);
+        assert_eq!(e.idle_ms(13_000), 3000);
+        // Introspection does not touch; access does.
+        db.get(b"a", 20_000, Touch::No);
+        assert_eq!(db.peek(b"a").expect("a").idle_ms(20_000), 10_000);
+        db.get(b"a", 20_000, Touch::Yes);
+        assert_eq!(db.peek(b"a").expect("a").idle_ms(21_000), 1000);
+        // The clock wraps at 2^24 seconds.
+        let mut e = Entry::new(s("x"), i64::from(LRU_CLOCK_MAX) * 1000);
+        assert_eq!(e.idle_ms(i64::from(LRU_CLOCK_MAX + 3) * 1000), 2000);
+        e.set_unshared(true);
+        e.touch_lru(5000);
+        assert_eq!(e.lru_clock(), 5);
+    }
+
+    #[test]
+    fn shared_integers() {
+        let int = |i| Value::Str(Str::Int(i));
+        assert!(Entry::new(int(0), 0).is_shared_integer());
+        assert!(Entry::new(int(9999), 0).is_shared_integer());
+        assert!(!Entry::new(int(10_000), 0).is_shared_integer());
+        assert!(!Entry::new(int(-1), 0).is_shared_integer());
+        assert!(!Entry::new(s("abc"), 0).is_shared_integer());
+        let mut e = Entry::new(int(5), 0);
+        e.set_unshared(true);
+        assert!(!e.is_shared_integer());
+        e.touch_lru(99_000);
+        assert!(!e.is_shared_integer());
+    }
+
+    #[test]
+    fn key_match_follows_redis_quirks() {
+        assert!(key_match(b"", b""));
+        assert!(!key_match(b"*", b""));
+        assert!(!key_match(b"?", b""));
+        assert!(key_match(b"*", b"a"));
+        assert!(key_match(b"h[ae]llo", b"hallo"));
+        let key = vec![b'a'; 2000];
+        let mut p = b"a*".repeat(1000);
+        p.push(b'a');
+        assert!(key_match(&p, &key));
+        let mut p = b"a*".repeat(1001);
+        p.push(b'a');
+        assert!(!key_match(&p, &key));
+        // A trailing star run does not nest; escaped or bracketed stars
+        // are not stars.
+        assert!(key_match(&b"a*".repeat(1001), &key));
+        assert_eq!(star_nesting(b"a\\*b[*]c*"), 0);
+        assert_eq!(star_nesting(b"**a**b*"), 2);
+        assert_eq!(star_nesting(b"[*"), 0);
+    }
+
+    #[test]
+    fn random_key_removes_expired_draws() {
+        let mut db = Db::new(5);
+        assert_eq!(db.random_key(0), None);
+        for i in 0..100 {
+            let k = Bytes::from(format!("k{i}"));
+            db.set(k.clone(), s("v"), 0);
+            db.set_expire(&k, 10);
+        }
+        db.set(Bytes::from_static(b"live"), s("v"), 0);
+        assert_eq!(db.random_key(20), Some(Bytes::from_static(b"live")));
+        db.remove(b"live");
+        assert_eq!(db.random_key(20), None);
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.expired.len(), 100);
+    }
+
+    #[test]
+    fn scan_keys_completes_and_rename_keeps_ttl() {
+        let mut db = Db::new(6);
+        for i in 0..500 {
+            db.set(Bytes::from(format!("k{i}")), s("v"), 0);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = db.scan_keys(cursor, 10);
+            seen.extend(keys);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 500);
+        db.set_expire(b"k1", 1000);
+        assert!(db.rename(b"k1", Bytes::from_static(b"k2")));
+        assert_eq!(db.expire_at(b"k2"), Some(1000));
+        assert_eq!(db.expire_at(b"k1"), None);
+        assert!(!db.rename(b"k1", Bytes::from_static(b"k3")));
+        let flushed = db.flush();
+        drop(flushed);
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.expires_len(), 0);
     }
 }

@@ -331,16 +331,8 @@ impl State {
         let budget = Duration::from_micros(tick_us * (25 + 2 * (effort - 1)) / 100);
         let per_loop = 20 + 5 * (effort as usize - 1);
         let started = Instant::now();
-        for i in 0..self.keyspace.dbs.len() {
-            if started.elapsed() >= budget {
-                break;
-            }
-            let mut checks = 0u32;
-            self.keyspace.dbs[i].active_expire(now_ms, per_loop, || {
-                checks += 1;
-                checks % 16 != 0 || started.elapsed() < budget
-            });
-        }
+        self.keyspace
+            .active_expire_cycle(now_ms, per_loop, || started.elapsed() < budget);
         self.after_command();
         let ops = self.stats.total_commands_processed;
         let delta = ops - self.stats.last_sample_ops;

@@ -493,6 +493,8 @@ impl Db {
 /// All databases.
 pub struct Keyspace {
     pub dbs: Vec<Db>,
+    /// Where the next active expire cycle starts (round-robin).
+    next_expire_db: usize,
 }
 
 impl Keyspace {
@@ -501,7 +503,38 @@ impl Keyspace {
             dbs: (0..databases)
                 .map(|i| Db::new(0x9e37_79b9 ^ i as u64))
                 .collect(),
+            next_expire_db: 0,
         }
+    }
+
+    /// Redis's slow `activeExpireCycle`: runs [`Db::active_expire`] on the
+    /// databases round-robin, starting after the one the previous cycle
+    /// stopped in, so one database full of stale keys cannot starve the
+    /// others. `time_left` bounds the work: it is asked before each
+    /// database and every 16 sampling loops within one.
+    pub fn active_expire_cycle(
+        &mut self,
+        now_ms: i64,
+        per_loop: usize,
+        mut time_left: impl FnMut() -> bool,
+    ) -> ExpireStats {
+        let n = self.dbs.len();
+        let mut total = ExpireStats::default();
+        for _ in 0..n {
+            if !time_left() {
+                break;
+            }
+            let i = self.next_expire_db % n;
+            self.next_expire_db = (i + 1) % n;
+            let mut loops = 0u32;
+            let s = self.dbs[i].active_expire(now_ms, per_loop, || {
+                loops += 1;
+                loops % 16 != 0 || time_left()
+            });
+            total.sampled += s.sampled;
+            total.expired += s.expired;
+        }
+        total
     }
 
     pub fn db(&mut self, index: usize) -> &mut Db {
@@ -680,5 +713,32 @@ mod tests {
         drop(flushed);
         assert_eq!(db.len(), 0);
         assert_eq!(db.expires_len(), 0);
+    }
+
+    #[test]
+    fn expire_cycle_rotates_and_respects_budget() {
+        let mut ks = Keyspace::new(4);
+        for d in 0..4 {
+            for i in 0..100 {
+                let k = Bytes::from(format!("k{i}"));
+                ks.db(d).set(k.clone(), s("v"), 0);
+                ks.db(d).set_expire(&k, 10);
+            }
+        }
+        // No time at all: nothing is done.
+        assert_eq!(ks.active_expire_cycle(20, 20, || false).sampled, 0);
+        // A budget of one database per cycle still reaches every db.
+        for _ in 0..4 {
+            let mut calls = 0;
+            ks.active_expire_cycle(20, 20, || {
+                calls += 1;
+                calls == 1
+            });
+        }
+        for d in 0..4 {
+            assert!(ks.db(d).len() < 100, "db {d} never visited");
+        }
+        ks.active_expire_cycle(20, 20, || true);
+        assert!(ks.dbs.iter().all(|db| db.is_empty()));
     }
 }

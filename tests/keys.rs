@@ -238,9 +238,10 @@ fn object_idletime_and_touch() {
     assert_eq!(raw.cmd_str("EXISTS k"), Resp::Int(1));
     assert!(idle(&mut raw, "k") >= 2);
     assert_eq!(raw.cmd_str("TOUCH k nokey k"), Resp::Int(2));
-    assert_eq!(idle(&mut raw, "k"), 0);
+    // (At most 1: a second may tick between the two commands.)
+    assert!(idle(&mut raw, "k") <= 1);
     raw.cmd_str("GET other");
-    assert_eq!(idle(&mut raw, "other"), 0);
+    assert!(idle(&mut raw, "other") <= 1);
     assert_eq!(
         raw.cmd_str("OBJECT FREQ k"),
         Resp::Error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".into())

@@ -357,7 +357,7 @@ fn expire_generic(ctx: &mut Ctx, basetime: i64, seconds: bool) -> CmdResult {
     let mut when = crate::args::int(ctx.arg(2))?;
     let name = ctx.cmd.name;
     if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return Err(Error::invalid_expire(name));
         }
         when *= 1000;

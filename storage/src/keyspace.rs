@@ -529,7 +529,7 @@ impl Keyspace {
             let mut loops = 0u32;
             let s = self.dbs[i].active_expire(now_ms, per_loop, || {
                 loops += 1;
-                loops % 16 != 0 || time_left()
+                loops & 15 != 0 || time_left()
             });
             total.sampled += s.sampled;
             total.expired += s.expired;

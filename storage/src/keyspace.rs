@@ -741,4 +741,61 @@ mod tests {
         ks.active_expire_cycle(20, 20, || true);
         assert!(ks.dbs.iter().all(|db| db.is_empty()));
     }
+
+    #[test]
+    fn keyspace_matches_a_model_under_random_churn() {
+        use rand::Rng;
+        let mut rng = SmallRng::seed_from_u64(99);
+        let mut db = Db::new(7);
+        let mut model: std::collections::HashMap<Bytes, Option<i64>> = Default::default();
+        for step in 0..200_000u32 {
+            let k = Bytes::from(format!("k{}", rng.random_range(0..3000u32)));
+            match rng.random_range(0..10u32) {
+                0..=3 => {
+                    db.set(k.clone(), s("v"), 0);
+                    model.insert(k, None);
+                }
+                4..=6 => {
+                    assert_eq!(db.remove(&k).is_some(), model.remove(&k).is_some());
+                }
+                7 => {
+                    let ok = db.set_expire(&k, 1_000_000 + i64::from(step));
+                    assert_eq!(ok, model.contains_key(&k));
+                    if ok {
+                        model.insert(k, Some(1_000_000 + i64::from(step)));
+                    }
+                }
+                8 => {
+                    assert_eq!(db.contains(&k, 0), model.contains_key(&k));
+                    assert_eq!(db.expire_at(&k), model.get(&k).copied().flatten());
+                }
+                _ => {
+                    if let Some(k) = db.random_key(0) {
+                        assert!(model.contains_key(&k));
+                    } else {
+                        assert!(model.is_empty());
+                    }
+                }
+            }
+            if step % 20_000 == 0 {
+                assert_eq!(db.len(), model.len());
+                assert_eq!(
+                    db.expires_len(),
+                    model.values().filter(|v| v.is_some()).count()
+                );
+                let mut seen = std::collections::HashSet::new();
+                let mut cursor = 0;
+                loop {
+                    let (next, keys) = db.scan_keys(cursor, 3);
+                    seen.extend(keys);
+                    cursor = next;
+                    if cursor == 0 {
+                        break;
+                    }
+                }
+                assert_eq!(seen.len(), model.len());
+                assert_eq!(db.iter().count(), model.len());
+            }
+        }
+    }
 }

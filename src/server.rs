@@ -223,16 +223,6 @@ impl State {
     /// FLUSHALL, SWAPDB: Redis's `touchAllWatchedKeysInDb`). Call before
     /// the flush/swap; `other` is the second db of SWAPDB.
     pub fn touch_all_watched(&mut self, db: usize, other: Option<usize>) {
-        if !self.tracking.is_empty() {
-            let pubsub = &self.pubsub;
-            let subscribed = |id: u64| {
-                pubsub
-                    .channels
-                    .get(crate::tracking::INVALIDATE_CHANNEL)
-                    .is_some_and(|l| l.iter().any(|s| s.id == id))
-            };
-            self.tracking.flush(Some(&subscribed));
-        }
         if self.watched_keys.is_empty() {
             return;
         }
@@ -250,6 +240,21 @@ impl State {
                 self.key_modified(d, &key);
             }
         }
+    }
+
+    /// FLUSHDB/FLUSHALL: tracking clients get a null invalidation.
+    pub fn tracking_flush(&mut self) {
+        if self.tracking.is_empty() {
+            return;
+        }
+        let pubsub = &self.pubsub;
+        let subscribed = |id: u64| {
+            pubsub
+                .channels
+                .get(crate::tracking::INVALIDATE_CHANNEL)
+                .is_some_and(|l| l.iter().any(|s| s.id == id))
+        };
+        self.tracking.flush(Some(&subscribed));
     }
 
     /// WATCH `key` in the client's db.
@@ -335,6 +340,16 @@ impl State {
             self.pubsub
                 .publish(crate::pubsub::ChannelKind::Classic, ch.as_bytes(), key, now);
         }
+    }
+
+    /// A whole database changed at once (Redis's `touchAllWatchedKeysInDb`
+    /// and, for SWAPDB, `scanDatabaseForReadyKeys`): called by FLUSHDB and
+    /// FLUSHALL before emptying `db` (`other` is None), and by SWAPDB after
+    /// swapping, once per side (`other` is the db it swapped with). WATCH
+    /// (a watched key existing in `db` or `other` is touched) and client
+    /// tracking hook in here, so flushing stays O(watched keys), not O(keys).
+    pub fn whole_db_changed(&mut self, db: usize, other: Option<usize>) {
+        self.touch_all_watched(db, other);
     }
 
     /// Work done after every command: account keys removed by lazy
@@ -488,16 +503,8 @@ impl State {
         let budget = Duration::from_micros(tick_us * (25 + 2 * (effort - 1)) / 100);
         let per_loop = 20 + 5 * (effort as usize - 1);
         let started = Instant::now();
-        for i in 0..self.keyspace.dbs.len() {
-            if started.elapsed() >= budget {
-                break;
-            }
-            let mut checks = 0u32;
-            self.keyspace.dbs[i].active_expire(now_ms, per_loop, || {
-                checks += 1;
-                checks % 16 != 0 || started.elapsed() < budget
-            });
-        }
+        self.keyspace
+            .active_expire_cycle(now_ms, per_loop, || started.elapsed() < budget);
         self.after_command();
         let ops = self.stats.total_commands_processed;
         let delta = ops - self.stats.last_sample_ops;

@@ -19,19 +19,32 @@ use crate::num::parse_i64;
 /// Redis caps the intset at 2^30 entries whatever the configuration.
 const INTSET_HARD_MAX: usize = 1 << 30;
 
+/// Bytes of members kept inside the value itself (no allocation): up to
+/// 14 two-byte, 7 four-byte or 3 eight-byte members.
+const INLINE: usize = 28;
+
 /// A sorted integer array at the narrowest width fitting all members.
+/// Small ones live inline; bigger ones in an exactly sized allocation.
 #[derive(Clone, Debug)]
-pub struct IntSet {
-    /// Bytes per member: 2, 4 or 8.
-    width: u8,
-    data: Vec<u8>,
+pub enum IntSet {
+    Inline {
+        /// Bytes per member: 2, 4 or 8.
+        width: u8,
+        len: u8,
+        buf: [u8; INLINE],
+    },
+    Heap {
+        width: u8,
+        data: Vec<u8>,
+    },
 }
 
 impl Default for IntSet {
     fn default() -> Self {
-        IntSet {
+        IntSet::Inline {
             width: 2,
-            data: Vec::new(),
+            len: 0,
+            buf: [0; INLINE],
         }
     }
 }
@@ -47,22 +60,79 @@ fn width_for(v: i64) -> u8 {
 }
 
 impl IntSet {
+    fn width(&self) -> u8 {
+        match self {
+            IntSet::Inline { width, .. } | IntSet::Heap { width, .. } => *width,
+        }
+    }
+
+    fn raw(&self) -> &[u8] {
+        match self {
+            IntSet::Inline { len, buf, .. } => &buf[..*len as usize],
+            IntSet::Heap { data, .. } => data,
+        }
+    }
+
+    /// Replaces the contents (choosing inline storage when it fits).
+    fn set_raw(&mut self, width: u8, bytes: &[u8]) {
+        if bytes.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            *self = IntSet::Inline {
+                width,
+                len: bytes.len() as u8,
+                buf,
+            };
+        } else {
+            *self = IntSet::Heap {
+                width,
+                data: bytes.to_vec(),
+            };
+        }
+    }
+
+    /// Replaces `range` of the raw bytes with `with`.
+    fn splice(&mut self, range: std::ops::Range<usize>, with: &[u8]) {
+        let width = self.width();
+        let new_len = self.raw().len() - (range.end - range.start) + with.len();
+        if let (IntSet::Heap { data, .. }, true) = (&mut *self, new_len > INLINE) {
+            if new_len > data.len() {
+                data.reserve_exact(new_len - data.len());
+            }
+            data.splice(range, with.iter().copied());
+            if data.capacity() > data.len() + 16 {
+                data.shrink_to_fit();
+            }
+            return;
+        }
+        let old = self.raw();
+        let mut v = Vec::with_capacity(new_len);
+        v.extend_from_slice(&old[..range.start]);
+        v.extend_from_slice(with);
+        v.extend_from_slice(&old[range.end..]);
+        self.set_raw(width, &v);
+    }
+
     pub fn len(&self) -> usize {
-        self.data.len() / self.width as usize
+        self.raw().len() / self.width() as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.raw().is_empty()
     }
 
+    /// Heap bytes used (0 when inline).
     pub fn bytes(&self) -> usize {
-        self.data.capacity()
+        match self {
+            IntSet::Inline { .. } => 0,
+            IntSet::Heap { data, .. } => data.capacity(),
+        }
     }
 
     /// Member at index `i` (ascending order).
     pub fn get(&self, i: usize) -> i64 {
-        let w = self.width as usize;
-        let s = &self.data[i * w..(i + 1) * w];
+        let w = self.width() as usize;
+        let s = &self.raw()[i * w..(i + 1) * w];
         match w {
             2 => i64::from(i16::from_le_bytes([s[0], s[1]])),
             4 => i64::from(i32::from_le_bytes([s[0], s[1], s[2], s[3]])),
@@ -79,7 +149,7 @@ impl IntSet {
     }
 
     fn search(&self, v: i64) -> Result<usize, usize> {
-        if width_for(v) > self.width {
+        if width_for(v) > self.width() {
             // Out of the current range: below or above every member.
             return Err(if v < 0 { 0 } else { self.len() });
         }
@@ -105,7 +175,7 @@ impl IntSet {
     /// Inserts `v`; returns false if already present.
     pub fn insert(&mut self, v: i64) -> bool {
         let need = width_for(v);
-        if need > self.width {
+        if need > self.width() {
             // Upgrade every member to the wider encoding (Redis's
             // intsetUpgradeAndAdd).
             let n = self.len();
@@ -119,18 +189,16 @@ impl IntSet {
             }
             let at = if v < 0 { 0 } else { n };
             Self::encode(need, v, &mut data[at * w..(at + 1) * w]);
-            self.width = need;
-            self.data = data;
+            self.set_raw(need, &data);
             return true;
         }
         match self.search(v) {
             Ok(_) => false,
             Err(at) => {
-                let w = self.width as usize;
+                let w = self.width() as usize;
                 let mut enc = [0u8; 8];
-                Self::encode(self.width, v, &mut enc[..w]);
-                self.data.reserve_exact(w);
-                self.data.splice(at * w..at * w, enc[..w].iter().copied());
+                Self::encode(self.width(), v, &mut enc[..w]);
+                self.splice(at * w..at * w, &enc[..w]);
                 true
             }
         }
@@ -148,11 +216,8 @@ impl IntSet {
     }
 
     fn remove_at(&mut self, i: usize) {
-        let w = self.width as usize;
-        self.data.drain(i * w..(i + 1) * w);
-        if self.data.capacity() > self.data.len() + 16 {
-            self.data.shrink_to_fit();
-        }
+        let w = self.width() as usize;
+        self.splice(i * w..(i + 1) * w, &[]);
     }
 
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
@@ -423,7 +488,7 @@ mod tests {
         assert!(s.insert(5));
         assert!(s.insert(-3));
         assert!(!s.insert(5));
-        assert_eq!(s.bytes(), 4);
+        assert_eq!(s.bytes(), 0, "inline");
         assert!(s.insert(100_000));
         assert!(s.insert(-(1 << 40)));
         assert!(s.insert(7));
@@ -502,7 +567,16 @@ mod tests {
         for i in 0..10 {
             s.add(i.to_string().as_bytes(), 512);
         }
-        assert_eq!(s.mem_usage(), 20);
+        assert_eq!(s.mem_usage(), 0, "10 small integers are stored inline");
+        s.add(b"70000", 512);
+        assert!(s.mem_usage() >= 44);
+        // The width never shrinks (as Redis), so 9 four-byte members stay
+        // on the heap.
+        s.remove(b"70000");
+        s.remove(b"0");
+        assert!((36..=44).contains(&s.mem_usage()));
+        assert_eq!(s.len(), 9);
+        assert!(s.contains(b"9") && !s.contains(b"0"));
         assert!(std::mem::size_of::<Set>() <= 32);
     }
 

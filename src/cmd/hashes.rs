@@ -414,7 +414,7 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> CmdResult {
     let size = h.len() as u64;
     let uniq = l >= 0;
     let count = l.unsigned_abs();
-    if count == 0 {
+    if count == 0 || size == 0 {
         reply.array(0);
         return Ok(());
     }

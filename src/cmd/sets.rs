@@ -282,7 +282,7 @@ fn srandmember_count(ctx: &mut Ctx) -> CmdResult {
     let uniq = l >= 0;
     let count = l.unsigned_abs();
     let size = set.len() as u64;
-    if count == 0 {
+    if count == 0 || size == 0 {
         reply.array(0);
         return Ok(());
     }

@@ -277,7 +277,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     fixed("pidfile", Kind::Text(any_text), ""),
     opt(
         "loglevel",
-        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
         "notice",
     ),
     fixed("logfile", Kind::Text(any_text), ""),
@@ -410,7 +410,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     fixed("appenddirname", Kind::Text(any_text), "appendonlydir"),
     opt(
         "appendfsync",
-        Kind::Enum(&["always", "everysec", "no"]),
+        Kind::Enum(&["everysec", "always", "no"]),
         "everysec",
     ),
     opt("no-appendfsync-on-rewrite", BOOL, "no"),
@@ -879,7 +879,7 @@ impl Config {
             }
             for (i, spec) in OPTIONS.iter().enumerate() {
                 for name in std::iter::once(&spec.name).chain(spec.aliases.iter()) {
-                    if seen.iter().any(|s| s == spec.name) || seen.iter().any(|s| s == name) {
+                    if seen.iter().any(|s| s == name) {
                         continue;
                     }
                     if strata_storage::glob::glob_match(pat, name.as_bytes(), true) {

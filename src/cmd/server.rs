@@ -163,6 +163,113 @@ fn config_help(ctx: &mut Ctx) -> CmdResult {
 
 // ------------------------------------------------------------- COMMAND
 
+/// Redis's own metadata for a command (see `server_meta.rs`).
+struct Meta {
+    name: &'static str,
+    cats: &'static [&'static str],
+    tips: &'static [&'static str],
+    specs: &'static [KeySpec],
+}
+
+/// One Redis 7.0 key specification.
+struct KeySpec {
+    notes: Option<&'static str>,
+    flags: &'static [&'static str],
+    begin: Begin,
+    find: Find,
+}
+
+enum Begin {
+    Index(i64),
+    Keyword(&'static str, i64),
+    Unknown,
+}
+
+enum Find {
+    /// lastkey, keystep, limit
+    Range(i64, i64, i64),
+    /// keynumidx, firstkey, keystep
+    Keynum(i64, i64, i64),
+    Unknown,
+}
+
+include!("server_meta.rs");
+
+fn meta(name: &str) -> Option<&'static Meta> {
+    REDIS_META.iter().find(|m| m.name == name)
+}
+
+fn write_key_spec(reply: &mut Reply, ks: &KeySpec) {
+    reply.map(if ks.notes.is_some() { 4 } else { 3 });
+    if let Some(n) = ks.notes {
+        reply.bulk(b"notes");
+        reply.bulk(n.as_bytes());
+    }
+    reply.bulk(b"flags");
+    reply.set(ks.flags.len());
+    for f in ks.flags {
+        reply.simple(f);
+    }
+    reply.bulk(b"begin_search");
+    reply.map(2);
+    reply.bulk(b"type");
+    match ks.begin {
+        Begin::Index(i) => {
+            reply.bulk(b"index");
+            reply.bulk(b"spec");
+            reply.map(1);
+            reply.bulk(b"index");
+            reply.int(i);
+        }
+        Begin::Keyword(kw, from) => {
+            reply.bulk(b"keyword");
+            reply.bulk(b"spec");
+            reply.map(2);
+            reply.bulk(b"keyword");
+            reply.bulk(kw.as_bytes());
+            reply.bulk(b"startfrom");
+            reply.int(from);
+        }
+        Begin::Unknown => {
+            reply.bulk(b"unknown");
+            reply.bulk(b"spec");
+            reply.map(0);
+        }
+    }
+    reply.bulk(b"find_keys");
+    reply.map(2);
+    reply.bulk(b"type");
+    match ks.find {
+        Find::Range(last, step, limit) => {
+            reply.bulk(b"range");
+            reply.bulk(b"spec");
+            reply.map(3);
+            reply.bulk(b"lastkey");
+            reply.int(last);
+            reply.bulk(b"keystep");
+            reply.int(step);
+            reply.bulk(b"limit");
+            reply.int(limit);
+        }
+        Find::Keynum(idx, first, step) => {
+            reply.bulk(b"keynum");
+            reply.bulk(b"spec");
+            reply.map(3);
+            reply.bulk(b"keynumidx");
+            reply.int(idx);
+            reply.bulk(b"firstkey");
+            reply.int(first);
+            reply.bulk(b"keystep");
+            reply.int(step);
+        }
+        Find::Unknown => {
+            reply.bulk(b"unknown");
+            reply.bulk(b"spec");
+            reply.map(0);
+        }
+    }
+}
+
 /// Flag names as COMMAND shows them (Redis hides `may_replicate` and
 /// prints `movablekeys` before `allow_busy`).
 fn flag_names(spec: &CommandSpec) -> Vec<&'static str> {
@@ -185,6 +292,9 @@ fn flag_names(spec: &CommandSpec) -> Vec<&'static str> {
 /// ACL categories, derived as Redis's `setImplicitACLCategories` plus the
 /// command group, in Redis's category order.
 fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
+    if let Some(m) = meta(spec.name) {
+        return m.cats.to_vec();
+    }
     let f = spec.flags;
     let mut cats: Vec<&'static str> = Vec::new();
     match spec.group {
@@ -259,6 +369,9 @@ fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
 /// Key access flags (best effort: RO/access for read commands, RW/update
 /// for writes).
 fn key_flags(spec: &CommandSpec) -> &'static [&'static str] {
+    if let Some(ks) = meta(spec.name).and_then(|m| m.specs.first()) {
+        return ks.flags;
+    }
     if spec.flags.has(Flags::WRITE) {
         &["RW", "update"]
     } else if spec.flags.has(Flags::READONLY) {
@@ -269,6 +382,13 @@ fn key_flags(spec: &CommandSpec) -> &'static [&'static str] {
 }
 
 fn key_specs(reply: &mut Reply, spec: &CommandSpec) {
+    if let Some(m) = meta(spec.name) {
+        reply.set(m.specs.len());
+        for ks in m.specs {
+            write_key_spec(reply, ks);
+        }
+        return;
+    }
     let Keys::Range { first, last, step } = spec.keys else {
         reply.set(0);
         return;
@@ -322,7 +442,11 @@ fn command_info(reply: &mut Reply, spec: &CommandSpec) {
     for c in cats {
         reply.simple(&format!("@{c}"));
     }
-    reply.set(0);
+    let tips = meta(spec.name).map(|m| m.tips).unwrap_or(&[]);
+    reply.set(tips.len());
+    for t in tips {
+        reply.bulk(t.as_bytes());
+    }
     key_specs(reply, spec);
     if spec.subcommands.is_empty() {
         reply.set(0);

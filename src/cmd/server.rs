@@ -576,14 +576,50 @@ fn command_getkeys(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// Access flags of the key at `pos` of `line` (COMMAND GETKEYSANDFLAGS):
+/// from the key spec covering it, with SET's variable flags resolved as
+/// Redis's `setGetKeys` does.
+fn flags_for_key(spec: &CommandSpec, line: &[Bytes], pos: usize) -> Vec<&'static str> {
+    let Some(m) = meta(spec.name) else {
+        return key_flags(spec).to_vec();
+    };
+    if spec.name == "set" {
+        let get = line[3..].iter().any(|a| crate::args::is(a, "get"));
+        return if get {
+            vec!["RW", "access", "update"]
+        } else {
+            vec!["OW", "update"]
+        };
+    }
+    let argc = line.len() as i64;
+    for ks in m.specs {
+        if let (Begin::Index(first), Find::Range(last, step, _)) = (&ks.begin, &ks.find) {
+            let end = if *last >= 0 {
+                first + last
+            } else {
+                argc + last
+            };
+            let p = pos as i64;
+            if p >= *first && p <= end && *step > 0 && (p - first) % step == 0 {
+                return ks.flags.to_vec();
+            }
+        }
+    }
+    m.specs
+        .first()
+        .map(|ks| ks.flags.to_vec())
+        .unwrap_or_default()
+}
+
 /// COMMAND GETKEYSANDFLAGS command [arg [arg ...]]
 fn command_getkeysandflags(ctx: &mut Ctx) -> CmdResult {
     let (spec, keys) = getkeys_of(ctx)?;
-    let flags = key_flags(spec);
+    let line = &ctx.args[2..];
     ctx.reply.array(keys.len());
     for i in keys {
+        let flags = flags_for_key(spec, line, i);
         ctx.reply.array(2);
-        ctx.reply.bulk(&ctx.args[2 + i]);
+        ctx.reply.bulk(&line[i]);
         ctx.reply.set(flags.len());
         for f in flags {
             ctx.reply.simple(f);

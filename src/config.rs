@@ -752,7 +752,8 @@ impl Config {
             slowlog_slower_than: self.get_int("slowlog-log-slower-than"),
             slowlog_max_len: self.get_int("slowlog-max-len").max(0) as usize,
             databases: self.get_int("databases").max(1) as usize,
-            hz: self.get_int("hz").max(1),
+            // Redis clamps the configured hz to 1..=500 (CONFIG_MIN_HZ/MAX_HZ).
+            hz: self.get_int("hz").clamp(1, 500),
         };
     }
 
@@ -816,7 +817,7 @@ impl Config {
             if !first.starts_with("--") {
                 let text = std::fs::read_to_string(first)
                     .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
-                self.file = Some(std::path::PathBuf::from(first));
+                self.file = Some(absolute(first));
                 self.load_text(&text)?;
                 i = 1;
             }
@@ -838,7 +839,7 @@ impl Config {
                 let path = values.first().ok_or("--config needs a file name")?;
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
-                self.file = Some(std::path::PathBuf::from(path));
+                self.file = Some(absolute(path));
                 self.load_text(&text)?;
                 continue;
             }
@@ -858,6 +859,12 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The config file's absolute path (Redis's `getAbsolutePath`), so
+/// CONFIG REWRITE works whatever the working directory becomes.
+fn absolute(path: &str) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| std::path::PathBuf::from(path))
 }
 
 /// Does `pattern` use glob characters (CONFIG GET looks such names up

@@ -1053,11 +1053,7 @@ fn memory_stats(ctx: &mut Ctx) -> CmdResult {
     int(
         r,
         "keys.bytes-per-key",
-        if keys == 0 {
-            0
-        } else {
-            (net as usize / keys) as i64
-        },
+        (net as usize).checked_div(keys).unwrap_or(0) as i64,
     );
     int(r, "dataset.bytes", dataset as i64);
     n += 4;

@@ -523,6 +523,137 @@ fn command_info_cmd(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// Redis 7.0's own `COMMAND DOCS` reply (RESP3), captured from Debian's
+/// redis-server 7.0.15: summaries, complexity, arguments and history of
+/// every Redis command, so clients and tools get Redis's documentation.
+static REDIS_DOCS: &[u8] = include_bytes!("server_docs.resp3");
+
+/// Parses one RESP3 value at `at`; returns the offset after it.
+fn resp3_skip(b: &[u8], at: usize) -> Option<usize> {
+    let nl = at + memchr::memchr(b'\n', b.get(at..)?)?;
+    let head = std::str::from_utf8(b.get(at + 1..nl.checked_sub(1)?)?).ok()?;
+    let after = nl + 1;
+    match *b.get(at)? {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after),
+        b'$' | b'=' => Some(after + head.parse::<usize>().ok()? + 2),
+        b'*' | b'~' | b'>' | b'%' => {
+            let mut n = head.parse::<usize>().ok()?;
+            if b[at] == b'%' {
+                n *= 2;
+            }
+            let mut p = after;
+            for _ in 0..n {
+                p = resp3_skip(b, p)?;
+            }
+            Some(p)
+        }
+        _ => None,
+    }
+}
+
+/// The bulk string at `at` and the offset after it.
+fn resp3_bulk(b: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let end = resp3_skip(b, at)?;
+    let nl = at + memchr::memchr(b'\n', &b[at..])?;
+    Some((b.get(nl + 1..end.checked_sub(2)?)?, end))
+}
+
+/// Indexes a docs map (name -> doc map byte range), recursing into
+/// `subcommands`.
+fn index_docs(b: &[u8], at: usize, out: &mut std::collections::HashMap<String, (usize, usize)>) {
+    let Some(nl) = memchr::memchr(b'\n', &b[at..]).map(|i| at + i) else {
+        return;
+    };
+    if b.get(at) != Some(&b'%') {
+        return;
+    }
+    let n: usize = std::str::from_utf8(&b[at + 1..nl - 1])
+        .ok()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0);
+    let mut p = nl + 1;
+    for _ in 0..n {
+        let Some((name, vstart)) = resp3_bulk(b, p) else {
+            return;
+        };
+        let Some(vend) = resp3_skip(b, vstart) else {
+            return;
+        };
+        out.insert(String::from_utf8_lossy(name).into_owned(), (vstart, vend));
+        // Look for "subcommands" among this doc map's fields.
+        if let Some(fnl) = memchr::memchr(b'\n', &b[vstart..]).map(|i| vstart + i) {
+            let fields: usize = std::str::from_utf8(&b[vstart + 1..fnl - 1])
+                .ok()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0);
+            let mut q = fnl + 1;
+            for _ in 0..fields {
+                let Some((key, val)) = resp3_bulk(b, q) else {
+                    break;
+                };
+                if key == b"subcommands" {
+                    index_docs(b, val, out);
+                }
+                match resp3_skip(b, val) {
+                    Some(next) => q = next,
+                    None => break,
+                }
+            }
+        }
+        p = vend;
+    }
+}
+
+fn redis_docs(name: &str) -> Option<&'static [u8]> {
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<String, (usize, usize)>> =
+        std::sync::OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut m = std::collections::HashMap::new();
+        index_docs(REDIS_DOCS, 0, &mut m);
+        m
+    });
+    index.get(name).map(|&(a, z)| &REDIS_DOCS[a..z])
+}
+
+/// Rewrites RESP3 aggregates as RESP2 (maps flatten, sets become arrays).
+fn resp3_to_resp2(b: &[u8], out: &mut Vec<u8>) {
+    let mut p = 0;
+    while p < b.len() {
+        let Some(nl) = memchr::memchr(b'\n', &b[p..]).map(|i| p + i) else {
+            break;
+        };
+        let head = &b[p + 1..nl.saturating_sub(1)];
+        match b[p] {
+            b'%' => {
+                let n: usize = std::str::from_utf8(head)
+                    .ok()
+                    .and_then(|x| x.parse().ok())
+                    .unwrap_or(0);
+                out.push(b'*');
+                out.extend_from_slice(itoa::Buffer::new().format(2 * n).as_bytes());
+                out.extend_from_slice(b"\r\n");
+                p = nl + 1;
+            }
+            b'~' | b'>' => {
+                out.push(b'*');
+                out.extend_from_slice(head);
+                out.extend_from_slice(b"\r\n");
+                p = nl + 1;
+            }
+            b'$' | b'=' => {
+                let end = resp3_skip(b, p).unwrap_or(b.len());
+                out.push(b'$');
+                out.extend_from_slice(&b[p + 1..end]);
+                p = end;
+            }
+            _ => {
+                out.extend_from_slice(&b[p..=nl]);
+                p = nl + 1;
+            }
+        }
+    }
+}
+
 /// COMMAND DOCS [command-name [command-name ...]]
 fn command_docs(ctx: &mut Ctx) -> CmdResult {
     let specs: Vec<&'static CommandSpec> = if ctx.args.len() == 2 {
@@ -535,7 +666,19 @@ fn command_docs(ctx: &mut Ctx) -> CmdResult {
     };
     ctx.reply.map(specs.len());
     for spec in specs {
-        command_docs_one(ctx.reply, spec);
+        match redis_docs(spec.name) {
+            Some(doc) => {
+                ctx.reply.bulk(spec.name.as_bytes());
+                if ctx.reply.resp3 {
+                    ctx.reply.raw(doc);
+                } else {
+                    let mut out = Vec::with_capacity(doc.len());
+                    resp3_to_resp2(doc, &mut out);
+                    ctx.reply.raw(&out);
+                }
+            }
+            None => command_docs_one(ctx.reply, spec),
+        }
     }
     Ok(())
 }

@@ -660,3 +660,52 @@ fn time_lastsave_shutdown_and_command_count() {
     raw.send(&[b"SHUTDOWN", b"NOSAVE"]);
     assert!(raw.is_closed());
 }
+
+#[test]
+fn binary_starts_from_the_default_config_and_rejects_unknown_options() {
+    let bin = env!("CARGO_BIN_EXE_strata-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = common::free_port();
+    let mut child = std::process::Command::new(bin)
+        .arg(conf_path())
+        .args(["--port", &port.to_string(), "--save", "", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn strata-server");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("strata-server did not start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut raw = RawConn::connect(port);
+    let text = info(&mut raw, "server");
+    assert_eq!(
+        field(&text, "config_file"),
+        Some(conf_path().display().to_string())
+    );
+    assert_eq!(field(&text, "tcp_port"), Some(port.to_string()));
+    assert_eq!(
+        raw.cmd_str("CONFIG GET save"),
+        Resp::Array(Some(vec![
+            Resp::Bulk(Some(b"save".to_vec())),
+            Resp::Bulk(Some(Vec::new()))
+        ]))
+    );
+    raw.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert!(raw.is_closed());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+
+    let out = std::process::Command::new(bin)
+        .args(["--port", "0", "--no-such-option", "1"])
+        .output()
+        .expect("run strata-server");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-option"), "{err}");
+}

@@ -207,7 +207,13 @@ fn percentiles(s: &str) -> Result<String, String> {
     for w in s.split(' ').filter(|w| !w.is_empty()) {
         match strata_storage::num::parse_f64(w.as_bytes()) {
             Some(f) if (0.0..=100.0).contains(&f) => out.push(w.to_string()),
-            _ => return Err("latency-tracking-info-percentiles parameters should be a float number between 0 and 100".into()),
+            Some(_) => {
+                return Err(
+                    "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                        .into(),
+                )
+            }
+            None => return Err("Invalid latency-tracking-info-percentiles parameters".into()),
         }
     }
     Ok(out.join(" "))
@@ -261,7 +267,9 @@ const POLICIES: &[&str] = &[
 /// Every option Strata knows, with Redis's names and defaults.
 pub static OPTIONS: &[OptionSpec] = &[
     // Network.
-    fixed("bind", Kind::Text(any_text), "127.0.0.1"),
+    // CONFIG SET bind is accepted (Redis allows it) but the listener is
+    // only bound at startup.
+    opt("bind", Kind::Text(any_text), "127.0.0.1"),
     fixed("bind-source-addr", Kind::Text(any_text), ""),
     opt("port", int(0, 65535), "6379"),
     opt("protected-mode", BOOL, "yes"),
@@ -271,7 +279,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("timeout", int(0, I32), "0"),
     opt("tcp-keepalive", int(0, I32), "300"),
     opt("socket-mark-id", int(0, u32::MAX as i64), "0"),
-    opt("maxclients", int(1, I32), "10000"),
+    opt("maxclients", int(1, u32::MAX as i64), "10000"),
     // General.
     fixed("daemonize", BOOL, "no"),
     fixed("pidfile", Kind::Text(any_text), ""),
@@ -713,6 +721,10 @@ impl Config {
                 return Err("Wrong number of arguments in buffer limit configuration.".into());
             }
             validate(spec, &format!("{} {}", self.values[i], raw))?
+        } else if spec.name == "hz" {
+            // Redis stores the clamped value (CONFIG_MIN_HZ..CONFIG_MAX_HZ).
+            let n = parse_i64(validate(spec, raw)?.as_bytes()).unwrap_or(10);
+            n.clamp(1, 500).to_string()
         } else {
             validate(spec, raw)?
         };

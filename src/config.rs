@@ -547,6 +547,11 @@ pub static OPTIONS: &[OptionSpec] = &[
         "ignore",
     ),
     fixed("cluster-enabled", BOOL, "no"),
+    // CPU affinity lists (accepted, not applied).
+    fixed("server_cpulist", Kind::Text(any_text), ""),
+    fixed("bio_cpulist", Kind::Text(any_text), ""),
+    fixed("aof_rewrite_cpulist", Kind::Text(any_text), ""),
+    fixed("bgsave_cpulist", Kind::Text(any_text), ""),
 ];
 
 /// Looks an option up by name or alias (case-insensitive).
@@ -902,7 +907,7 @@ impl Config {
                 }
                 if let Some((i, _)) = find(&lower) {
                     seen.push(lower);
-                    out.push((text.into_owned(), self.values[i].clone()));
+                    out.push((text.into_owned(), self.shown(i)));
                 }
                 continue;
             }
@@ -913,12 +918,24 @@ impl Config {
                     }
                     if strata_storage::glob::glob_match(pat, name.as_bytes(), true) {
                         seen.push(name.to_string());
-                        out.push((name.to_string(), self.values[i].clone()));
+                        out.push((name.to_string(), self.shown(i)));
                     }
                 }
             }
         }
         out
+    }
+
+    /// Value of option `i` as CONFIG GET shows it: `dir` is the absolute
+    /// directory, as Redis answers with its working directory.
+    fn shown(&self, i: usize) -> String {
+        let v = &self.values[i];
+        if OPTIONS[i].name == "dir" {
+            if let Ok(p) = std::fs::canonicalize(v) {
+                return p.display().to_string();
+            }
+        }
+        v.clone()
     }
 
     /// Lines a config file needs to reproduce option `spec`'s current

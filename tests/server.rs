@@ -709,3 +709,20 @@ fn binary_starts_from_the_default_config_and_rejects_unknown_options() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-option"), "{err}");
 }
+
+#[test]
+fn debian_redis_conf_loads() {
+    // Debian's stock /etc/redis/redis.conf, when installed, minus
+    // `daemonize yes` (Strata runs under a supervisor instead).
+    let Ok(text) = std::fs::read_to_string("/etc/redis/redis.conf") else {
+        return;
+    };
+    let text: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("daemonize"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut c = Config::new();
+    c.load_text(&text).expect("Debian's redis.conf");
+    assert_eq!(c.get("port"), "6379");
+}

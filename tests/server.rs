@@ -589,6 +589,51 @@ fn debug_gating_and_subcommands() {
     }
     assert!(matches!(raw.cmd_str("DEBUG OBJECT nokey"), Resp::Error(e) if e == "ERR no such key"));
     assert!(matches!(raw.cmd_str("DEBUG HELP"), Resp::Array(Some(_))));
+    // DEBUG PROTOCOL in RESP2, as redis-server 7.0 answers.
+    for (ty, want) in [
+        ("string", Resp::Bulk(Some(b"Hello World".to_vec()))),
+        ("integer", Resp::Int(12345)),
+        ("double", Resp::Bulk(Some(b"3.141".to_vec()))),
+        (
+            "bignum",
+            Resp::Bulk(Some(b"1234567999999999999999999999999999999".to_vec())),
+        ),
+        ("null", Resp::Bulk(None)),
+        (
+            "array",
+            Resp::Array(Some(vec![Resp::Int(0), Resp::Int(1), Resp::Int(2)])),
+        ),
+        (
+            "map",
+            Resp::Array(Some(vec![
+                Resp::Int(0),
+                Resp::Int(0),
+                Resp::Int(1),
+                Resp::Int(1),
+                Resp::Int(2),
+                Resp::Int(0),
+            ])),
+        ),
+        ("true", Resp::Int(1)),
+        (
+            "attrib",
+            Resp::Bulk(Some(b"Some real reply following the attribute".to_vec())),
+        ),
+        (
+            "push",
+            Resp::Error("ERR RESP2 is not supported by this command".into()),
+        ),
+        (
+            "verbatim",
+            Resp::Bulk(Some(b"This is a verbatim\nstring".to_vec())),
+        ),
+    ] {
+        assert_eq!(raw.cmd_str(&format!("DEBUG PROTOCOL {ty}")), want, "{ty}");
+    }
+    assert!(matches!(
+        raw.cmd_str("DEBUG PROTOCOL nosuch"),
+        Resp::Error(e) if e.starts_with("ERR Wrong protocol type name.")
+    ));
     assert!(matches!(
         raw.cmd_str("DEBUG nosuch"),
         Resp::Error(e) if e == "ERR unknown subcommand or wrong number of arguments for 'nosuch'. Try DEBUG HELP."

@@ -918,8 +918,15 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 ctx.reply,
                 "DEBUG",
                 &[
+                    "CHANGE-REPL-ID",
+                    "    Change the replication IDs of the instance.",
+                    "    Dangerous: should be used only for testing the replication subsystem.",
                     "OBJECT <key>",
                     "    Show low level info about the key and associated value.",
+                    "PROTOCOL <type>",
+                    "    Reply with a test value of the specified type. <type> can be: string,",
+                    "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+                    "    true, false.",
                     "SET-ACTIVE-EXPIRE <0|1>",
                     "    Setting it to 0 disables expiring keys in background when they are not",
                     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -938,6 +945,11 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
             ctx.reply.ok();
             Ok(())
         }
+        ("change-repl-id", 2) => {
+            ctx.reply.ok();
+            Ok(())
+        }
+        ("protocol", 3) => debug_protocol(ctx),
         ("set-active-expire", 3) => {
             ctx.state.active_expire_enabled = atoi(ctx.arg(2)) != 0;
             ctx.reply.ok();
@@ -965,6 +977,71 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
         }
         _ => Err(subcommand_syntax(ctx)),
     }
+}
+
+/// DEBUG PROTOCOL <type>: one test value of each reply type.
+fn debug_protocol(ctx: &mut Ctx) -> CmdResult {
+    let name = String::from_utf8_lossy(ctx.arg(2)).to_ascii_lowercase();
+    let r = &mut *ctx.reply;
+    match name.as_str() {
+        "string" => r.bulk(b"Hello World"),
+        "integer" => r.int(12345),
+        "double" => r.double(3.141),
+        "bignum" => {
+            let n = "1234567999999999999999999999999999999";
+            if r.resp3 {
+                r.raw(format!("({n}\r\n").as_bytes());
+            } else {
+                r.bulk(n.as_bytes());
+            }
+        }
+        "null" => r.null(),
+        "array" | "set" => {
+            if name == "set" {
+                r.set(3);
+            } else {
+                r.array(3);
+            }
+            for j in 0..3 {
+                r.int(j);
+            }
+        }
+        "map" => {
+            r.map(3);
+            for j in 0..3 {
+                r.int(j);
+                r.boolean(j == 1);
+            }
+        }
+        "attrib" => {
+            if r.resp3 {
+                r.raw(b"|1\r\n");
+                r.bulk(b"key-popularity");
+                r.array(2);
+                r.bulk(b"key:123");
+                r.int(90);
+            }
+            r.bulk(b"Some real reply following the attribute");
+        }
+        "push" => {
+            if !r.resp3 {
+                return Err(Error::err("RESP2 is not supported by this command"));
+            }
+            r.push(2);
+            r.bulk(b"server-cpu-usage");
+            r.int(42);
+            r.bulk(b"Some real reply following the push reply");
+        }
+        "true" => r.boolean(true),
+        "false" => r.boolean(false),
+        "verbatim" => r.verbatim("txt", b"This is a verbatim\nstring"),
+        _ => {
+            return Err(Error::err(
+                "Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+            ))
+        }
+    }
+    Ok(())
 }
 
 /// C's `atoi`: optional sign and leading digits, 0 otherwise.

@@ -827,15 +827,21 @@ impl Config {
     }
 
     /// Applies command-line arguments: an optional config file first, then
-    /// `--name value [value...]` overrides (Redis's syntax).
+    /// `--name value [value...]` overrides. As Redis does, the overrides
+    /// become config lines appended to the file's text, so `save` lines
+    /// accumulate and errors quote the offending line.
     pub fn load_args(&mut self, args: &[String]) -> Result<(), String> {
+        let mut text = String::new();
         let mut i = 0;
+        let read = |path: &str| {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))
+        };
         if let Some(first) = args.first() {
             if !first.starts_with("--") {
-                let text = std::fs::read_to_string(first)
-                    .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
+                text.push_str(&read(first)?);
+                text.push('\n');
                 self.file = Some(absolute(first));
-                self.load_text(&text)?;
                 i = 1;
             }
         }
@@ -854,10 +860,9 @@ impl Config {
             }
             if name == "config" || name == "config-file" {
                 let path = values.first().ok_or("--config needs a file name")?;
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
+                text.push_str(&read(path)?);
+                text.push('\n');
                 self.file = Some(absolute(path));
-                self.load_text(&text)?;
                 continue;
             }
             if find(name).is_none() {
@@ -865,16 +870,18 @@ impl Config {
                     "Bad directive or wrong number of arguments: '--{name}'"
                 ));
             }
-            let joined = values.join(" ");
-            let raw = if name == "save" && values.iter().all(|v| v.is_empty()) {
-                ""
-            } else {
-                joined.as_str()
-            };
-            self.set(name, raw, true)
-                .map_err(|e| format!("--{name} {joined}: {e}"))?;
+            text.push_str(name);
+            if values.is_empty() {
+                // `--save` alone means `save ""`, as in Redis.
+                text.push_str(" \"\"");
+            }
+            for v in &values {
+                text.push(' ');
+                text.push_str(&quote(v));
+            }
+            text.push('\n');
         }
-        Ok(())
+        self.load_text(&text)
     }
 }
 

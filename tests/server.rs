@@ -771,3 +771,30 @@ fn debian_redis_conf_loads() {
     c.load_text(&text).expect("Debian's redis.conf");
     assert_eq!(c.get("port"), "6379");
 }
+
+#[test]
+fn command_line_save_lines_accumulate_and_values_are_quoted() {
+    let args: Vec<String> = [
+        "--save",
+        "900",
+        "1",
+        "--save",
+        "300",
+        "10",
+        "--requirepass",
+        "with space \"quoted\"",
+        "--list-max-listpack-size",
+        "-3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut c = Config::new();
+    c.load_args(&args).expect("valid");
+    assert_eq!(c.get("save"), "900 1 300 10");
+    assert_eq!(c.get("requirepass"), "with space \"quoted\"");
+    assert_eq!(c.get("list-max-listpack-size"), "-3");
+    let mut c = Config::new();
+    c.load_args(&["--save".to_string()]).expect("bare --save");
+    assert_eq!(c.get("save"), "");
+}

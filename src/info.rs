@@ -79,6 +79,13 @@ pub fn mem_stats() -> MemStats {
     }
 }
 
+/// Samples the allocator: records `used_memory_startup` on the first
+/// call and keeps `used_memory_peak` current (State::new and the cron
+/// call it).
+pub fn sample_memory() {
+    let _ = mem_stats();
+}
+
 /// Resident set size from `/proc/self/statm` (pages of 4 KiB).
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")

@@ -147,6 +147,7 @@ impl State {
             .map(|_| char::from(b"0123456789abcdef"[rand::random_range(0..16usize)]))
             .collect();
         let (shutdown, _) = watch::channel(false);
+        crate::info::sample_memory();
         State {
             keyspace,
             config_file: config
@@ -348,6 +349,7 @@ impl State {
             });
         }
         self.after_command();
+        crate::info::sample_memory();
         let ops = self.stats.total_commands_processed;
         let delta = ops - self.stats.last_sample_ops;
         self.stats.last_sample_ops = ops;

@@ -33,6 +33,9 @@ pub enum Mutability {
     Runtime,
     /// Only the config file or the command line may set it.
     Immutable,
+    /// CONFIG SET may change it only when `enable-protected-configs`
+    /// allows (Redis's `PROTECTED_CONFIG`: `dir`, `dbfilename`).
+    Protected,
 }
 
 /// One configuration option.
@@ -66,6 +69,16 @@ const fn fixed(name: &'static str, kind: Kind, default: &'static str) -> OptionS
     }
 }
 
+const fn protected(name: &'static str, kind: Kind, default: &'static str) -> OptionSpec {
+    OptionSpec {
+        name,
+        aliases: &[],
+        kind,
+        default,
+        mutability: Mutability::Protected,
+    }
+}
+
 const fn alias(
     name: &'static str,
     aliases: &'static [&'static str],
@@ -95,22 +108,30 @@ fn any_text(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// `save "<seconds> <changes> [...]"` or `""`.
+/// `save "<seconds> <changes> [...]"` or `""`: Redis splits on single
+/// spaces; seconds must be >= 1 and changes >= 0.
 fn save_points(s: &str) -> Result<String, String> {
-    let words: Vec<&str> = s.split_whitespace().collect();
-    if words.len() == 1 && (words[0] == "\"\"" || words[0] == "''") {
+    let s = s.trim_matches('\n');
+    if s.is_empty() || s == "\"\"" || s == "''" {
         return Ok(String::new());
     }
+    let words: Vec<&str> = s.split(' ').collect();
     if words.len() % 2 != 0 {
         return Err("Invalid save parameters".into());
     }
-    for w in &words {
-        match parse_i64(w.as_bytes()) {
-            Some(n) if n >= 0 => {}
+    let mut out = Vec::with_capacity(words.len());
+    for (j, w) in words.iter().enumerate() {
+        let n = if w.is_empty() {
+            Some(0)
+        } else {
+            parse_i64(w.as_bytes())
+        };
+        match n {
+            Some(n) if (j % 2 == 0 && n >= 1) || (j % 2 == 1 && n >= 0) => out.push(n.to_string()),
             _ => return Err("Invalid save parameters".into()),
         }
     }
-    Ok(words.join(" "))
+    Ok(out.join(" "))
 }
 
 /// `client-output-buffer-limit <class> <hard> <soft> <seconds> [...]`.
@@ -151,13 +172,85 @@ fn output_buffer_limits(s: &str) -> Result<String, String> {
         .join(" "))
 }
 
-/// `notify-keyspace-events`: letters from `KEg$lshzxetmdnA`.
+/// `notify-keyspace-events`: letters from `KEg$lshzxetmdnA`, normalised
+/// as Redis's `keyspaceEventsFlagsToString` does (`A` for all types).
 fn keyspace_events(s: &str) -> Result<String, String> {
-    if s.chars().all(|c| "KEg$lshzxeAtmdn".contains(c)) {
-        Ok(s.to_string())
-    } else {
-        Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
+    const TYPES: &str = "g$lshzxetdn";
+    let mut seen = std::collections::HashSet::new();
+    for c in s.chars() {
+        match c {
+            'A' => {
+                for t in "g$lshzxetd".chars() {
+                    seen.insert(t);
+                }
+            }
+            c if TYPES.contains(c) || "KEm".contains(c) => {
+                seen.insert(c);
+            }
+            _ => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+        }
     }
+    let mut out = String::new();
+    if "g$lshzxetd".chars().all(|c| seen.contains(&c)) {
+        // As Redis: `A` hides `n` (new-key events are not part of `A`).
+        out.push('A');
+    } else {
+        out.extend("g$lshzxetdn".chars().filter(|c| seen.contains(c)));
+    }
+    out.extend("KEm".chars().filter(|c| seen.contains(c)));
+    Ok(out)
+}
+
+/// `latency-tracking-info-percentiles`: floats in 0..=100.
+fn percentiles(s: &str) -> Result<String, String> {
+    let mut out = Vec::new();
+    for w in s.split(' ').filter(|w| !w.is_empty()) {
+        match strata_storage::num::parse_f64(w.as_bytes()) {
+            Some(f) if (0.0..=100.0).contains(&f) => out.push(w.to_string()),
+            Some(_) => {
+                return Err(
+                    "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                        .into(),
+                )
+            }
+            None => return Err("Invalid latency-tracking-info-percentiles parameters".into()),
+        }
+    }
+    Ok(out.join(" "))
+}
+
+/// `shutdown-on-sigint` / `shutdown-on-sigterm`.
+fn shutdown_on_signal(s: &str) -> Result<String, String> {
+    let mut words: Vec<String> = Vec::new();
+    for w in s.split(' ').filter(|w| !w.is_empty()) {
+        let w = w.to_ascii_lowercase();
+        if !["default", "save", "nosave", "now", "force"].contains(&w.as_str()) {
+            return Err(
+                "argument(s) must be one of the following: default, save, nosave, now, force"
+                    .into(),
+            );
+        }
+        words.push(w);
+    }
+    if words.is_empty() {
+        return Err(
+            "argument(s) must be one of the following: default, save, nosave, now, force".into(),
+        );
+    }
+    Ok(words.join(" "))
+}
+
+/// `maxmemory-clients`: a memory value or a percentage of `maxmemory`.
+fn memory_or_percent(s: &str) -> Result<String, String> {
+    if let Some(p) = s.strip_suffix('%') {
+        return match parse_i64(p.as_bytes()) {
+            Some(n) if n >= 0 => Ok(format!("{n}%")),
+            _ => Err("argument must be a memory or percent value".into()),
+        };
+    }
+    parse_memory(s)
+        .map(|n| n.to_string())
+        .ok_or_else(|| "argument must be a memory or percent value".into())
 }
 
 const POLICIES: &[&str] = &[
@@ -174,25 +267,35 @@ const POLICIES: &[&str] = &[
 /// Every option Strata knows, with Redis's names and defaults.
 pub static OPTIONS: &[OptionSpec] = &[
     // Network.
-    fixed("bind", Kind::Text(any_text), "127.0.0.1"),
+    // CONFIG SET bind is accepted (Redis allows it) but the listener is
+    // only bound at startup.
+    opt("bind", Kind::Text(any_text), "127.0.0.1"),
+    fixed("bind-source-addr", Kind::Text(any_text), ""),
     opt("port", int(0, 65535), "6379"),
     opt("protected-mode", BOOL, "yes"),
     fixed("tcp-backlog", int(0, I32), "511"),
+    fixed("unixsocket", Kind::Text(any_text), ""),
+    fixed("unixsocketperm", int(0, 0o777), "0"),
     opt("timeout", int(0, I32), "0"),
     opt("tcp-keepalive", int(0, I32), "300"),
-    opt("maxclients", int(1, I32), "10000"),
+    opt("socket-mark-id", int(0, u32::MAX as i64), "0"),
+    opt("maxclients", int(1, u32::MAX as i64), "10000"),
     // General.
     fixed("daemonize", BOOL, "no"),
-    opt("pidfile", Kind::Text(any_text), ""),
+    fixed("pidfile", Kind::Text(any_text), ""),
     opt(
         "loglevel",
-        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
         "notice",
     ),
     fixed("logfile", Kind::Text(any_text), ""),
-    fixed("databases", int(1, 1_000_000), "16"),
+    fixed("syslog-enabled", BOOL, "no"),
+    fixed("syslog-ident", Kind::Text(any_text), "redis"),
+    fixed("syslog-facility", Kind::Text(any_text), "local0"),
+    fixed("databases", int(1, I32), "16"),
     fixed("io-threads", int(1, 128), "1"),
-    opt("hz", int(1, 500), "10"),
+    fixed("io-threads-do-reads", BOOL, "no"),
+    opt("hz", int(0, I32), "10"),
     opt("dynamic-hz", BOOL, "yes"),
     fixed(
         "enable-debug-command",
@@ -211,17 +314,52 @@ pub static OPTIONS: &[OptionSpec] = &[
     ),
     fixed(
         "supervised",
-        Kind::Enum(&["no", "upstart", "systemd", "auto"]),
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
         "no",
     ),
     fixed("always-show-logo", BOOL, "no"),
     opt("set-proc-title", BOOL, "yes"),
+    opt(
+        "proc-title-template",
+        Kind::Text(any_text),
+        "{title} {listen-addr} {server-mode}",
+    ),
     opt("crash-log-enabled", BOOL, "yes"),
     opt("crash-memcheck-enabled", BOOL, "yes"),
+    fixed("disable-thp", BOOL, "yes"),
     opt("latency-tracking", BOOL, "yes"),
+    opt(
+        "latency-tracking-info-percentiles",
+        Kind::Text(percentiles),
+        "50 99 99.9",
+    ),
+    opt(
+        "shutdown-on-sigint",
+        Kind::Text(shutdown_on_signal),
+        "default",
+    ),
+    opt(
+        "shutdown-on-sigterm",
+        Kind::Text(shutdown_on_signal),
+        "default",
+    ),
+    opt("shutdown-timeout", int(0, I32), "10"),
+    opt("ignore-warnings", Kind::Text(any_text), ""),
+    opt(
+        "oom-score-adj",
+        Kind::Enum(&["no", "yes", "relative", "absolute"]),
+        "no",
+    ),
+    opt("oom-score-adj-values", Kind::Text(any_text), "0 200 800"),
     // Security.
     opt("requirepass", Kind::Text(any_text), ""),
+    fixed("aclfile", Kind::Text(any_text), ""),
     opt("acllog-max-len", int(0, LL), "128"),
+    opt(
+        "acl-pubsub-default",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+        "resetchannels",
+    ),
     // Limits.
     opt("proto-max-bulk-len", mem(1024 * 1024, LL), "536870912"),
     opt(
@@ -234,30 +372,38 @@ pub static OPTIONS: &[OptionSpec] = &[
         Kind::Text(output_buffer_limits),
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
     ),
+    opt("maxmemory-clients", Kind::Text(memory_or_percent), "0"),
     // Memory and eviction.
     opt("maxmemory", mem(0, LL), "0"),
     opt("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
-    opt("maxmemory-samples", int(1, 64), "5"),
+    opt("maxmemory-samples", int(1, I32), "5"),
     opt("maxmemory-eviction-tenacity", int(0, 100), "10"),
     opt("lfu-log-factor", int(0, I32), "10"),
     opt("lfu-decay-time", int(0, I32), "1"),
     opt("active-expire-effort", int(1, 10), "1"),
     opt("activerehashing", BOOL, "yes"),
+    opt("activedefrag", BOOL, "no"),
+    opt("active-defrag-ignore-bytes", mem(1, LL), "104857600"),
+    opt("active-defrag-threshold-lower", int(0, 1000), "10"),
+    opt("active-defrag-threshold-upper", int(0, 1000), "100"),
+    opt("active-defrag-cycle-min", int(1, 99), "1"),
+    opt("active-defrag-cycle-max", int(1, 99), "25"),
+    opt("active-defrag-max-scan-fields", int(1, LL), "1000"),
     opt("lazyfree-lazy-eviction", BOOL, "no"),
     opt("lazyfree-lazy-expire", BOOL, "no"),
     opt("lazyfree-lazy-server-del", BOOL, "no"),
     opt("lazyfree-lazy-user-del", BOOL, "no"),
     opt("lazyfree-lazy-user-flush", BOOL, "no"),
     opt("jemalloc-bg-thread", BOOL, "yes"),
-    // Tiering.
+    // Tiering (Strata's own options).
     opt("tiering", BOOL, "yes"),
     opt("tier-compression-level", int(1, 22), "3"),
     opt("tier-max-disk", mem(0, LL), "0"),
     fixed("tier-block-cache-size", mem(0, LL), "33554432"),
     // Persistence.
     opt("save", Kind::Text(save_points), "3600 1 300 100 60 10000"),
-    opt("dbfilename", Kind::Text(any_text), "dump.rdb"),
-    opt("dir", Kind::Text(any_text), "./"),
+    protected("dbfilename", Kind::Text(any_text), "dump.rdb"),
+    protected("dir", Kind::Text(any_text), "./"),
     opt("rdbcompression", BOOL, "yes"),
     opt("rdbchecksum", BOOL, "yes"),
     opt("rdb-del-sync-files", BOOL, "no"),
@@ -272,7 +418,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     fixed("appenddirname", Kind::Text(any_text), "appendonlydir"),
     opt(
         "appendfsync",
-        Kind::Enum(&["always", "everysec", "no"]),
+        Kind::Enum(&["everysec", "always", "no"]),
         "everysec",
     ),
     opt("no-appendfsync-on-rewrite", BOOL, "no"),
@@ -281,6 +427,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("aof-load-truncated", BOOL, "yes"),
     opt("aof-use-rdb-preamble", BOOL, "yes"),
     opt("aof-timestamp-enabled", BOOL, "no"),
+    opt("aof-disable-auto-gc", BOOL, "no"),
     opt("aof-rewrite-incremental-fsync", BOOL, "yes"),
     opt("rdb-save-incremental-fsync", BOOL, "yes"),
     // Events, scripting, diagnostics.
@@ -300,7 +447,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         "hash-max-listpack-entries",
         &["hash-max-ziplist-entries"],
         int(0, LL),
-        "128",
+        "512",
     ),
     alias(
         "hash-max-listpack-value",
@@ -328,15 +475,83 @@ pub static OPTIONS: &[OptionSpec] = &[
         int(0, LL),
         "64",
     ),
-    opt("hll-sparse-max-bytes", int(0, LL), "3000"),
+    opt("hll-sparse-max-bytes", mem(0, LL), "3000"),
     opt("stream-node-max-bytes", mem(0, LL), "4096"),
     opt("stream-node-max-entries", int(0, LL), "100"),
     // Replication (parsed and validated; replication is not built yet).
-    opt("replicaof", Kind::Text(any_text), ""),
+    alias("replicaof", &["slaveof"], Kind::Text(any_text), ""),
     opt("masterauth", Kind::Text(any_text), ""),
+    opt("masteruser", Kind::Text(any_text), ""),
+    alias("replica-read-only", &["slave-read-only"], BOOL, "yes"),
+    alias(
+        "replica-serve-stale-data",
+        &["slave-serve-stale-data"],
+        BOOL,
+        "yes",
+    ),
+    alias(
+        "replica-ignore-maxmemory",
+        &["slave-ignore-maxmemory"],
+        BOOL,
+        "yes",
+    ),
+    alias("replica-lazy-flush", &["slave-lazy-flush"], BOOL, "no"),
+    alias("replica-priority", &["slave-priority"], int(0, I32), "100"),
+    alias(
+        "replica-announce-ip",
+        &["slave-announce-ip"],
+        Kind::Text(any_text),
+        "",
+    ),
+    alias(
+        "replica-announce-port",
+        &["slave-announce-port"],
+        int(0, 65535),
+        "0",
+    ),
+    opt("replica-announced", BOOL, "yes"),
+    opt("replica-ignore-disk-write-errors", BOOL, "no"),
     opt("repl-backlog-size", mem(1, LL), "1048576"),
-    opt("min-replicas-to-write", int(0, I32), "0"),
-    opt("replica-read-only", BOOL, "yes"),
+    opt("repl-backlog-ttl", int(0, I32), "3600"),
+    opt("repl-timeout", int(1, I32), "60"),
+    alias(
+        "repl-ping-replica-period",
+        &["repl-ping-slave-period"],
+        int(1, I32),
+        "10",
+    ),
+    opt("repl-disable-tcp-nodelay", BOOL, "no"),
+    opt("repl-diskless-sync", BOOL, "yes"),
+    opt("repl-diskless-sync-delay", int(0, I32), "5"),
+    opt("repl-diskless-sync-max-replicas", int(0, I32), "0"),
+    opt(
+        "repl-diskless-load",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        "disabled",
+    ),
+    alias(
+        "min-replicas-to-write",
+        &["min-slaves-to-write"],
+        int(0, I32),
+        "0",
+    ),
+    alias(
+        "min-replicas-max-lag",
+        &["min-slaves-max-lag"],
+        int(0, I32),
+        "10",
+    ),
+    opt(
+        "propagation-error-behavior",
+        Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
+        "ignore",
+    ),
+    fixed("cluster-enabled", BOOL, "no"),
+    // CPU affinity lists (accepted, not applied).
+    fixed("server_cpulist", Kind::Text(any_text), ""),
+    fixed("bio_cpulist", Kind::Text(any_text), ""),
+    fixed("aof_rewrite_cpulist", Kind::Text(any_text), ""),
+    fixed("bgsave_cpulist", Kind::Text(any_text), ""),
 ];
 
 /// Looks an option up by name or alias (case-insensitive).
@@ -494,10 +709,30 @@ impl Config {
         if !startup && spec.mutability == Mutability::Immutable {
             return Err("can't set immutable config".into());
         }
+        if !startup
+            && spec.mutability == Mutability::Protected
+            && self.get("enable-protected-configs") == "no"
+        {
+            return Err("can't set protected config".into());
+        }
         if spec.name == "daemonize" && raw.eq_ignore_ascii_case("yes") {
             return Err("daemonize is not supported; run under a supervisor".into());
         }
-        let v = validate(spec, raw)?;
+        // Each class given replaces only that class (Redis applies
+        // `client-output-buffer-limit` incrementally).
+        let v = if spec.name == "client-output-buffer-limit" {
+            let words = raw.split_whitespace().count();
+            if words == 0 || words % 4 != 0 {
+                return Err("Wrong number of arguments in buffer limit configuration.".into());
+            }
+            validate(spec, &format!("{} {}", self.values[i], raw))?
+        } else if spec.name == "hz" {
+            // Redis stores the clamped value (CONFIG_MIN_HZ..CONFIG_MAX_HZ).
+            let n = parse_i64(validate(spec, raw)?.as_bytes()).unwrap_or(10);
+            n.clamp(1, 500).to_string()
+        } else {
+            validate(spec, raw)?
+        };
         self.values[i] = v;
         self.refresh_hot();
         Ok(())
@@ -534,7 +769,8 @@ impl Config {
             slowlog_slower_than: self.get_int("slowlog-log-slower-than"),
             slowlog_max_len: self.get_int("slowlog-max-len").max(0) as usize,
             databases: self.get_int("databases").max(1) as usize,
-            hz: self.get_int("hz").max(1),
+            // Redis clamps the configured hz to 1..=500 (CONFIG_MIN_HZ/MAX_HZ).
+            hz: self.get_int("hz").clamp(1, 500),
         };
     }
 
@@ -591,15 +827,21 @@ impl Config {
     }
 
     /// Applies command-line arguments: an optional config file first, then
-    /// `--name value [value...]` overrides (Redis's syntax).
+    /// `--name value [value...]` overrides. As Redis does, the overrides
+    /// become config lines appended to the file's text, so `save` lines
+    /// accumulate and errors quote the offending line.
     pub fn load_args(&mut self, args: &[String]) -> Result<(), String> {
+        let mut text = String::new();
         let mut i = 0;
+        let read = |path: &str| {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))
+        };
         if let Some(first) = args.first() {
             if !first.starts_with("--") {
-                let text = std::fs::read_to_string(first)
-                    .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
-                self.file = Some(std::path::PathBuf::from(first));
-                self.load_text(&text)?;
+                text.push_str(&read(first)?);
+                text.push('\n');
+                self.file = Some(absolute(first));
                 i = 1;
             }
         }
@@ -618,10 +860,9 @@ impl Config {
             }
             if name == "config" || name == "config-file" {
                 let path = values.first().ok_or("--config needs a file name")?;
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
-                self.file = Some(std::path::PathBuf::from(path));
-                self.load_text(&text)?;
+                text.push_str(&read(path)?);
+                text.push('\n');
+                self.file = Some(absolute(path));
                 continue;
             }
             if find(name).is_none() {
@@ -629,17 +870,224 @@ impl Config {
                     "Bad directive or wrong number of arguments: '--{name}'"
                 ));
             }
-            let joined = values.join(" ");
-            let raw = if name == "save" && values.iter().all(|v| v.is_empty()) {
-                ""
-            } else {
-                joined.as_str()
-            };
-            self.set(name, raw, true)
-                .map_err(|e| format!("--{name} {joined}: {e}"))?;
+            text.push_str(name);
+            if values.is_empty() {
+                // `--save` alone means `save ""`, as in Redis.
+                text.push_str(" \"\"");
+            }
+            for v in &values {
+                text.push(' ');
+                text.push_str(&quote(v));
+            }
+            text.push('\n');
         }
-        Ok(())
+        self.load_text(&text)
     }
+}
+
+/// The config file's absolute path (Redis's `getAbsolutePath`), so
+/// CONFIG REWRITE works whatever the working directory becomes.
+fn absolute(path: &str) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| std::path::PathBuf::from(path))
+}
+
+/// Does `pattern` use glob characters (CONFIG GET looks such names up
+/// by matching, others exactly)?
+fn is_pattern(p: &str) -> bool {
+    p.contains(['*', '?', '['])
+}
+
+impl Config {
+    /// CONFIG GET semantics (Redis 7.0): every pattern is matched
+    /// case-insensitively against option names and aliases; a pattern
+    /// without glob characters is an exact lookup answered under the name
+    /// asked. Each option appears once (first name that matched).
+    pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        for pat in patterns {
+            let text = String::from_utf8_lossy(pat);
+            if !is_pattern(&text) {
+                let lower = text.to_ascii_lowercase();
+                if seen.contains(&lower) {
+                    continue;
+                }
+                if let Some((i, _)) = find(&lower) {
+                    seen.push(lower);
+                    out.push((text.into_owned(), self.shown(i)));
+                }
+                continue;
+            }
+            for (i, spec) in OPTIONS.iter().enumerate() {
+                for name in std::iter::once(&spec.name).chain(spec.aliases.iter()) {
+                    if seen.iter().any(|s| s == name) {
+                        continue;
+                    }
+                    if strata_storage::glob::glob_match(pat, name.as_bytes(), true) {
+                        seen.push(name.to_string());
+                        out.push((name.to_string(), self.shown(i)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Value of option `i` as CONFIG GET shows it: `dir` is the absolute
+    /// directory, as Redis answers with its working directory.
+    fn shown(&self, i: usize) -> String {
+        let v = &self.values[i];
+        if OPTIONS[i].name == "dir" {
+            if let Ok(p) = std::fs::canonicalize(v) {
+                return p.display().to_string();
+            }
+        }
+        v.clone()
+    }
+
+    /// Lines a config file needs to reproduce option `spec`'s current
+    /// value (`save` and `client-output-buffer-limit` take several).
+    pub fn file_lines(&self, spec: &OptionSpec) -> Vec<String> {
+        let v = self.get(spec.name);
+        match spec.name {
+            "save" => {
+                if v.is_empty() {
+                    return vec!["save \"\"".to_string()];
+                }
+                let w: Vec<&str> = v.split(' ').collect();
+                w.chunks(2)
+                    .map(|c| format!("save {}", c.join(" ")))
+                    .collect()
+            }
+            "client-output-buffer-limit" => {
+                let w: Vec<&str> = v.split(' ').collect();
+                w.chunks(4)
+                    .map(|c| {
+                        let mem = |x: &str| format_memory(parse_i64(x.as_bytes()).unwrap_or(0));
+                        format!(
+                            "client-output-buffer-limit {} {} {} {}",
+                            c.first().copied().unwrap_or(""),
+                            mem(c.get(1).copied().unwrap_or("0")),
+                            mem(c.get(2).copied().unwrap_or("0")),
+                            c.get(3).copied().unwrap_or("0")
+                        )
+                    })
+                    .collect()
+            }
+            _ => {
+                let shown = match spec.kind {
+                    Kind::Memory { .. } => format_memory(parse_i64(v.as_bytes()).unwrap_or(0)),
+                    Kind::Text(_) => quote(v),
+                    _ => v.to_string(),
+                };
+                vec![format!("{} {}", spec.name, shown)]
+            }
+        }
+    }
+
+    /// CONFIG REWRITE on text: keeps comments and unknown lines, replaces
+    /// the first line of every known option with its current value
+    /// (dropping later duplicates), and appends options that differ from
+    /// their defaults and were not in the file.
+    pub fn rewrite_text(&self, old: &str) -> String {
+        const MARK: &str = "# Generated by CONFIG REWRITE";
+        let mut done = vec![false; OPTIONS.len()];
+        let mut out: Vec<String> = Vec::new();
+        let mut has_mark = false;
+        for line in old.lines() {
+            let trimmed = line.trim();
+            if trimmed == MARK {
+                has_mark = true;
+            }
+            let name = if trimmed.is_empty() || trimmed.starts_with('#') {
+                None
+            } else {
+                crate::resp::split_args(trimmed.as_bytes())
+                    .and_then(|w| w.into_iter().next())
+                    .map(|w| String::from_utf8_lossy(&w).to_ascii_lowercase())
+            };
+            match name.as_deref().and_then(find) {
+                Some((i, spec)) => {
+                    if !done[i] {
+                        done[i] = true;
+                        out.extend(self.file_lines(spec));
+                    }
+                }
+                None => out.push(line.to_string()),
+            }
+        }
+        while out.last().is_some_and(|l| l.trim().is_empty()) {
+            out.pop();
+        }
+        let mut appended = false;
+        for (i, spec) in OPTIONS.iter().enumerate() {
+            if done[i] || self.values[i] == spec.default {
+                continue;
+            }
+            if !appended && !has_mark {
+                out.push(MARK.to_string());
+            }
+            appended = true;
+            out.extend(self.file_lines(spec));
+        }
+        let mut text = out.join("\n");
+        text.push('\n');
+        text
+    }
+
+    /// CONFIG REWRITE: rewrites the config file in place.
+    pub fn rewrite(&self) -> Result<(), String> {
+        let Some(path) = &self.file else {
+            return Err("The server is running without a config file".into());
+        };
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let new = self.rewrite_text(&old);
+        let tmp = path.with_extension("rewrite.tmp");
+        std::fs::write(&tmp, new)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("Rewriting config file: {e}"))
+    }
+}
+
+/// Redis's `rewriteConfigFormatMemory`: `1gb`, `64mb`, `100kb` when exact.
+pub fn format_memory(n: i64) -> String {
+    const GB: i64 = 1024 * 1024 * 1024;
+    const MB: i64 = 1024 * 1024;
+    const KB: i64 = 1024;
+    if n != 0 && n % GB == 0 {
+        format!("{}gb", n / GB)
+    } else if n != 0 && n % MB == 0 {
+        format!("{}mb", n / MB)
+    } else if n != 0 && n % KB == 0 {
+        format!("{}kb", n / KB)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Quotes a string value for a config file when it needs it (Redis's
+/// `sdscatrepr`): empty, spaces, quotes or control characters.
+pub fn quote(v: &str) -> String {
+    let plain = !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\');
+    if plain {
+        return v.to_string();
+    }
+    let mut s = String::from("\"");
+    for b in v.bytes() {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            b'"' => s.push_str("\\\""),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            0x20..=0x7e => s.push(char::from(b)),
+            _ => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    s.push('"');
+    s
 }
 
 fn placeholder_hot() -> Hot {

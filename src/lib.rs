@@ -9,6 +9,7 @@
 //!   dispatcher and the handler context.
 //! * [`cmd`]: command families, one file each, each ending with its table.
 //! * [`config`]: the option table behind the config file, CONFIG and INFO.
+//! * [`info`]: the INFO report (sections, memory and CPU figures).
 //! * [`client`]: per-connection state.
 //! * [`connection`]: the per-connection task (read, run batch, write).
 //! * [`server`]: shared state, accept loop, cron, shutdown.
@@ -29,6 +30,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod info;
 pub mod log;
 pub mod pubsub;
 pub mod reply;

@@ -141,6 +141,8 @@ pub struct State {
     /// Executable path (INFO server `executable`).
     pub executable: String,
     pub config_file: String,
+    /// Active expiry in the cron (DEBUG SET-ACTIVE-EXPIRE 0 turns it off).
+    pub active_expire_enabled: bool,
 }
 
 impl State {
@@ -162,6 +164,7 @@ impl State {
             ..Default::default()
         };
         let notify_flags = crate::pubsub::events::parse(config.get("notify-keyspace-events"));
+        crate::info::sample_memory();
         State {
             keyspace,
             config_file: config
@@ -192,7 +195,15 @@ impl State {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            active_expire_enabled: true,
         }
+    }
+
+    /// Clients blocked on keys (INFO `blocked_clients`). Returns 0 until
+    /// the blocking commands keep their own count: the blocking work
+    /// replaces this body.
+    pub fn blocked_clients(&self) -> usize {
+        0
     }
 
     /// A key changed (Redis's `signalModifiedKey`): invalidates WATCH.
@@ -503,9 +514,12 @@ impl State {
         let budget = Duration::from_micros(tick_us * (25 + 2 * (effort - 1)) / 100);
         let per_loop = 20 + 5 * (effort as usize - 1);
         let started = Instant::now();
-        self.keyspace
-            .active_expire_cycle(now_ms, per_loop, || started.elapsed() < budget);
+        if self.active_expire_enabled {
+            self.keyspace
+                .active_expire_cycle(now_ms, per_loop, || started.elapsed() < budget);
+        }
         self.after_command();
+        crate::info::sample_memory();
         let ops = self.stats.total_commands_processed;
         let delta = ops - self.stats.last_sample_ops;
         self.stats.last_sample_ops = ops;

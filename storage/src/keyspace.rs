@@ -452,6 +452,7 @@ impl Db {
         let mut stats = ExpireStats::default();
         loop {
             if self.expires.is_empty() {
+                self.avg_ttl = 0;
                 return stats;
             }
             let n = per_loop.min(self.expires.len());

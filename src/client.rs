@@ -97,6 +97,8 @@ pub struct Client {
     pub monitor: bool,
     /// Blocking commands must not block (inside MULTI/EXEC or a script).
     pub deny_blocking: bool,
+    /// Set while blocked on keys by a blocking command (BLPOP...).
+    pub blocked: Option<crate::blocking::Blocked>,
     /// Bytes waiting in the query buffer (CLIENT LIST `qbuf=`).
     pub query_buf: usize,
     pub io: Arc<ClientIo>,
@@ -120,6 +122,7 @@ impl Client {
             no_evict: false,
             monitor: false,
             deny_blocking: false,
+            blocked: None,
             query_buf: 0,
             io: Arc::new(ClientIo::default()),
         }
@@ -130,6 +133,9 @@ impl Client {
         let mut f = String::new();
         if self.monitor {
             f.push('O');
+        }
+        if self.blocked.is_some() {
+            f.push('b');
         }
         if self.no_evict {
             f.push('e');

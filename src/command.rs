@@ -438,6 +438,7 @@ pub fn dispatch(
     state.feed_monitors(client, args, now_ms, cmd);
     let started = Instant::now();
     let errors_before = reply.error_count();
+    state.dispatch_depth += 1;
     let result = {
         let mut ctx = Ctx {
             state: &mut *state,
@@ -449,6 +450,7 @@ pub fn dispatch(
         };
         (cmd.handler)(&mut ctx)
     };
+    state.dispatch_depth -= 1;
     if let Err(e) = result {
         reply.error(&e.text());
     }
@@ -459,4 +461,9 @@ pub fn dispatch(
     state.slowlog_record(client, args, now_ms, micros, cmd);
     state.after_command();
     client.last_cmd = cmd.name;
+    // Redis serves clients blocked on keys made ready by this command (or
+    // EXEC/script) right after it, before any other client runs.
+    if state.dispatch_depth == 0 && !state.ready_keys.is_empty() {
+        crate::blocking::handle_ready_keys(state);
+    }
 }

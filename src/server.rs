@@ -128,6 +128,13 @@ pub struct State {
     pub shutdown: watch::Sender<bool>,
     /// Keys signalled ready for blocked clients by the running command.
     pub ready_keys: Vec<(usize, Bytes)>,
+    /// Clients blocked on keys and clients waiting for a pause.
+    pub blocking: crate::blocking::Registry,
+    /// CLIENT PAUSE in effect, if any.
+    pub pause: Option<crate::blocking::Pause>,
+    /// Nesting of [`crate::command::dispatch`] (EXEC and scripts call it
+    /// inside a command); blocked clients are served at depth 0 only.
+    pub dispatch_depth: u32,
     /// Executable path (INFO server `executable`).
     pub executable: String,
     pub config_file: String,
@@ -167,10 +174,19 @@ impl State {
             port: 0,
             shutdown,
             ready_keys: Vec::new(),
+            blocking: crate::blocking::Registry::default(),
+            pause: None,
+            dispatch_depth: 0,
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
         }
+    }
+
+    /// Clients blocked on keys or waiting for a CLIENT PAUSE to end
+    /// (INFO `blocked_clients`).
+    pub fn blocked_clients(&self) -> usize {
+        self.blocking.count()
     }
 
     /// A key changed (Redis's `signalModifiedKey`). WATCH and client

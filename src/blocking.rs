@@ -34,7 +34,10 @@ use crate::error::{CmdResult, Error};
 use crate::reply::Reply;
 use crate::server::State;
 
-/// What a blocked command replies when its timeout expires.
+/// What a blocking command replies when it may not block (MULTI, scripts).
+/// A client that did block and timed out (or got CLIENT UNBLOCK ... TIMEOUT)
+/// always gets a null array, as Redis 7.0's `replyToBlockedClientTimedOut`
+/// (BLMOVE included).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeoutReply {
     /// `*-1` (RESP3 `_`): BLPOP, BRPOP, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP.
@@ -316,7 +319,7 @@ pub fn expire_client(state: &mut State, id: u64, now: i64) -> Option<Vec<u8>> {
         return None;
     }
     let mut reply = Reply::new(client.resp3);
-    b.timeout_reply.write(&mut reply);
+    reply.null_array();
     client.blocked = None;
     let off = client.reply_mode == ReplyMode::Off;
     state.blocking.unregister(id);
@@ -396,15 +399,15 @@ pub fn client_unblock(ctx: &mut Ctx) -> CmdResult {
         ctx.reply.int(0);
         return Ok(());
     };
-    let Some(b) = target.blocked.take() else {
+    if target.blocked.take().is_none() {
         ctx.reply.int(0);
         return Ok(());
-    };
+    }
     let mut reply = Reply::new(target.resp3);
     if error {
         reply.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
     } else {
-        b.timeout_reply.write(&mut reply);
+        reply.null_array();
     }
     if target.reply_mode != ReplyMode::Off {
         target.io.send(&reply.buf);

@@ -158,10 +158,10 @@ fn pop_cmd(ctx: &mut Ctx, end: End) -> CmdResult {
     }
     let key = ctx.arg(1).clone();
     let count = if ctx.args.len() == 3 {
-        let c = crate::args::int(ctx.arg(2))?;
-        if c < 0 {
-            return Err(Error::err("value is out of range, must be positive"));
-        }
+        let c = crate::args::int(ctx.arg(2))
+            .ok()
+            .filter(|c| *c >= 0)
+            .ok_or_else(|| Error::err("value is out of range, must be positive"))?;
         Some(c as usize)
     } else {
         None
@@ -369,20 +369,23 @@ fn lpos(ctx: &mut Ctx) -> CmdResult {
         }
         j += 1;
     }
-    if rank == i64::MIN {
-        return Err(Error::err(
-            "value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
-    }
     let key = ctx.arg(1).clone();
     let elem = ctx.arg(2).clone();
     let found = match list_read(ctx, &key)? {
         None => None,
         Some(l) => {
-            let want = match count {
+            let mut want = match count {
                 Some(c) => c as usize,
                 None => 1,
             };
+            if rank == i64::MIN {
+                // 7.0 negates LONG_MIN into itself: every match from the
+                // tail qualifies and a COUNT never stops the scan.
+                rank = -1;
+                if count.is_some() {
+                    want = 0;
+                }
+            }
             Some(l.positions(&elem, rank, want, maxlen as usize))
         }
     };

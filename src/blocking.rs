@@ -122,7 +122,7 @@ pub fn parse_timeout(arg: &[u8], now_ms: i64) -> Result<Option<i64>, Error> {
         .ok_or_else(|| Error::err("timeout is not a float or out of range"))?;
     let ms = (secs * 1000.0).ceil();
     // `(long long) ceill(x)` for x out of range is LLONG_MIN on x86.
-    if !(ms < 9.223_372_036_854_775_807e18) || ms < 0.0 {
+    if !(0.0..9.223_372_036_854_776e18).contains(&ms) {
         return Err(Error::err("timeout is negative"));
     }
     let ms = ms as i64;
@@ -309,13 +309,32 @@ fn serve_key(state: &mut State, db: usize, key: &Bytes) {
     }
 }
 
+/// Signals every key of database `db` that clients wait on and that now
+/// holds a value (Redis's `scanDatabaseForReadyKeys`): for SWAPDB (both
+/// databases) and anything else that replaces a database's contents.
+pub fn signal_db_ready(state: &mut State, db: usize) {
+    let now = crate::server::now_ms();
+    let keys: Vec<Bytes> = state
+        .blocking
+        .by_key
+        .keys()
+        .filter(|(d, _)| *d == db)
+        .map(|(_, k)| k.clone())
+        .collect();
+    for k in keys {
+        if state.keyspace.db(db).contains(&k, now) {
+            state.ready_keys.push((db, k));
+        }
+    }
+}
+
 /// Called by a blocked client's connection when its deadline passed:
 /// unblocks it and returns the timeout reply to write, or `None` if it is
 /// no longer blocked or the deadline is still ahead.
 pub fn expire_client(state: &mut State, id: u64, now: i64) -> Option<Vec<u8>> {
     let client = state.clients.get_mut(&id)?;
     let b = client.blocked.as_ref()?;
-    if b.deadline.map_or(true, |d| now < d) {
+    if b.deadline.is_none_or(|d| now < d) {
         return None;
     }
     let mut reply = Reply::new(client.resp3);

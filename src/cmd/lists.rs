@@ -409,7 +409,7 @@ fn lpos(ctx: &mut Ctx) -> CmdResult {
 /// Moves one element from `src` (existing, non-empty) to `dst`. Replies
 /// with the element, or null if `src` is missing.
 fn lmove_generic(ctx: &mut Ctx, src: &Bytes, dst: &Bytes, from: End, to: End) -> CmdResult {
-    if list_write(ctx, src)?.map_or(true, |l| l.is_empty()) {
+    if list_write(ctx, src)?.is_none_or(|l| l.is_empty()) {
         ctx.reply.null();
         return Ok(());
     }

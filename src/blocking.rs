@@ -118,8 +118,28 @@ pub struct Pause {
 /// range`, `ERR timeout is negative` (also for values whose milliseconds do
 /// not fit a 64-bit integer, as 7.0's cast yields LLONG_MIN).
 pub fn parse_timeout(arg: &[u8], now_ms: i64) -> Result<Option<i64>, Error> {
-    let secs = strata_storage::num::parse_f64(arg)
-        .ok_or_else(|| Error::err("timeout is not a float or out of range"))?;
+    let not_float = || Error::err("timeout is not a float or out of range");
+    let secs = match strata_storage::num::parse_f64(arg) {
+        Some(v) => v,
+        // Redis parses a long double: values beyond a double's range
+        // (1e400, 1e-400) are still numbers there.
+        None => match std::str::from_utf8(arg).ok().map(|t| (t, t.parse::<f64>())) {
+            Some((t, Ok(v)))
+                if !t.starts_with(|c: char| c.is_ascii_whitespace())
+                    && !t.to_ascii_lowercase().contains("inf")
+                    && !t.to_ascii_lowercase().contains("nan") =>
+            {
+                if v == 0.0 && t.starts_with('-') {
+                    -0.0
+                } else if v == 0.0 {
+                    f64::MIN_POSITIVE
+                } else {
+                    v
+                }
+            }
+            _ => return Err(not_float()),
+        },
+    };
     let ms = (secs * 1000.0).ceil();
     // `(long long) ceill(x)` for x out of range is LLONG_MIN on x86.
     if !(0.0..9.223_372_036_854_776e18).contains(&ms) {

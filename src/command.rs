@@ -369,6 +369,11 @@ impl<'a> Ctx<'a> {
     /// sorted set, or creates one (Redis's `signalKeyAsReady`): clients
     /// blocked on `key` are served after this command.
     pub fn signal_key_ready(&mut self, key: &[u8]) {
+        // Nobody waits: nobody can start waiting before the ready keys are
+        // handled (right after this top-level command), so skip the copy.
+        if self.state.blocking.by_key.is_empty() {
+            return;
+        }
         let db = self.client.db;
         self.state
             .ready_keys

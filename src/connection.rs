@@ -242,9 +242,10 @@ async fn wait_until_released(
     wait: Wait,
 ) -> bool {
     loop {
-        let deadline = {
+        let (deadline, limit) = {
             let mut st = shared.state.lock();
-            match wait {
+            let limit = st.config.hot.client_query_buffer_limit;
+            let deadline = match wait {
                 Wait::Blocked => match st.clients.get(&id) {
                     Some(c) => match &c.blocked {
                         Some(b) => b.deadline,
@@ -259,8 +260,13 @@ async fn wait_until_released(
                         return true;
                     }
                 },
-            }
+            };
+            (deadline, limit)
         };
+        if buf.len() as i64 > limit {
+            crate::log::warning("Closing blocked client that reached max query buffer length");
+            return false;
+        }
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
         }

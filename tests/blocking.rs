@@ -24,7 +24,7 @@ fn send(c: &mut RawConn, line: &str) {
 
 /// Gives the server time to register a command just sent.
 fn settle() {
-    sleep(Duration::from_millis(80));
+    sleep(Duration::from_millis(150));
 }
 
 #[test]

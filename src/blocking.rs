@@ -515,3 +515,65 @@ pub fn wake_postponed(state: &mut State) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_parse_like_redis_7_0() {
+        assert_eq!(parse_timeout(b"0", 1000), Ok(None));
+        assert_eq!(parse_timeout(b"-0", 1000), Ok(None));
+        assert_eq!(parse_timeout(b"-0.0001", 1000), Ok(None));
+        assert_eq!(parse_timeout(b"0.0001", 1000), Ok(Some(1001)));
+        assert_eq!(parse_timeout(b"1e-400", 1000), Ok(Some(1001)));
+        assert_eq!(parse_timeout(b"1.5", 1000), Ok(Some(2500)));
+        let neg = Err(Error::err("timeout is negative"));
+        assert_eq!(parse_timeout(b"-1", 0), neg);
+        assert_eq!(parse_timeout(b"inf", 0), neg);
+        assert_eq!(parse_timeout(b"1e20", 0), neg);
+        assert_eq!(parse_timeout(b"1e400", 0), neg);
+        let nf = Err(Error::err("timeout is not a float or out of range"));
+        assert_eq!(parse_timeout(b"nan", 0), nf);
+        assert_eq!(parse_timeout(b"", 0), nf);
+        assert_eq!(parse_timeout(b" 1", 0), nf);
+        assert_eq!(parse_timeout(b"1x", 0), nf);
+    }
+
+    fn blocked(args: &[&str], keys: &[&str]) -> Blocked {
+        Blocked {
+            db: 0,
+            keys: keys.iter().map(|k| Bytes::from(k.to_string())).collect(),
+            deadline: None,
+            timeout_reply: TimeoutReply::NullArray,
+            args: args.iter().map(|a| Bytes::from(a.to_string())).collect(),
+            wants: ValueType::List,
+        }
+    }
+
+    fn strs(v: Vec<Bytes>) -> Vec<String> {
+        v.iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn rerun_is_cut_down_to_the_ready_key() {
+        let k = Bytes::from("b");
+        let b = blocked(&["BLPOP", "a", "b", "c", "0"], &["a", "b", "c"]);
+        assert_eq!(strs(args_for_key(&b, &k)), ["BLPOP", "b", "0"]);
+        let b = blocked(
+            &["BLMPOP", "0", "2", "a", "b", "LEFT", "COUNT", "3"],
+            &["a", "b"],
+        );
+        assert_eq!(
+            strs(args_for_key(&b, &k)),
+            ["BLMPOP", "0", "1", "b", "LEFT", "COUNT", "3"]
+        );
+        let b = blocked(&["BLMOVE", "b", "d", "LEFT", "LEFT", "0"], &["b"]);
+        assert_eq!(
+            strs(args_for_key(&b, &k)),
+            ["BLMOVE", "b", "d", "LEFT", "LEFT", "0"]
+        );
+    }
+}

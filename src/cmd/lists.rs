@@ -9,6 +9,13 @@ use crate::blocking::{block_on_keys, parse_timeout, TimeoutReply};
 use crate::command::{CommandSpec, Ctx, Flags, Keys};
 use crate::error::{CmdResult, Error};
 
+/// A stored copy of an argument. Arguments are slices of the connection's
+/// read buffer; keeping them would pin that whole buffer for as long as
+/// the element lives.
+fn own(b: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(b)
+}
+
 /// Finds a list for writing: `Ok(None)` if missing, WRONGTYPE otherwise.
 fn list_write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut List>, Error> {
     match ctx.lookup_write(key) {
@@ -80,7 +87,7 @@ fn push_values(
     let len = match list_write(ctx, key)? {
         Some(l) => {
             for v in values {
-                l.push(end, v.clone());
+                l.push(end, own(v));
             }
             l.len()
         }
@@ -90,11 +97,11 @@ fn push_values(
             }
             let mut l = List::new();
             for v in values {
-                l.push(end, v.clone());
+                l.push(end, own(v));
             }
             let n = l.len();
             let now = ctx.now_ms;
-            ctx.db().set(key.clone(), Value::List(l), now);
+            ctx.db().set(own(key), Value::List(l), now);
             n
         }
     };
@@ -252,7 +259,7 @@ fn lset(ctx: &mut Ctx) -> CmdResult {
         None => return Err(Error::NoSuchKey),
         Some(l) => {
             let i = crate::args::int(&idx_arg)?;
-            if !l.set(i, value) {
+            if !l.set(i, own(&value)) {
                 return Err(Error::IndexOutOfRange);
             }
         }
@@ -281,7 +288,7 @@ fn linsert(ctx: &mut Ctx) -> CmdResult {
             ctx.reply.int(0);
             return Ok(());
         }
-        Some(l) => (l.insert(after, &pivot, value), l.len()),
+        Some(l) => (l.insert(after, &pivot, own(&value)), l.len()),
     };
     if !inserted {
         ctx.reply.int(-1);
@@ -426,7 +433,7 @@ fn lmove_generic(ctx: &mut Ctx, src: &Bytes, dst: &Bytes, from: End, to: End) ->
             let mut l = List::new();
             l.push(to, value.clone());
             let now = ctx.now_ms;
-            ctx.db().set(dst.clone(), Value::List(l), now);
+            ctx.db().set(own(dst), Value::List(l), now);
         }
     }
     ctx.signal_modified(dst);

@@ -103,6 +103,8 @@ pub struct Client {
     pub monitor: bool,
     /// Blocking commands must not block (inside MULTI/EXEC or a script).
     pub deny_blocking: bool,
+    /// Set while blocked on keys by a blocking command (BLPOP...).
+    pub blocked: Option<crate::blocking::Blocked>,
     /// Bytes waiting in the query buffer (CLIENT LIST `qbuf=`).
     pub query_buf: usize,
     pub io: Arc<ClientIo>,
@@ -138,6 +140,7 @@ impl Client {
             no_evict: false,
             monitor: false,
             deny_blocking: false,
+            blocked: None,
             query_buf: 0,
             io: Arc::new(ClientIo::default()),
             tracking_caching: None,
@@ -173,6 +176,12 @@ impl Client {
         }
         if self.multi.is_some() {
             f.push('x');
+        }
+        if self.blocked.is_some() {
+            f.push('b');
+        }
+        if self.dirty_cas.load(Ordering::Relaxed) {
+            f.push('d');
         }
         if self.close_after_reply {
             f.push('c');

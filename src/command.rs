@@ -369,6 +369,11 @@ impl<'a> Ctx<'a> {
     /// sorted set, or creates one (Redis's `signalKeyAsReady`): clients
     /// blocked on `key` are served after this command.
     pub fn signal_key_ready(&mut self, key: &[u8]) {
+        // Nobody waits: nobody can start waiting before the ready keys are
+        // handled (right after this top-level command), so skip the copy.
+        if self.state.blocking.by_key.is_empty() {
+            return;
+        }
         let db = self.client.db;
         self.state
             .ready_keys
@@ -500,6 +505,7 @@ pub fn call(
     state.current_client = client.id;
     let started = Instant::now();
     let errors_before = reply.error_count();
+    state.dispatch_depth += 1;
     let result = {
         let mut ctx = Ctx {
             state: &mut *state,
@@ -511,6 +517,7 @@ pub fn call(
         };
         (cmd.handler)(&mut ctx)
     };
+    state.dispatch_depth -= 1;
     if let Err(e) = result {
         reply.error(&e.text());
     }
@@ -524,6 +531,11 @@ pub fn call(
     }
     state.after_command();
     client.last_cmd = cmd.name;
+    // Redis serves clients blocked on keys made ready by this command (or
+    // EXEC/script) right after it, before any other client runs.
+    if state.dispatch_depth == 0 && !state.ready_keys.is_empty() {
+        crate::blocking::handle_ready_keys(state);
+    }
 }
 
 /// Client tracking: remember the keys a tracking client read, honouring

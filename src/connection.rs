@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
-use crate::client::{Client, ReplyMode};
+use crate::client::{Client, ClientIo, ReplyMode};
 use crate::reply::Reply;
 use crate::resp::{Limits, Parser};
 use crate::server::{now_ms, Shared};
@@ -102,6 +103,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
 
         if !batch.is_empty() || protocol_error.is_some() {
             let mut reply = Reply::new(false);
+            let mut wait = Wait::No;
             let closing = {
                 let mut st = shared.state.lock();
                 let Some(mut client) = st.clients.remove(&id) else {
@@ -110,8 +112,18 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                 reply.resp3 = client.resp3;
                 client.query_buf = buf.len();
                 let mut ran = 0;
-                while let Some(args) = batch.pop_front() {
+                while let Some(args) = batch.front() {
                     let now = now_ms();
+                    if st.pause.is_some()
+                        && crate::blocking::must_postpone(&mut st, &client, args, now)
+                    {
+                        // CLIENT PAUSE: this command (and all after it)
+                        // waits for the pause to end.
+                        st.blocking.postponed.insert(id);
+                        wait = Wait::Paused;
+                        break;
+                    }
+                    let Some(args) = batch.pop_front() else { break };
                     client.last_interaction_ms = now;
                     let mark = reply.len();
                     crate::command::dispatch(&mut st, &mut client, &mut reply, &args, now);
@@ -128,18 +140,22 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                     io.resp3
                         .store(client.resp3, std::sync::atomic::Ordering::Relaxed);
                     ran += 1;
+                    if client.blocked.is_some() {
+                        // Blocked on keys: the rest of the pipeline waits.
+                        wait = Wait::Blocked;
+                        break;
+                    }
                     if client.close_after_reply || io.is_killed() || ran >= MAX_BATCH {
                         break;
                     }
                 }
                 // The protocol error goes after every command before it.
-                if let Some(msg) = protocol_error
-                    .take_if(|_| batch.is_empty())
-                    .filter(|_| !client.close_after_reply)
-                {
-                    reply.error(&format!("ERR {msg}"));
-                    st.stats.count_errors(reply.take_errors());
-                    client.close_after_reply = true;
+                if batch.is_empty() && wait == Wait::No {
+                    if let Some(msg) = protocol_error.take().filter(|_| !client.close_after_reply) {
+                        reply.error(&format!("ERR {msg}"));
+                        st.stats.count_errors(reply.take_errors());
+                        client.close_after_reply = true;
+                    }
                 }
                 let closing = client.close_after_reply;
                 st.clients.insert(id, client);
@@ -154,6 +170,12 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
             }
             if closing || io.is_killed() {
                 break;
+            }
+            if wait != Wait::No {
+                if !wait_until_released(&shared, id, &io, &mut rd, &mut wr, &mut buf, wait).await {
+                    break;
+                }
+                continue;
             }
             if !batch.is_empty() || parse_more {
                 // Let other clients run between long pipelines.
@@ -198,8 +220,109 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     if let Some(mut client) = st.clients.remove(&id) {
         st.forget_client(&mut client);
     }
+    crate::blocking::client_gone(&mut st, id);
     st.monitors.retain(|m| *m != id);
     st.connected = st.connected.saturating_sub(1);
+}
+
+/// Why a connection stopped running its pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    No,
+    /// Blocked on keys (BLPOP...) until served, timed out or unblocked.
+    Blocked,
+    /// Held by CLIENT PAUSE.
+    Paused,
+}
+
+/// A tokio instant for a unix-ms deadline.
+fn instant_at(deadline_ms: i64) -> tokio::time::Instant {
+    let wait = deadline_ms
+        .saturating_sub(now_ms())
+        .clamp(0, 100 * 365 * 86_400_000);
+    tokio::time::Instant::now() + std::time::Duration::from_millis(wait as u64)
+}
+
+/// Waits while the client is blocked or paused, writing anything other
+/// clients send it (the blocked command's reply included) and reading the
+/// socket so a disconnect is noticed (bytes read are kept for later).
+/// Returns false when the connection must close.
+async fn wait_until_released(
+    shared: &Arc<Shared>,
+    id: u64,
+    io: &Arc<ClientIo>,
+    rd: &mut OwnedReadHalf,
+    wr: &mut OwnedWriteHalf,
+    buf: &mut BytesMut,
+    wait: Wait,
+) -> bool {
+    loop {
+        let (deadline, limit) = {
+            let mut st = shared.state.lock();
+            let limit = st.config.hot.client_query_buffer_limit;
+            let deadline = match wait {
+                Wait::Blocked => match st.clients.get(&id) {
+                    Some(c) => match &c.blocked {
+                        Some(b) => b.deadline,
+                        None => return true,
+                    },
+                    None => return false,
+                },
+                _ => match crate::blocking::paused(&mut st, now_ms()) {
+                    Some(p) => Some(p.end_ms),
+                    None => {
+                        st.blocking.postponed.remove(&id);
+                        return true;
+                    }
+                },
+            };
+            (deadline, limit)
+        };
+        if buf.len() as i64 > limit {
+            crate::log::warning("Closing blocked client that reached max query buffer length");
+            return false;
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let timer = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(instant_at(d)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = io.wake.notified() => {
+                let queued = io.take();
+                if !queued.is_empty() && wr.write_all(&queued).await.is_err() {
+                    return false;
+                }
+                if io.is_killed() {
+                    return false;
+                }
+            }
+            _ = timer => {
+                if wait == Wait::Blocked {
+                    let out = {
+                        let mut st = shared.state.lock();
+                        crate::blocking::expire_client(&mut st, id, now_ms())
+                    };
+                    if let Some(bytes) = out {
+                        if !bytes.is_empty() && wr.write_all(&bytes).await.is_err() {
+                            return false;
+                        }
+                    }
+                }
+            }
+            n = rd.read_buf(buf) => {
+                match n {
+                    Ok(0) | Err(_) => return false,
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
 }
 
 const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";

@@ -138,6 +138,13 @@ pub struct State {
     pub notify_flags: u32,
     /// Keys signalled ready for blocked clients by the running command.
     pub ready_keys: Vec<(usize, Bytes)>,
+    /// Clients blocked on keys and clients waiting for a pause.
+    pub blocking: crate::blocking::Registry,
+    /// CLIENT PAUSE in effect, if any.
+    pub pause: Option<crate::blocking::Pause>,
+    /// Nesting of [`crate::command::dispatch`] (EXEC and scripts call it
+    /// inside a command); blocked clients are served at depth 0 only.
+    pub dispatch_depth: u32,
     /// Executable path (INFO server `executable`).
     pub executable: String,
     pub config_file: String,
@@ -192,6 +199,9 @@ impl State {
             tracking: crate::tracking::Tracking::default(),
             current_client: 0,
             notify_flags,
+            blocking: crate::blocking::Registry::default(),
+            pause: None,
+            dispatch_depth: 0,
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
@@ -199,11 +209,10 @@ impl State {
         }
     }
 
-    /// Clients blocked on keys (INFO `blocked_clients`). Returns 0 until
-    /// the blocking commands keep their own count: the blocking work
-    /// replaces this body.
+    /// Clients blocked on keys or waiting for a CLIENT PAUSE to end
+    /// (INFO `blocked_clients`).
     pub fn blocked_clients(&self) -> usize {
-        0
+        self.blocking.count()
     }
 
     /// A key changed (Redis's `signalModifiedKey`): invalidates WATCH.
@@ -361,6 +370,10 @@ impl State {
     /// tracking hook in here, so flushing stays O(watched keys), not O(keys).
     pub fn whole_db_changed(&mut self, db: usize, other: Option<usize>) {
         self.touch_all_watched(db, other);
+        if other.is_some() {
+            // SWAPDB: keys clients wait on may now exist.
+            crate::blocking::signal_db_ready(self, db);
+        }
     }
 
     /// Work done after every command: account keys removed by lazy

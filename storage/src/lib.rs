@@ -24,6 +24,7 @@ pub mod list;
 pub mod longdouble;
 pub mod num;
 pub mod set;
+pub mod skiplist;
 pub mod value;
 pub mod zset;
 

@@ -441,7 +441,10 @@ impl ZSet {
     pub fn from_entries(entries: Vec<(Bytes, f64)>, limits: Limits) -> ZSet {
         let maxlen = entries.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
         if entries.len() <= limits.max_entries && maxlen <= limits.max_value {
-            let mut v: Vec<(f64, Bytes)> = entries.into_iter().map(|(m, s)| (s, m)).collect();
+            let mut v: Vec<(f64, Bytes)> = entries
+                .into_iter()
+                .map(|(m, s)| (if s == 0.0 { 0.0 } else { s }, m))
+                .collect();
             // partial_cmp: -0 and 0 are equal scores, as in Redis.
             v.sort_by(|a, b| {
                 a.0.partial_cmp(&b.0)
@@ -516,6 +519,9 @@ impl ZSet {
     }
 
     fn lp_insert(v: &mut Vec<(f64, Bytes)>, score: f64, member: Bytes) {
+        // A listpack stores scores as text through Redis 7.0's d2string,
+        // whose integer fast path turns -0 into "0".
+        let score = if score == 0.0 { 0.0 } else { score };
         let at = v.partition_point(|e| lp_less(e, score, &member));
         v.insert(at, (score, member));
     }

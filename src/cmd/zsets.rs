@@ -1334,3 +1334,68 @@ pub static TABLE: &[CommandSpec] = &[
     CommandSpec::new("zrandmember", -2, R, Keys::one(), zrandmember).doc(G, "6.2.0", "Returns one or more random members from a sorted set."),
     CommandSpec::new("zscan", -3, R, Keys::one(), zscan).doc(G, "2.8.0", "Iterates over members and scores of a sorted set."),
 ];
+
+#[cfg(test)]
+mod tests {
+    use crate::client::Client;
+    use crate::command::dispatch;
+    use crate::config::Config;
+    use crate::reply::Reply;
+    use crate::server::State;
+
+    /// Runs `line` in RESP3 and returns the raw reply bytes.
+    fn run3(state: &mut State, client: &mut Client, line: &str) -> String {
+        let args: Vec<bytes::Bytes> = line
+            .split_whitespace()
+            .map(|a| bytes::Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let mut reply = Reply::new(true);
+        dispatch(state, client, &mut reply, &args, 1_000_000);
+        String::from_utf8_lossy(&reply.buf).into_owned()
+    }
+
+    /// Reply bytes captured from redis-server 7.0.15 after HELLO 3.
+    #[test]
+    fn resp3_shapes_match_redis_7_0() {
+        let mut state = State::new(Config::new());
+        let mut client = Client::new(1, "a".into(), "b".into(), 0, true);
+        client.resp3 = true;
+        let mut t = |line: &str| run3(&mut state, &mut client, line);
+        assert_eq!(t("ZADD t 1.5 a 2 b -0 c"), ":3\r\n");
+        assert_eq!(
+            t("ZRANGE t 0 -1 WITHSCORES"),
+            "*3\r\n*2\r\n$1\r\nc\r\n,0\r\n*2\r\n$1\r\na\r\n,1.5\r\n*2\r\n$1\r\nb\r\n,2\r\n"
+        );
+        assert_eq!(t("ZSCORE t a"), ",1.5\r\n");
+        assert_eq!(t("ZPOPMIN t 1"), "*1\r\n*2\r\n$1\r\nc\r\n,0\r\n");
+        assert_eq!(t("ZPOPMIN t"), "*2\r\n$1\r\na\r\n,1.5\r\n");
+        assert_eq!(
+            t("ZRANDMEMBER t 5 WITHSCORES"),
+            "*1\r\n*2\r\n$1\r\nb\r\n,2\r\n"
+        );
+        assert_eq!(t("ZUNION 1 t WITHSCORES"), "*1\r\n*2\r\n$1\r\nb\r\n,2\r\n");
+        assert_eq!(t("BZPOPMIN t 0"), "*3\r\n$1\r\nt\r\n$1\r\nb\r\n,2\r\n");
+        assert_eq!(t("ZADD t 1 q 2 r"), ":2\r\n");
+        assert_eq!(
+            t("ZMPOP 1 t MIN"),
+            "*2\r\n$1\r\nt\r\n*1\r\n*2\r\n$1\r\nq\r\n,1\r\n"
+        );
+        assert_eq!(
+            t("ZSCAN t 0"),
+            "*2\r\n$1\r\n0\r\n*2\r\n$1\r\nr\r\n$1\r\n2\r\n"
+        );
+        assert_eq!(t("ZMSCORE t q z"), "*2\r\n_\r\n_\r\n");
+        assert_eq!(t("ZRANK t zz"), "_\r\n");
+        assert_eq!(t("ZADD t inf i"), ":1\r\n");
+        assert_eq!(t("ZSCORE t i"), ",inf\r\n");
+        assert_eq!(
+            t("ZRANGEBYSCORE t -inf +inf WITHSCORES"),
+            "*2\r\n*2\r\n$1\r\nr\r\n,2\r\n*2\r\n$1\r\ni\r\n,inf\r\n"
+        );
+        assert_eq!(t("ZADD t INCR 1 r"), ",3\r\n");
+        assert_eq!(t("ZPOPMIN nokey"), "*0\r\n");
+        assert_eq!(t("ZMPOP 1 nokey MIN"), "_\r\n");
+        assert_eq!(t("ZRANDMEMBER nokey"), "_\r\n");
+        assert_eq!(t("ZPOPMIN t 0"), "*0\r\n");
+    }
+}

@@ -228,3 +228,18 @@ fn blocking_pop_without_data_times_out_with_nil() {
         vec!["k", "b", "2"]
     );
 }
+
+#[test]
+fn zrandmember_refuses_absurd_negative_counts() {
+    let server = TestServer::start(&[]);
+    let mut c = server.raw();
+    c.cmd_str("ZADD k 1 a");
+    assert_eq!(
+        c.cmd_str("ZRANDMEMBER k -9223372036854775807"),
+        Resp::Error("ERR value is out of range".into())
+    );
+    assert_eq!(
+        c.cmd_str("ZRANDMEMBER nokey -9223372036854775807"),
+        Resp::Array(Some(vec![]))
+    );
+}

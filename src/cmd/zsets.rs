@@ -1088,6 +1088,9 @@ fn zintercard(ctx: &mut Ctx) -> CmdResult {
 // ZRANDMEMBER, ZSCAN
 // ---------------------------------------------------------------------------
 
+/// Largest number of elements a negative ZRANDMEMBER count may ask for.
+const MAX_RANDMEMBER_REPEATS: i64 = 100_000_000;
+
 /// ZRANDMEMBER key [count [WITHSCORES]]
 fn zrandmember(ctx: &mut Ctx) -> CmdResult {
     let key = ctx.arg(1).clone();
@@ -1119,14 +1122,17 @@ fn zrandmember(ctx: &mut Ctx) -> CmdResult {
         ctx.reply.array(0);
         return Ok(());
     };
+    // Redis 7.0 would try to build any reply a negative count asks for
+    // (and hang or run out of memory); refuse absurd sizes instead.
+    if l < -MAX_RANDMEMBER_REPEATS {
+        return Err(Error::err("value is out of range"));
+    }
     let size = z.len();
     let mut rng = rand::rng();
     let items: Vec<(Bytes, f64)> = if l == 0 {
         Vec::new()
     } else if l < 0 || l == 1 {
-        let n = l.unsigned_abs();
-        // Bounded by what a reply can hold; Redis would try to send it all.
-        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        let n = l.unsigned_abs() as usize;
         let mut v = Vec::with_capacity(n.min(1 << 20));
         for _ in 0..n {
             if let Some(e) = z.random(&mut rng) {

@@ -209,7 +209,7 @@ fn zadd_generic(ctx: &mut Ctx, incr_cmd: bool) -> CmdResult {
         idx += 1;
     }
     let elements = ctx.args.len() - idx;
-    if elements % 2 != 0 || elements == 0 {
+    if elements & 1 == 1 || elements == 0 {
         return Err(Error::Syntax);
     }
     let elements = elements / 2;
@@ -218,7 +218,7 @@ fn zadd_generic(ctx: &mut Ctx, incr_cmd: bool) -> CmdResult {
             "XX and NX options at the same time are not compatible",
         ));
     }
-    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+    if (flags.nx && (flags.gt || flags.lt)) || (flags.gt && flags.lt) {
         return Err(Error::err(
             "GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -1232,16 +1232,22 @@ fn zscan(ctx: &mut Ctx) -> CmdResult {
         }
     }
     let mut items: Vec<(Bytes, f64)> = Vec::new();
-    let next = match zset_read(ctx, &key)? {
-        Some(z) => z.scan(cursor, count as usize, |m, s| {
-            if pattern
-                .as_ref()
-                .map_or(true, |p| strata_storage::glob::glob_match(p, m, false))
-            {
+    // Already looked up (and counted) above: no second hit.
+    let now = ctx.now_ms;
+    let entry = ctx
+        .db()
+        .get_mut(&key, now, strata_storage::keyspace::Touch::No);
+    let next = match entry.map(|e| &e.value) {
+        Some(Value::ZSet(z)) => z.scan(cursor, count as usize, |m, s| {
+            let keep = match &pattern {
+                Some(p) => strata_storage::glob::glob_match(p, m, false),
+                None => true,
+            };
+            if keep {
                 items.push((m.clone(), s));
             }
         }),
-        None => 0,
+        _ => 0,
     };
     let r = &mut *ctx.reply;
     r.array(2);

@@ -1147,26 +1147,46 @@ fn zrandmember(ctx: &mut Ctx) -> CmdResult {
         v
     } else {
         let n = l as usize;
-        // Distinct ranks, in random order.
-        let mut picked = std::collections::HashSet::with_capacity(n);
-        let mut v = Vec::with_capacity(n);
-        while v.len() < n {
-            let r = rng.random_range(0..size);
-            if picked.insert(r) {
-                if let Some(e) = z.get_by_rank(r) {
-                    v.push(e);
-                }
+        if n * 3 > size {
+            // Most of the set: a partial shuffle of all of it.
+            let mut all: Vec<(Bytes, f64)> = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+            for i in 0..n {
+                let j = rng.random_range(i..size);
+                all.swap(i, j);
+            }
+            all.truncate(n);
+            all
+        } else {
+            distinct_random(z, n, &mut rng)
+        }
+    };
+    write_random_reply(ctx.reply, &items, withscores, resp3);
+    Ok(())
+}
+
+/// `n` distinct random elements (n well below the set's size), by rank.
+fn distinct_random(z: &ZSet, n: usize, rng: &mut impl Rng) -> Vec<(Bytes, f64)> {
+    let size = z.len();
+    let mut picked = std::collections::HashSet::with_capacity(n);
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        let r = rng.random_range(0..size);
+        if picked.insert(r) {
+            if let Some(e) = z.get_by_rank(r) {
+                v.push(e);
             }
         }
-        v
-    };
-    let r = &mut *ctx.reply;
+    }
+    v
+}
+
+fn write_random_reply(r: &mut Reply, items: &[(Bytes, f64)], withscores: bool, resp3: bool) {
     if withscores && !resp3 {
         r.array(items.len() * 2);
     } else {
         r.array(items.len());
     }
-    for (m, s) in &items {
+    for (m, s) in items {
         if withscores && resp3 {
             r.array(2);
         }
@@ -1175,7 +1195,6 @@ fn zrandmember(ctx: &mut Ctx) -> CmdResult {
             r.double(*s);
         }
     }
-    Ok(())
 }
 
 /// `parseScanCursorOrReply` (C strtoul, whole string, no leading space).

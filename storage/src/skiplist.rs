@@ -252,6 +252,26 @@ impl SkipList {
         (member, score)
     }
 
+    /// Gives memory back after mass deletions: when under a quarter of the
+    /// arena's slots are live, rebuilds the list densely. Node indices
+    /// change, so callers never keep them across a deleting call.
+    fn maybe_compact(&mut self) {
+        if self.nodes.len() <= 64 || self.len * 4 >= self.nodes.len() {
+            return;
+        }
+        let mut fresh = SkipList::new();
+        fresh.rng = self.rng;
+        fresh.nodes.reserve(self.len + 1);
+        let mut x = self.first();
+        while x != NIL {
+            let next = self.next(x);
+            let member = std::mem::take(&mut self.nodes[x as usize].member);
+            fresh.insert(self.nodes[x as usize].score, member);
+            x = next;
+        }
+        *self = fresh;
+    }
+
     /// Update vector for the position just before (score, member).
     fn find_update(&self, score: f64, member: &[u8]) -> [u32; MAX_LEVEL] {
         let mut update = [HEAD; MAX_LEVEL];
@@ -276,6 +296,7 @@ impl SkipList {
         let x = self.fwd(update[0], 0);
         if x != NIL && self.score(x) == score && self.member(x)[..] == *member {
             self.delete_node(x, &update);
+            self.maybe_compact();
             true
         } else {
             false
@@ -411,6 +432,7 @@ impl SkipList {
             removed.push(self.delete_node(x, &update).0);
             x = next;
         }
+        self.maybe_compact();
         removed
     }
 
@@ -440,6 +462,7 @@ impl SkipList {
             traversed += 1;
             x = next;
         }
+        self.maybe_compact();
         removed
     }
 
@@ -474,5 +497,51 @@ impl SkipList {
         }
         assert_eq!(self.tail, prev);
         assert_eq!(n, self.len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_spans_and_compaction() {
+        let mut sl = SkipList::new();
+        for i in 0..1000u32 {
+            sl.insert(f64::from(i % 10), Bytes::from(format!("m{i:04}")));
+        }
+        sl.check();
+        assert_eq!(sl.len(), 1000);
+        // Order is (score, member): score 0 holds m0000, m0010, ...
+        let x = sl.by_rank(2);
+        assert_eq!(&sl.member(x)[..], b"m0010");
+        assert_eq!(sl.rank(0.0, b"m0010"), 2);
+        assert_eq!(sl.rank(9.0, b"m0999"), 1000);
+        assert_eq!(sl.rank(9.0, b"nope"), 0);
+        let removed = sl.delete_rank_range(1, 100);
+        assert_eq!(removed.len(), 100);
+        sl.check();
+        // Mass deletion compacts the arena.
+        let removed = sl.delete_run(|s, _| s < 1.0, |s, _| s < 9.0);
+        assert_eq!(removed.len(), 800);
+        sl.check();
+        assert_eq!(sl.len(), 100);
+        assert!(sl.nodes.len() <= 4 * 100 + 1, "arena not compacted");
+        for i in (9..1000u32).step_by(10) {
+            assert!(sl.delete(9.0, format!("m{i:04}").as_bytes()));
+        }
+        assert!(sl.is_empty());
+        assert_eq!(sl.first(), NIL);
+        assert_eq!(sl.last(), NIL);
+        sl.check();
+        // In-place and moving score updates keep the order.
+        for i in 0..10u32 {
+            sl.insert(f64::from(i), Bytes::from(format!("k{i}")));
+        }
+        sl.update_score(3.0, b"k3", 3.5);
+        sl.update_score(5.0, b"k5", -1.0);
+        sl.check();
+        assert_eq!(&sl.member(sl.first())[..], b"k5");
+        assert_eq!(sl.rank(3.5, b"k3"), 5);
     }
 }

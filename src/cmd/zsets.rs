@@ -737,7 +737,6 @@ fn blocking_zpop(
     timeout_idx: usize,
     count: i64,
     nested: bool,
-    emitkey_nil: bool,
 ) -> CmdResult {
     let deadline = parse_timeout(ctx.arg(timeout_idx), ctx.now_ms)?;
     for k in &keys {
@@ -751,7 +750,6 @@ fn blocking_zpop(
         pop_and_reply(ctx, &k, max, count, true, nested);
         return Ok(());
     }
-    let _ = emitkey_nil;
     block_on_keys(ctx, &keys, deadline, TimeoutReply::NullArray);
     Ok(())
 }
@@ -759,7 +757,7 @@ fn blocking_zpop(
 fn bzpop_minmax(ctx: &mut Ctx, max: bool) -> CmdResult {
     let n = ctx.args.len();
     let keys = ctx.args[1..n - 1].to_vec();
-    blocking_zpop(ctx, keys, max, n - 1, -1, false, false)
+    blocking_zpop(ctx, keys, max, n - 1, -1, false)
 }
 
 /// BZPOPMIN key [key ...] timeout
@@ -814,7 +812,7 @@ fn zmpop_generic(ctx: &mut Ctx, numkeys_idx: usize, block: bool) -> CmdResult {
     }
     let keys = args[numkeys_idx + 1..where_idx].to_vec();
     if block {
-        blocking_zpop(ctx, keys, max, 1, count, true, true)
+        blocking_zpop(ctx, keys, max, 1, count, true)
     } else {
         zpop_generic(ctx, &keys, max, true, count, true, true)
     }

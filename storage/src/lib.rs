@@ -25,6 +25,7 @@ pub mod longdouble;
 pub mod num;
 pub mod rdb;
 pub mod set;
+pub mod skiplist;
 pub mod value;
 pub mod zset;
 

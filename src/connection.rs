@@ -162,10 +162,10 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                 closing
             };
             let queued = io.take();
-            if !queued.is_empty() && wr.write_all(&queued).await.is_err() {
+            if !queued.is_empty() && !send(&mut wr, &queued, &io).await {
                 break;
             }
-            if !reply.is_empty() && wr.write_all(&reply.buf).await.is_err() {
+            if !reply.is_empty() && !send(&mut wr, &reply.buf, &io).await {
                 break;
             }
             if closing || io.is_killed() {
@@ -199,7 +199,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
             biased;
             _ = io.wake.notified() => {
                 let queued = io.take();
-                if !queued.is_empty() && wr.write_all(&queued).await.is_err() {
+                if !queued.is_empty() && !send(&mut wr, &queued, &io).await {
                     break;
                 }
                 if io.is_killed() {
@@ -223,6 +223,28 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     crate::blocking::client_gone(&mut st, id);
     st.monitors.retain(|m| *m != id);
     st.connected = st.connected.saturating_sub(1);
+}
+
+/// Writes `data`, giving up if the client is killed meanwhile (a client
+/// that never reads must not pin its task and memory forever). Returns
+/// false when the connection must close.
+async fn send(wr: &mut OwnedWriteHalf, data: &[u8], io: &ClientIo) -> bool {
+    if io.is_killed() {
+        return false;
+    }
+    let killed = async {
+        loop {
+            if io.is_killed() {
+                return;
+            }
+            // Poll for a kill; a notify could be consumed by the main loop.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        r = wr.write_all(data) => r.is_ok(),
+        _ = killed => false,
+    }
 }
 
 /// Why a connection stopped running its pipeline.
@@ -295,7 +317,7 @@ async fn wait_until_released(
             biased;
             _ = io.wake.notified() => {
                 let queued = io.take();
-                if !queued.is_empty() && wr.write_all(&queued).await.is_err() {
+                if !queued.is_empty() && !send(wr, &queued, io).await {
                     return false;
                 }
                 if io.is_killed() {
@@ -309,7 +331,7 @@ async fn wait_until_released(
                         crate::blocking::expire_client(&mut st, id, now_ms())
                     };
                     if let Some(bytes) = out {
-                        if !bytes.is_empty() && wr.write_all(&bytes).await.is_err() {
+                        if !bytes.is_empty() && !send(wr, &bytes, io).await {
                             return false;
                         }
                     }

@@ -171,7 +171,7 @@ impl PubSub {
             ChannelKind::Shard => (&self.shard_channels, b"smessage"),
         };
         if let Some(list) = map.get(channel) {
-            for sub in list {
+            for sub in list.iter().filter(|s| !s.io.is_killed()) {
                 let data = frame(
                     sub.io.resp3.load(Ordering::Relaxed),
                     &[word, channel, message],
@@ -185,7 +185,7 @@ impl PubSub {
                 if !strata_storage::glob::glob_match(pattern, channel, false) {
                     continue;
                 }
-                for sub in list {
+                for sub in list.iter().filter(|s| !s.io.is_killed()) {
                     let data = frame(
                         sub.io.resp3.load(Ordering::Relaxed),
                         &[b"pmessage", pattern, channel, message],

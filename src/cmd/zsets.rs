@@ -137,11 +137,11 @@ fn set_len(s: &Set) -> usize {
 }
 
 fn set_members(s: &Set) -> Vec<Bytes> {
-    s.members.iter().map(|(k, _)| k.clone()).collect()
+    s.iter().map(|e| e.to_bytes()).collect()
 }
 
 fn set_contains(s: &Set, m: &[u8]) -> bool {
-    s.members.contains_key(m)
+    s.contains(m)
 }
 
 /// One input of the set operations.

@@ -18,11 +18,12 @@
 #   STRATA_ARGS extra strata-server args   REDIS_ARGS extra redis-server args
 #   NO_BUILD=1 skip `cargo build --release`
 #   OUT        raw per-run CSV          [target/bench/w1-<utc time>.csv]
+#   SUMMARY=<csv>  only re-print the table of an earlier run
 #
 # Per test and pipeline depth it prints the median requests/s of each
-# server, the ratio Strata/Redis, the median p99 latency, and server CPU
-# time per operation (utime+stime from /proc/PID/stat around each run) with
-# its ratio. A test one server fails (unknown command, error replies) is
+# server, the median over rounds of the ratio Strata/Redis, the median p99
+# latency, and server CPU time per operation (utime+stime from
+# /proc/PID/stat around each run, 1/CLK_TCK resolution) with its ratio. A test one server fails (unknown command, error replies) is
 # reported as an error on that line; the others go on.
 set -euo pipefail
 
@@ -45,6 +46,71 @@ REDIS_ARGS="${REDIS_ARGS:-}"
 OUT="${OUT:-$ROOT/target/bench/w1-$(date -u +%Y%m%dT%H%M%SZ).csv}"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
+
+# summary CSV: prints the table for a raw-runs file.
+summary() {
+    local csv=$1
+    echo
+    echo "W1: redis-benchmark -n $N -r $KEYSPACE -c $CLIENTS -d $DATASIZE, $ROUNDS alternating rounds"
+    echo "rps, p99 and us/op: medians per server; ratio and cpu x: median of per-round strata/redis ratios"
+    awk -F, '
+    function median(list,    a, n, i, j, t) {
+        n = split(list, a, " ")
+        if (n == 0) return ""
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+        if (n % 2) return a[(n + 1) / 2]
+        return (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    NR == 1 { next }
+    {
+        k = $2 SUBSEP $3
+        if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
+        if ($9 != "") err[$1, k] = $9
+        if ($5 != "" && $9 == "") {
+            rps[$1, k] = rps[$1, k] " " $5
+            p99[$1, k] = p99[$1, k] " " $6
+            if ($8 > 0) cpu[$1, k] = cpu[$1, k] " " ($7 / $8 * 1e6)
+            one_rps[$1, k, $4] = $5
+            if ($8 > 0) one_cpu[$1, k, $4] = $7 / $8
+            if (!((k, $4) in rseen)) { rseen[k, $4] = 1; rounds[k] = rounds[k] " " $4 }
+        }
+    }
+    # Median over rounds of the per-round ratio strata/redis (each round runs
+    # the two servers back to back, so a ratio is taken under similar noise).
+    function round_ratio(arr, k,    n, r, i, list) {
+        list = ""
+        n = split(rounds[k], r, " ")
+        for (i = 1; i <= n; i++)
+            if ((("redis", k, r[i]) in arr) && (("strata", k, r[i]) in arr) && arr["redis", k, r[i]] > 0)
+                list = list " " (arr["strata", k, r[i]] / arr["redis", k, r[i]])
+        return median(list)
+    }
+    END {
+        printf "%-12s %3s %12s %12s %7s %9s %9s %10s %10s %7s\n", "test", "-P", "redis rps", "strata rps", "ratio", "r p99ms", "s p99ms", "r us/op", "s us/op", "cpu x"
+        for (i = 1; i <= nk; i++) {
+            k = order[i]; split(k, kp, SUBSEP)
+            if (("strata", k) in err || ("redis", k) in err) {
+                e = (("strata", k) in err) ? "strata " err["strata", k] : "redis " err["redis", k]
+                printf "%-12s %3s  %s\n", kp[1], kp[2], e
+                continue
+            }
+            rr = median(rps["redis", k]); sr = median(rps["strata", k])
+            rp = median(p99["redis", k]); sp = median(p99["strata", k])
+            rc = median(cpu["redis", k]); sc = median(cpu["strata", k])
+            ratio = round_ratio(one_rps, k); ratio = (ratio != "") ? sprintf("%.2f", ratio) : "-"
+            cratio = round_ratio(one_cpu, k); cratio = (cratio != "") ? sprintf("%.2f", cratio) : "-"
+            printf "%-12s %3s %12.0f %12.0f %7s %9.3f %9.3f %10.3f %10.3f %7s\n", kp[1], kp[2], rr, sr, ratio, rp, sp, rc, sc, cratio
+        }
+    }' "$csv"
+    echo
+    echo "raw runs: $csv"
+}
+
+# SUMMARY=<raw csv> re-prints the table of an earlier run.
+if [ -n "${SUMMARY:-}" ]; then
+    summary "$SUMMARY"
+    exit 0
+fi
 
 for bin in redis-server redis-benchmark redis-cli; do
     if ! command -v "$bin" >/dev/null 2>&1; then
@@ -211,44 +277,4 @@ for p in $PIPELINES; do
     done
 done
 
-# --- summary ---------------------------------------------------------------
-echo
-echo "W1: redis-benchmark -n $N -r $KEYSPACE -c $CLIENTS -d $DATASIZE, $ROUNDS alternating rounds (medians)"
-awk -F, '
-function median(list,    a, n, i, j, t) {
-    n = split(list, a, " ")
-    if (n == 0) return ""
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-    if (n % 2) return a[(n + 1) / 2]
-    return (a[n / 2] + a[n / 2 + 1]) / 2
-}
-NR == 1 { next }
-{
-    k = $2 SUBSEP $3
-    if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
-    if ($9 != "") err[$1, k] = $9
-    if ($5 != "" && $9 == "") {
-        rps[$1, k] = rps[$1, k] " " $5
-        p99[$1, k] = p99[$1, k] " " $6
-        if ($8 > 0) cpu[$1, k] = cpu[$1, k] " " ($7 / $8 * 1e6)
-    }
-}
-END {
-    printf "%-12s %3s %12s %12s %7s %9s %9s %10s %10s %7s\n", "test", "-P", "redis rps", "strata rps", "ratio", "r p99ms", "s p99ms", "r us/op", "s us/op", "cpu x"
-    for (i = 1; i <= nk; i++) {
-        k = order[i]; split(k, kp, SUBSEP)
-        if (("strata", k) in err || ("redis", k) in err) {
-            e = (("strata", k) in err) ? "strata " err["strata", k] : "redis " err["redis", k]
-            printf "%-12s %3s  %s\n", kp[1], kp[2], e
-            continue
-        }
-        rr = median(rps["redis", k]); sr = median(rps["strata", k])
-        rp = median(p99["redis", k]); sp = median(p99["strata", k])
-        rc = median(cpu["redis", k]); sc = median(cpu["strata", k])
-        ratio = (rr > 0) ? sprintf("%.2f", sr / rr) : "-"
-        cratio = (rc > 0) ? sprintf("%.2f", sc / rc) : "-"
-        printf "%-12s %3s %12.0f %12.0f %7s %9.3f %9.3f %10.3f %10.3f %7s\n", kp[1], kp[2], rr, sr, ratio, rp, sp, rc, sc, cratio
-    }
-}' "$OUT"
-echo
-echo "raw runs: $OUT"
+summary "$OUT"

@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let limits = Limits {
-        max_bulk: if data[0] & 2 != 0 { 64 } else { 512 * 1024 * 1024 },
+        max_bulk: if data[0] & 2 != 0 {
+            64
+        } else {
+            512 * 1024 * 1024
+        },
         authenticated: data[0] & 1 != 0,
     };
     let mut seed = u32::from(data[1]) | 1;

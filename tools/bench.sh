@@ -23,8 +23,11 @@
 # Per test and pipeline depth it prints the median requests/s of each
 # server, the median over rounds of the ratio Strata/Redis, the median p99
 # latency, and server CPU time per operation (utime+stime from
-# /proc/PID/stat around each run, 1/CLK_TCK resolution) with its ratio. A test one server fails (unknown command, error replies) is
-# reported as an error on that line; the others go on.
+# /proc/PID/stat around each run, 1/CLK_TCK resolution) with its ratio.
+# For lrange_*, redis-benchmark first fills the list with LPUSH: the rps
+# shown is LRANGE's, the CPU per operation covers both. A test that fails
+# on a server (unknown command, error replies) is reported as an error on
+# its line; the other tests go on.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

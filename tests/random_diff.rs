@@ -122,7 +122,7 @@ fn generate(rng: &mut SmallRng) -> Op {
             s(pick(rng, &["NX", "XX", "GT", "LT"])),
         ]),
         16 => ordered(vec![s("PERSIST"), k]),
-        17 => ordered(vec![s("TTL"), k]),
+        17 => ordered(vec![s("EXPIRETIME"), k]),
         // Lists.
         18 => ordered(vec![
             s(pick(rng, &["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"])),

@@ -10,6 +10,7 @@ pub mod lists;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -23,6 +24,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     pubsub::TABLE,
     server::TABLE,
     sets::TABLE,
+    sort::TABLE,
     strings::TABLE,
     transactions::TABLE,
     zsets::TABLE,

@@ -260,7 +260,7 @@ impl CommandSpec {
 
 /// The full command table: name -> spec.
 pub struct CommandTable {
-    pub by_name: HashMap<&'static str, &'static CommandSpec>,
+    pub by_name: HashMap<&'static str, &'static CommandSpec, foldhash::fast::RandomState>,
 }
 
 impl CommandTable {
@@ -287,7 +287,7 @@ impl CommandTable {
 pub fn table() -> &'static CommandTable {
     static TABLE: OnceLock<CommandTable> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::with_hasher(foldhash::fast::RandomState::default());
         for family in crate::cmd::FAMILIES {
             for spec in family.iter() {
                 by_name.insert(spec.name, spec);
@@ -329,16 +329,18 @@ impl<'a> Ctx<'a> {
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut strata_storage::keyspace::Entry> {
         let now = self.now_ms;
         let db = self.client.db;
-        let found = self.state.keyspace.db(db).contains(key, now);
-        if found {
-            self.state.stats.keyspace_hits += 1;
+        let stats = &mut self.state.stats;
+        let found =
+            self.state
+                .keyspace
+                .db(db)
+                .get_mut(key, now, strata_storage::keyspace::Touch::Yes);
+        if found.is_some() {
+            stats.keyspace_hits += 1;
         } else {
-            self.state.stats.keyspace_misses += 1;
+            stats.keyspace_misses += 1;
         }
-        self.state
-            .keyspace
-            .db(db)
-            .get_mut(key, now, strata_storage::keyspace::Touch::Yes)
+        found
     }
 
     /// Looks a key up for writing (no hit/miss accounting).

@@ -19,6 +19,9 @@ pub const MAX_MULTIBULK: i64 = i32::MAX as i64;
 pub const UNAUTH_MAX_MULTIBULK: i64 = 10;
 /// ...each at most this long.
 pub const UNAUTH_MAX_BULK: i64 = 16384;
+/// Arguments at least this long are split off the read buffer without a
+/// copy.
+const ZERO_COPY_MIN: usize = 32 * 1024;
 /// Arguments are reserved up front only up to this count.
 const PREALLOC_ARGS: usize = 1024;
 
@@ -178,7 +181,17 @@ impl Parser {
                     // Grow towards the announced size only as data arrives.
                     return Ok(None);
                 }
-                let arg = buf.split_to(len).freeze();
+                // Small arguments are copied out: a zero-copy slice would
+                // keep the whole read buffer alive for as long as the
+                // stored key or value lives. Large ones own most of their
+                // buffer anyway and are split off without a copy.
+                let arg = if len < ZERO_COPY_MIN {
+                    let a = Bytes::copy_from_slice(&buf[..len]);
+                    buf.advance(len);
+                    a
+                } else {
+                    buf.split_to(len).freeze()
+                };
                 buf.advance(2);
                 self.args.push(arg);
                 self.bulk_len = None;

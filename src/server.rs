@@ -43,7 +43,7 @@ pub struct CommandStat {
 /// Server-wide counters (INFO stats).
 #[derive(Default, Debug)]
 pub struct Stats {
-    pub commands: HashMap<&'static str, CommandStat>,
+    pub commands: HashMap<&'static str, CommandStat, foldhash::fast::RandomState>,
     pub errors: HashMap<String, u64>,
     pub total_commands_processed: u64,
     pub total_connections_received: u64,

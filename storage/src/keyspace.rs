@@ -288,11 +288,13 @@ impl Db {
     /// overwritten key keeps its LFU counter (as Redis's `dbOverwrite`);
     /// the access clock restarts.
     pub fn set_keep_ttl(&mut self, key: Bytes, value: Value, now_ms: i64) {
-        let mut entry = Entry::new(value, now_ms);
-        if let Some(e) = self.keys.get(&key[..]) {
-            entry.lfu = e.lfu;
+        if let Some(e) = self.keys.get_mut(&key[..]) {
+            let lfu = e.lfu;
+            *e = Entry::new(value, now_ms);
+            e.lfu = lfu;
+            return;
         }
-        self.keys.insert(key, entry);
+        self.keys.insert(key, Entry::new(value, now_ms));
     }
 
     /// Inserts a whole entry (with its LFU state) and an optional deadline.

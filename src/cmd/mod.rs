@@ -4,6 +4,7 @@
 use crate::command::CommandSpec;
 
 pub mod connection;
+pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -18,6 +19,7 @@ pub mod zsets;
 /// Every family's table, gathered by [`crate::command::table`].
 pub static FAMILIES: &[&[CommandSpec]] = &[
     connection::TABLE,
+    dump::TABLE,
     hashes::TABLE,
     keys::TABLE,
     lists::TABLE,

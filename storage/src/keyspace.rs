@@ -79,6 +79,13 @@ impl Entry {
         u64::from(secs) * 1000
     }
 
+    /// Sets the access clock as if the key was last used `secs` seconds
+    /// ago (RESTORE ... IDLETIME).
+    pub fn set_idle(&mut self, now_ms: i64, secs: i64) {
+        let at = now_ms.saturating_sub(secs.saturating_mul(1000));
+        self.lru = (self.lru & !LRU_CLOCK_MAX) | lru_clock(at);
+    }
+
     /// Marks a small-integer value as a private copy (see [`UNSHARED`]).
     pub fn set_unshared(&mut self, unshared: bool) {
         if unshared {

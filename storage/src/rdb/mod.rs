@@ -9,6 +9,7 @@
 //! `sanitize-dump-payload`): a crafted payload yields an error, never a
 //! panic or a value that breaks a later command.
 
+pub mod convert;
 pub mod crc64;
 pub mod file;
 pub mod intset;
@@ -613,8 +614,7 @@ pub fn restore_payload(p: &[u8]) -> Result<RdbValue, PayloadError> {
     let mut crc_bytes = [0u8; 8];
     crc_bytes.copy_from_slice(&footer[2..10]);
     let crc = u64::from_le_bytes(crc_bytes);
-    // Redis skips the check when the stored CRC is zero.
-    if crc != 0 && crc64::crc64(0, &p[..p.len() - 8]) != crc {
+    if crc64::crc64(0, &p[..p.len() - 8]) != crc {
         return Err(PayloadError::VersionOrChecksum);
     }
     let mut r = Reader::new(body);
@@ -688,17 +688,18 @@ mod tests {
             restore_payload(&p[..5]),
             Err(PayloadError::VersionOrChecksum)
         );
-        // Same corruption with the checksum disabled (zero) is caught by
-        // validation.
+        // Same corruption with a matching checksum is caught by validation.
         let n = flipped.len();
-        flipped[n - 8..].copy_from_slice(&[0; 8]);
+        let crc = crc64::crc64(0, &flipped[..n - 8]);
+        flipped[n - 8..].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(restore_payload(&flipped), Err(PayloadError::BadData));
         // A huge declared length does not allocate.
         let mut w = Writer::new(false);
         w.buf.push(types::LIST);
         w.len(u64::from(u32::MAX));
         w.buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
-        w.buf.extend_from_slice(&[0; 8]);
+        let crc = crc64::crc64(0, &w.buf);
+        w.buf.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(restore_payload(&w.buf), Err(PayloadError::BadData));
     }
 

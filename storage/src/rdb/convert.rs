@@ -1,0 +1,128 @@
+//! Conversion between in-memory values and [`RdbValue`]s.
+//!
+//! Writing keeps Redis's encodings: a listpack hash is written as a
+//! listpack, an intset as an intset, so DUMP output matches Redis's for the
+//! same encoding. Reading rebuilds values under the configured encoding
+//! thresholds, choosing the compact form when the contents fit.
+
+use super::{Compact, RdbValue};
+use crate::hash::{Hash, HashLimits};
+use crate::list::{End, List};
+use crate::set::Set;
+use crate::value::{Str, Value};
+use crate::zset::{self, ZSet};
+
+/// Encoding thresholds used when rebuilding values.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub hash: HashLimits,
+    pub zset: zset::Limits,
+    pub set_max_intset_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            hash: HashLimits::default(),
+            zset: zset::Limits {
+                max_entries: 128,
+                max_value: 64,
+            },
+            set_max_intset_entries: 512,
+        }
+    }
+}
+
+/// Describes a value for the codec, with the compactness of its encoding.
+pub fn to_rdb(v: &Value) -> (RdbValue, Compact) {
+    match v {
+        Value::Str(s) => (RdbValue::String(s.to_bytes()), Compact::Yes),
+        Value::List(l) => (RdbValue::List(l.iter().cloned().collect()), Compact::Yes),
+        Value::Hash(h) => {
+            let pairs = h
+                .iter()
+                .map(|(f, v)| (f.to_bytes(), v.to_bytes()))
+                .collect();
+            (
+                RdbValue::Hash(pairs),
+                if h.is_listpack() {
+                    Compact::Yes
+                } else {
+                    Compact::No
+                },
+            )
+        }
+        Value::Set(s) => {
+            let members = s.iter().map(|e| e.to_bytes()).collect();
+            (
+                RdbValue::Set(members),
+                if s.is_intset() {
+                    Compact::Yes
+                } else {
+                    Compact::No
+                },
+            )
+        }
+        Value::ZSet(z) => {
+            let members = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+            (
+                RdbValue::ZSet(members),
+                if z.encoding() == "listpack" {
+                    Compact::Yes
+                } else {
+                    Compact::No
+                },
+            )
+        }
+    }
+}
+
+/// Rebuilds a value. `None` for an empty collection (Redis refuses those
+/// as corrupt).
+pub fn from_rdb(r: RdbValue, limits: Limits) -> Option<Value> {
+    Some(match r {
+        RdbValue::String(b) => Value::Str(Str::from_bytes(b)),
+        RdbValue::List(items) => {
+            if items.is_empty() {
+                return None;
+            }
+            let mut l = List::new();
+            for it in items {
+                l.push(End::Right, it);
+            }
+            Value::List(l)
+        }
+        RdbValue::Hash(pairs) => {
+            if pairs.is_empty() {
+                return None;
+            }
+            let mut h = Hash::new();
+            for (f, v) in pairs {
+                h.set(&f, &v, limits.hash);
+            }
+            Value::Hash(h)
+        }
+        RdbValue::Set(members) => {
+            if members.is_empty() {
+                return None;
+            }
+            let mut s = Set::new();
+            for m in members {
+                s.add(&m, limits.set_max_intset_entries);
+            }
+            Value::Set(s)
+        }
+        RdbValue::ZSet(members) => {
+            if members.is_empty() {
+                return None;
+            }
+            Value::ZSet(ZSet::from_entries(members, limits.zset))
+        }
+    })
+}
+
+/// A DUMP payload for a value.
+pub fn dump(v: &Value) -> Vec<u8> {
+    let (r, compact) = to_rdb(v);
+    super::dump_payload(&r, compact)
+}

@@ -59,6 +59,11 @@ static STARTUP: AtomicU64 = AtomicU64::new(0);
 
 /// Reads jemalloc's statistics (advancing its epoch first) and the
 /// process RSS; tracks the peak.
+/// Bytes allocated right now (jemalloc), for the RDB `used-mem` field.
+pub fn allocated_bytes() -> u64 {
+    mem_stats().allocated
+}
+
 pub fn mem_stats() -> MemStats {
     use tikv_jemalloc_ctl::{epoch, stats};
     let _ = epoch::advance();
@@ -235,7 +240,7 @@ fn section_text(st: &State, section: &str, now_ms: i64, out: &mut String) {
         "server" => server(st, now_ms, out),
         "clients" => clients(st, out),
         "memory" => memory(st, out),
-        "persistence" => persistence(st, out),
+        "persistence" => persistence(st, now_ms, out),
         "stats" => stats(st, out),
         "replication" => replication(st, out),
         "cpu" => cpu(out),
@@ -384,7 +389,7 @@ fn memory(st: &State, out: &mut String) {
     }
 }
 
-fn persistence(st: &State, out: &mut String) {
+fn persistence(st: &State, now_ms: i64, out: &mut String) {
     out.push_str("# Persistence\r\n");
     for fixed in [
         "loading:0",
@@ -399,19 +404,43 @@ fn persistence(st: &State, out: &mut String) {
         line!(out, "{fixed}");
     }
     line!(out, "rdb_changes_since_last_save:{}", st.dirty);
-    line!(out, "rdb_bgsave_in_progress:0");
+    line!(
+        out,
+        "rdb_bgsave_in_progress:{}",
+        i32::from(st.rdb.bgsave_running)
+    );
     line!(out, "rdb_last_save_time:{}", st.lastsave_s);
-    for fixed in [
-        "rdb_last_bgsave_status:ok",
-        "rdb_last_bgsave_time_sec:-1",
-        "rdb_current_bgsave_time_sec:-1",
-        "rdb_saves:0",
-        "rdb_last_cow_size:0",
-        "rdb_last_load_keys_expired:0",
-        "rdb_last_load_keys_loaded:0",
-    ] {
-        line!(out, "{fixed}");
-    }
+    line!(
+        out,
+        "rdb_last_bgsave_status:{}",
+        if st.rdb.last_bgsave_ok || st.rdb.saves == 0 {
+            "ok"
+        } else {
+            "err"
+        }
+    );
+    line!(
+        out,
+        "rdb_last_bgsave_time_sec:{}",
+        if st.rdb.saves == 0 {
+            -1
+        } else {
+            st.rdb.last_bgsave_secs
+        }
+    );
+    line!(
+        out,
+        "rdb_current_bgsave_time_sec:{}",
+        if st.rdb.bgsave_running {
+            (now_ms - st.rdb.bgsave_started_ms) / 1000
+        } else {
+            -1
+        }
+    );
+    line!(out, "rdb_saves:{}", st.rdb.saves);
+    line!(out, "rdb_last_cow_size:0");
+    line!(out, "rdb_last_load_keys_expired:{}", st.rdb.loaded_expired);
+    line!(out, "rdb_last_load_keys_loaded:{}", st.rdb.loaded_keys);
     line!(
         out,
         "aof_enabled:{}",

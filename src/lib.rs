@@ -32,6 +32,7 @@ pub mod connection;
 pub mod error;
 pub mod info;
 pub mod log;
+pub mod persist;
 pub mod pubsub;
 pub mod reply;
 pub mod resp;

@@ -130,6 +130,10 @@ pub struct State {
     pub pubsub: crate::pubsub::PubSub,
     /// WATCHed keys: (db, key) -> (client id, its dirty flag).
     pub watched_keys: HashMap<(usize, Bytes), Vec<(u64, Arc<std::sync::atomic::AtomicBool>)>>,
+    /// dump.rdb save/load bookkeeping.
+    pub rdb: crate::persist::RdbStatus,
+    /// SHUTDOWN NOSAVE was asked for.
+    pub shutdown_nosave: bool,
     /// CLIENT TRACKING state.
     pub tracking: crate::tracking::Tracking,
     /// Id of the client whose command is running (NOLOOP tracking).
@@ -197,6 +201,11 @@ impl State {
             pubsub,
             watched_keys: HashMap::new(),
             tracking: crate::tracking::Tracking::default(),
+            rdb: crate::persist::RdbStatus {
+                last_bgsave_ok: true,
+                ..Default::default()
+            },
+            shutdown_nosave: false,
             current_client: 0,
             notify_flags,
             blocking: crate::blocking::Registry::default(),
@@ -532,6 +541,7 @@ impl State {
                 .active_expire_cycle(now_ms, per_loop, || started.elapsed() < budget);
         }
         self.after_command();
+        crate::persist::cron(self, now_ms);
         crate::info::sample_memory();
         let ops = self.stats.total_commands_processed;
         let delta = ops - self.stats.last_sample_ops;
@@ -570,6 +580,14 @@ impl Server {
         let port = config.get_int("port") as u16;
         let listener = TcpListener::bind((host.as_str(), port)).await?;
         Ok(Server::with_listener(config, listener))
+    }
+
+    /// Loads `dir/dbfilename` if it exists (the import path from Redis).
+    ///
+    /// # Errors
+    /// A corrupt or unreadable file, named with the byte offset.
+    pub fn load_data(&self) -> Result<(), String> {
+        crate::persist::load_at_startup(&mut self.shared.state.lock())
     }
 
     /// Wraps an already bound listener (tests bind port 0).
@@ -612,7 +630,13 @@ impl Server {
         }
         cron.abort();
         // Close every connection.
-        let st = shared.state.lock();
+        let mut st = shared.state.lock();
+        if !st.shutdown_nosave && crate::persist::has_save_points(&st) {
+            crate::log::notice("Saving the final RDB snapshot before exiting.");
+            if let Err(e) = crate::persist::save(&mut st) {
+                crate::log::warning(&format!("Error trying to save the DB: {e}"));
+            }
+        }
         for c in st.clients.values() {
             c.io.kill();
         }

@@ -8,6 +8,7 @@ pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -23,6 +24,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     hashes::TABLE,
     keys::TABLE,
     lists::TABLE,
+    persistence::TABLE,
     pubsub::TABLE,
     server::TABLE,
     sets::TABLE,

@@ -888,9 +888,18 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
     if abort {
         return Err(Error::err("No shutdown in progress."));
     }
-    // Persistence is not built yet: SAVE/NOSAVE/NOW/FORCE are accepted
-    // and the server stops at once.
     crate::log::warning("User requested shutdown...");
+    if !nosave && (save || crate::persist::has_save_points(ctx.state)) {
+        crate::log::notice("Saving the final RDB snapshot before exiting.");
+        if let Err(e) = crate::persist::save(ctx.state) {
+            crate::log::warning(&format!("Error trying to save the DB, can't exit: {e}"));
+            if !other {
+                return Err(Error::err("Errors trying to SHUTDOWN. Check logs."));
+            }
+        }
+    }
+    // Saved (or not wanted): the exit path must not save again.
+    ctx.state.shutdown_nosave = true;
     let _ = ctx.state.shutdown.send(true);
     ctx.client.close_after_reply = true;
     Ok(())

@@ -14,6 +14,9 @@ use strata::server::Server;
 /// A Strata server running on its own runtime thread; stops on drop.
 pub struct TestServer {
     pub port: u16,
+    /// The server's `dir` (dump files go here).
+    pub dir: std::path::PathBuf,
+    _tmp: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -21,8 +24,24 @@ pub struct TestServer {
 impl TestServer {
     /// Starts Strata with default config plus `overrides` (`("save", "")`).
     pub fn start(overrides: &[(&str, &str)]) -> TestServer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = TestServer::start_in(&dir, overrides).expect("start");
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts Strata with `dir` set to `dir`, loading a dump.rdb found
+    /// there. Returns the load error if the file is refused.
+    pub fn start_in(
+        dir: &std::path::Path,
+        overrides: &[(&str, &str)],
+    ) -> Result<TestServer, String> {
         let mut config = Config::new();
         config.set("save", "", true).expect("save");
+        config
+            .set("dir", &dir.display().to_string(), true)
+            .expect("dir");
         for (k, v) in overrides {
             config
                 .set(k, v, true)
@@ -41,7 +60,11 @@ impl TestServer {
                     .await
                     .expect("bind");
                 let (server, listener) = Server::with_listener(config, listener);
-                port_tx.send(server.addr.port()).expect("port");
+                if let Err(e) = server.load_data() {
+                    port_tx.send(Err(e)).expect("port");
+                    return;
+                }
+                port_tx.send(Ok(server.addr.port())).expect("port");
                 server
                     .run(listener, async {
                         let _ = stop_rx.await;
@@ -49,12 +72,20 @@ impl TestServer {
                     .await;
             });
         });
-        let port = port_rx.recv().expect("server port");
-        TestServer {
+        let port = match port_rx.recv().expect("server port") {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+        };
+        Ok(TestServer {
             port,
+            dir: dir.to_path_buf(),
+            _tmp: None,
             stop: Some(stop_tx),
             thread: Some(thread),
-        }
+        })
     }
 
     pub fn url(&self) -> String {
@@ -101,8 +132,14 @@ impl RedisServer {
     /// Starts `redis-server`, or returns None if it is not installed
     /// (CI installs it; there a missing binary is a failure).
     pub fn start() -> Option<RedisServer> {
-        let bin = which("redis-server")?;
         let dir = tempfile::tempdir().expect("tempdir");
+        RedisServer::start_in(dir)
+    }
+
+    /// Starts redis-server with `--dir` in `dir` (it loads a dump.rdb
+    /// found there).
+    pub fn start_in(dir: tempfile::TempDir) -> Option<RedisServer> {
+        let bin = which("redis-server")?;
         let port = free_port();
         let child = Command::new(bin)
             .args([

@@ -1,0 +1,299 @@
+//! dump.rdb: SAVE, BGSAVE, save points, save on shutdown, load at start.
+//!
+//! A snapshot is encoded under the state lock (CPU only: the RDB object
+//! encoding of every live key), then written by a background thread for
+//! BGSAVE, or inline for SAVE. Files are written to a temporary name,
+//! fsynced, renamed over `dir/dbfilename`, and the directory is fsynced,
+//! so a crash never leaves a half-written dump under the real name.
+//! (Checkpoints that avoid holding a serialized copy in memory come with
+//! the durability work.)
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use strata_storage::rdb::convert::{self, Limits};
+use strata_storage::rdb::file::{RdbEntry, RdbFileReader, RdbFileWriter, RdbItem};
+
+use crate::server::{now_ms, State};
+
+/// Outcome of a background save, picked up by the cron.
+#[derive(Debug)]
+pub struct SaveOutcome {
+    pub ok: bool,
+    pub dirty_at_start: u64,
+    pub finished_s: i64,
+    pub secs: i64,
+}
+
+/// RDB save bookkeeping (INFO persistence).
+#[derive(Default)]
+pub struct RdbStatus {
+    pub bgsave_running: bool,
+    pub bgsave_started_ms: i64,
+    pub last_bgsave_ok: bool,
+    pub last_bgsave_secs: i64,
+    pub saves: u64,
+    /// Filled by the background writer thread.
+    pub outcome: Arc<Mutex<Option<SaveOutcome>>>,
+    /// Keys loaded at startup.
+    pub loaded_keys: u64,
+    pub loaded_expired: u64,
+}
+
+/// `dir/dbfilename`.
+pub fn rdb_path(state: &State) -> PathBuf {
+    Path::new(state.config.get("dir")).join(state.config.get("dbfilename"))
+}
+
+fn limits(state: &State) -> Limits {
+    let e = state.config.hot.encodings;
+    Limits {
+        hash: strata_storage::hash::HashLimits {
+            max_entries: e.hash_max_listpack_entries,
+            max_value: e.hash_max_listpack_value,
+        },
+        zset: strata_storage::zset::Limits {
+            max_entries: e.zset_max_listpack_entries,
+            max_value: e.zset_max_listpack_value,
+        },
+        set_max_intset_entries: e.set_max_intset_entries,
+    }
+}
+
+/// Encodes the whole dataset as a dump.rdb image.
+pub fn snapshot(state: &State) -> std::io::Result<Vec<u8>> {
+    let now = now_ms();
+    let policy = state.config.get("maxmemory-policy");
+    let save_lfu = policy.contains("lfu");
+    let save_lru = policy.contains("lru");
+    let aux = [
+        ("redis-ver", "7.0.15".to_string()),
+        ("redis-bits", "64".to_string()),
+        ("ctime", (now / 1000).to_string()),
+        ("used-mem", crate::info::allocated_bytes().to_string()),
+        ("aof-base", "0".to_string()),
+    ];
+    let compress = state.config.get_bool("rdbcompression");
+    let checksum = state.config.get_bool("rdbchecksum");
+    let mut w = RdbFileWriter::new(Vec::new(), &aux, compress, checksum)?;
+    for (i, db) in state.keyspace.dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        w.select_db(i as u32, db.len() as u64, db.expires_len() as u64)?;
+        for (key, entry) in db.iter() {
+            let expire_ms = db.expire_at(key);
+            if expire_ms.is_some_and(|at| at <= now) {
+                continue;
+            }
+            let (value, compact) = convert::to_rdb(&entry.value);
+            let e = RdbEntry {
+                db: i as u32,
+                key: key.clone(),
+                value,
+                expire_ms,
+                lfu_freq: save_lfu.then(|| entry.lfu.decayed(now, db.lfu)),
+                idle_secs: save_lru.then(|| entry.idle_ms(now) / 1000),
+            };
+            w.entry(&e, compact)?;
+        }
+    }
+    w.finish()
+}
+
+/// Writes `data` to `path` atomically (temp file, fsync, rename, fsync dir).
+pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!("temp-{}-{}.rdb", std::process::id(), now_ms()));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// SAVE: snapshot and write now, under the lock.
+pub fn save(state: &mut State) -> std::io::Result<()> {
+    let started = now_ms();
+    let data = snapshot(state)?;
+    let path = rdb_path(state);
+    write_atomically(&path, &data)?;
+    state.dirty = 0;
+    state.lastsave_s = now_ms() / 1000;
+    state.rdb.saves += 1;
+    state.rdb.last_bgsave_ok = true;
+    crate::log::notice(&format!(
+        "DB saved on disk ({} bytes, {} ms)",
+        data.len(),
+        now_ms() - started
+    ));
+    Ok(())
+}
+
+/// BGSAVE: snapshot now, write on a background thread.
+pub fn bgsave(state: &mut State) -> std::io::Result<()> {
+    let data = snapshot(state)?;
+    let path = rdb_path(state);
+    let outcome = state.rdb.outcome.clone();
+    let dirty_at_start = state.dirty;
+    let started = now_ms();
+    state.rdb.bgsave_running = true;
+    state.rdb.bgsave_started_ms = started;
+    crate::log::notice("Background saving started");
+    std::thread::Builder::new()
+        .name("bgsave".into())
+        .spawn(move || {
+            let ok = match write_atomically(&path, &data) {
+                Ok(()) => true,
+                Err(e) => {
+                    crate::log::warning(&format!(
+                        "Background saving error: {}: {e}",
+                        path.display()
+                    ));
+                    false
+                }
+            };
+            let now = now_ms();
+            *outcome.lock() = Some(SaveOutcome {
+                ok,
+                dirty_at_start,
+                finished_s: now / 1000,
+                secs: (now - started) / 1000,
+            });
+        })?;
+    Ok(())
+}
+
+/// Cron: collect a finished BGSAVE and start one when a save point is due.
+pub fn cron(state: &mut State, now: i64) {
+    if let Some(o) = state.rdb.outcome.lock().take() {
+        state.rdb.bgsave_running = false;
+        state.rdb.last_bgsave_ok = o.ok;
+        state.rdb.last_bgsave_secs = o.secs;
+        if o.ok {
+            state.dirty = state.dirty.saturating_sub(o.dirty_at_start);
+            state.lastsave_s = o.finished_s;
+            state.rdb.saves += 1;
+            crate::log::notice("Background saving terminated with success");
+        }
+    }
+    if state.rdb.bgsave_running || state.dirty == 0 {
+        return;
+    }
+    let points: Vec<i64> = state
+        .config
+        .get("save")
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let elapsed = now / 1000 - state.lastsave_s;
+    for p in points.chunks(2) {
+        if let [secs, changes] = *p {
+            if state.dirty as i64 >= changes && elapsed >= secs {
+                crate::log::notice(&format!("{changes} changes in {secs} seconds. Saving..."));
+                if let Err(e) = bgsave(state) {
+                    crate::log::warning(&format!("Can't save in background: {e}"));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// True when save points are configured (SHUTDOWN then saves).
+pub fn has_save_points(state: &State) -> bool {
+    !state.config.get("save").trim().is_empty()
+}
+
+/// Loads `dir/dbfilename` if present. A corrupt file is an error naming
+/// the file and the byte offset; nothing is half-loaded silently.
+pub fn load_at_startup(state: &mut State) -> Result<(), String> {
+    let path = rdb_path(state);
+    let data = match fs::read(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("can't read {}: {e}", path.display())),
+    };
+    let started = now_ms();
+    let fail = |e: strata_storage::rdb::RdbError| {
+        format!("{}: {} (file size {} bytes)", path.display(), e, data.len())
+    };
+    let mut reader = RdbFileReader::new(&data).map_err(fail)?;
+    let limits = limits(state);
+    let now = now_ms();
+    let databases = state.keyspace.dbs.len();
+    let (mut loaded, mut expired) = (0u64, 0u64);
+    let mut last_report = started;
+    loop {
+        let at = reader.offset();
+        match reader.next_item().map_err(fail)? {
+            RdbItem::Eof => break,
+            RdbItem::Entry(e) => {
+                let db = e.db as usize;
+                if db >= databases {
+                    return Err(format!(
+                        "{}: database {} out of range at offset {at}",
+                        path.display(),
+                        e.db
+                    ));
+                }
+                if e.expire_ms.is_some_and(|t| t <= now) {
+                    expired += 1;
+                    continue;
+                }
+                let value = convert::from_rdb(e.value, limits).ok_or_else(|| {
+                    format!("{}: empty collection at offset {at}", path.display())
+                })?;
+                let mut entry = strata_storage::keyspace::Entry::new(value, now);
+                if let Some(f) = e.lfu_freq {
+                    entry.lfu = strata_storage::lfu::Lfu(
+                        (u32::from(strata_storage::lfu::minutes(now)) << 8) | u32::from(f),
+                    );
+                }
+                if let Some(idle) = e.idle_secs {
+                    entry.set_idle(now, idle.min(i64::MAX as u64) as i64);
+                }
+                state
+                    .keyspace
+                    .db(db)
+                    .insert_entry(e.key, entry, e.expire_ms);
+                loaded += 1;
+            }
+            RdbItem::Aux(..) | RdbItem::ResizeDb { .. } | RdbItem::Function(_) => {}
+        }
+        let t = now_ms();
+        if t - last_report > 1000 {
+            last_report = t;
+            crate::log::notice(&format!(
+                "Loading RDB: {} of {} bytes ({:.0}%), {} keys, {:.0} keys/s",
+                reader.offset(),
+                data.len(),
+                reader.offset() as f64 * 100.0 / data.len().max(1) as f64,
+                loaded,
+                loaded as f64 * 1000.0 / (t - started).max(1) as f64
+            ));
+        }
+    }
+    state.rdb.loaded_keys = loaded;
+    state.rdb.loaded_expired = expired;
+    crate::log::notice(&format!(
+        "DB loaded from disk: {} keys ({} expired skipped), {} bytes in {} ms",
+        loaded,
+        expired,
+        data.len(),
+        now_ms() - started
+    ));
+    Ok(())
+}

@@ -27,7 +27,9 @@ struct Node {
     member: Bytes,
     score: f64,
     backward: u32,
-    levels: Vec<Level>,
+    // Most nodes have one or two levels: keep those inline with the node
+    // so a traversal step touches one cache line, as in Redis.
+    levels: smallvec::SmallVec<[Level; 2]>,
 }
 
 /// A skiplist ordered by (score, member).
@@ -58,7 +60,7 @@ impl SkipList {
             member: Bytes::new(),
             score: 0.0,
             backward: NIL,
-            levels: vec![
+            levels: smallvec::smallvec![
                 Level {
                     forward: NIL,
                     span: 0
@@ -184,7 +186,7 @@ impl SkipList {
             member,
             score,
             backward: NIL,
-            levels: vec![
+            levels: smallvec::smallvec![
                 Level {
                     forward: NIL,
                     span: 0
@@ -247,7 +249,7 @@ impl SkipList {
         let node = &mut self.nodes[x as usize];
         let member = std::mem::take(&mut node.member);
         let score = node.score;
-        node.levels = Vec::new();
+        node.levels = smallvec::SmallVec::new();
         self.free.push(x);
         (member, score)
     }

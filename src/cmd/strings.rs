@@ -27,14 +27,28 @@ pub fn get_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Error> {
 /// Redis's `getGenericCommand`: replies with the value or nil; WRONGTYPE
 /// (and nothing sent) for a non-string.
 fn get_generic(ctx: &mut Ctx, key: &[u8]) -> Result<bool, Error> {
-    match get_str(ctx, key)? {
-        Some(v) => {
-            ctx.reply.bulk(&v);
-            Ok(true)
-        }
+    // Replies straight from the stored bytes: no clone of the value (a
+    // clone would also turn it into a shared buffer, costing memory).
+    let (now, db) = (ctx.now_ms, ctx.client.db);
+    let state = &mut *ctx.state;
+    match state
+        .keyspace
+        .db(db)
+        .get_mut(key, now, strata_storage::keyspace::Touch::Yes)
+    {
         None => {
+            state.stats.keyspace_misses += 1;
             ctx.reply.null();
             Ok(false)
+        }
+        Some(e) => {
+            state.stats.keyspace_hits += 1;
+            match &e.value {
+                Value::Str(Str::Raw(b)) => ctx.reply.bulk(b),
+                Value::Str(Str::Int(i)) => ctx.reply.bulk_int(*i),
+                _ => return Err(Error::WrongType),
+            }
+            Ok(true)
         }
     }
 }

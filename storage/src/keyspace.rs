@@ -301,11 +301,13 @@ impl Db {
             e.lfu = lfu;
             return;
         }
-        self.keys.insert(key, Entry::new(value, now_ms));
+        self.keys
+            .insert(crate::value::compact(key), Entry::new(value, now_ms));
     }
 
     /// Inserts a whole entry (with its LFU state) and an optional deadline.
     pub fn insert_entry(&mut self, key: Bytes, entry: Entry, expire_at: Option<i64>) {
+        let key = crate::value::compact(key);
         match expire_at {
             Some(at) => {
                 self.expires.insert(key.clone(), at);

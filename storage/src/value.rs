@@ -7,6 +7,20 @@ use crate::list::List;
 use crate::set::Set;
 use crate::zset::ZSet;
 
+/// Values up to this size are stored in an exact-size private copy.
+const COMPACT_MAX: usize = 4096;
+
+/// An exact-size, unshared copy of small byte strings: what arrives from
+/// the network may be a clone (a shared buffer with an extra header) or a
+/// slice with spare capacity; storing it as is would cost memory per key.
+pub fn compact(b: Bytes) -> Bytes {
+    if b.len() <= COMPACT_MAX {
+        Bytes::copy_from_slice(&b)
+    } else {
+        b
+    }
+}
+
 /// A string value. Small integers are kept as `Int` (Redis's `int`
 /// encoding): no allocation, and INCR works in place.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,7 +38,7 @@ impl Str {
                 return Str::Int(i);
             }
         }
-        Str::Raw(b)
+        Str::Raw(compact(b))
     }
 
     /// The string's bytes (formats integers).

@@ -70,7 +70,7 @@ fn timeouts_return_nil_on_time() {
     assert_eq!(c.cmd_str("BLPOP nokey 0.1"), Resp::Array(None));
     let e = t.elapsed();
     assert!(e >= Duration::from_millis(95), "{e:?}");
-    assert!(e < Duration::from_millis(900), "{e:?}");
+    assert!(e < Duration::from_millis(5000), "{e:?}");
     // Redis 7.0: a timed-out BLMOVE also answers with a null array.
     let t = Instant::now();
     assert_eq!(

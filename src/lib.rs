@@ -33,4 +33,5 @@ pub mod log;
 pub mod pubsub;
 pub mod reply;
 pub mod resp;
+pub mod scripting;
 pub mod server;

@@ -137,6 +137,8 @@ pub struct State {
     /// Executable path (INFO server `executable`).
     pub executable: String,
     pub config_file: String,
+    /// Lua scripting: the VM, the script cache, the busy-script status.
+    pub scripting: crate::scripting::Scripting,
 }
 
 impl State {
@@ -183,6 +185,7 @@ impl State {
             pubsub,
             watched_keys: HashMap::new(),
             notify_flags,
+            scripting: crate::scripting::Scripting::default(),
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
@@ -486,6 +489,8 @@ impl State {
 pub struct Shared {
     pub state: Mutex<State>,
     pub next_client_id: AtomicU64,
+    /// The running script's status, readable without the state lock.
+    pub script: Arc<crate::scripting::ScriptStatus>,
 }
 
 /// A running server, as tests and `main` see it.
@@ -517,7 +522,9 @@ impl Server {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let mut state = State::new(config);
         state.port = addr.port();
+        let script = state.scripting.status.clone();
         let shared = Arc::new(Shared {
+            script,
             state: Mutex::new(state),
             next_client_id: AtomicU64::new(1),
         });

@@ -8,6 +8,7 @@ pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -21,6 +22,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     keys::TABLE,
     lists::TABLE,
     pubsub::TABLE,
+    scripting::TABLE,
     server::TABLE,
     sets::TABLE,
     strings::TABLE,

@@ -101,13 +101,17 @@ pub struct Engine {
     runner: Function,
     handler: Function,
     scripts: HashMap<String, Cached>,
-    rand: Arc<AtomicU64>,
 }
 
 /// SHA1 of a script body, lower-case hex.
 pub fn sha1hex(data: &[u8]) -> String {
     sha1_smol::Sha1::from(data).digest().to_string()
 }
+
+/// Redis's PRNG state for math.random: process-wide, starting from
+/// rand48's default seed and never reset between scripts (7.0).
+static RAND48: std::sync::LazyLock<Arc<AtomicU64>> =
+    std::sync::LazyLock::new(|| Arc::new(AtomicU64::new(0x1234_ABCD_330E)));
 
 /// Redis's `redisSrand48`.
 fn srand48(seed: i32) -> u64 {
@@ -123,10 +127,24 @@ fn lrand48(state: &AtomicU64) -> i64 {
 }
 
 /// A library error, raised as a plain string (as `luaL_error` in C).
-pub(crate) fn lib_error(_lua: &Lua, msg: impl AsRef<[u8]>) -> mlua::Result<MultiValue> {
-    Err(mlua::Error::RuntimeError(
-        String::from_utf8_lossy(msg.as_ref()).into_owned(),
-    ))
+pub(crate) fn lib_error(lua: &Lua, msg: impl AsRef<[u8]>) -> mlua::Result<MultiValue> {
+    Err(lib_err(lua, msg))
+}
+
+/// `luaL_error` from a library function: the caller's position, then
+/// the message.
+pub(crate) fn lib_err(lua: &Lua, msg: impl AsRef<[u8]>) -> mlua::Error {
+    let mut text = String::new();
+    if let Some(d) = lua.inspect_stack(1) {
+        let line = d.curr_line();
+        if line > 0 {
+            let src = d.source();
+            let short = src.short_src.as_deref().unwrap_or("?").to_string();
+            text.push_str(&format!("{short}:{line}: "));
+        }
+    }
+    text.push_str(&String::from_utf8_lossy(msg.as_ref()));
+    mlua::Error::RuntimeError(text)
 }
 
 /// luaL_checkint-like: a number or numeric string, truncated.
@@ -186,7 +204,7 @@ impl Engine {
             StdLib::TABLE | StdLib::STRING | StdLib::MATH,
             LuaOptions::default(),
         )?;
-        let rand = Arc::new(AtomicU64::new(srand48(0)));
+        let rand = RAND48.clone();
 
         let r = lua.create_table()?;
         r.raw_set("version", REDIS_VERSION)?;
@@ -414,7 +432,6 @@ impl Engine {
             runner,
             handler,
             scripts: HashMap::new(),
-            rand,
         })
     }
 
@@ -702,7 +719,6 @@ fn run(
     }
     engine.globals.raw_set("KEYS", keys).map_err(to_lua_err)?;
     engine.globals.raw_set("ARGV", argv).map_err(to_lua_err)?;
-    engine.rand.store(srand48(0), Ordering::Relaxed);
 
     let status = ctx.state.scripting.status.clone();
     status.wrote.store(false, Ordering::Relaxed);

@@ -71,6 +71,12 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     let mut parse_more = false;
 
     'conn: loop {
+        // A busy script holds the state lock: wait or answer -BUSY without it.
+        if !crate::scripting::busy_gate(&shared.script, &mut rd, &mut wr, &mut buf, &mut parser)
+            .await
+        {
+            break;
+        }
         // Parse everything that has arrived.
         if protocol_error.is_none() {
             let limits = {

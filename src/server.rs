@@ -154,6 +154,8 @@ pub struct State {
     pub config_file: String,
     /// Active expiry in the cron (DEBUG SET-ACTIVE-EXPIRE 0 turns it off).
     pub active_expire_enabled: bool,
+    /// Lua scripting: the VM, the script cache, the busy-script status.
+    pub scripting: crate::scripting::Scripting,
 }
 
 impl State {
@@ -211,6 +213,7 @@ impl State {
             blocking: crate::blocking::Registry::default(),
             pause: None,
             dispatch_depth: 0,
+            scripting: crate::scripting::Scripting::default(),
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
@@ -558,6 +561,8 @@ impl State {
 pub struct Shared {
     pub state: Mutex<State>,
     pub next_client_id: AtomicU64,
+    /// The running script's status, readable without the state lock.
+    pub script: Arc<crate::scripting::ScriptStatus>,
 }
 
 /// A running server, as tests and `main` see it.
@@ -597,7 +602,9 @@ impl Server {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let mut state = State::new(config);
         state.port = addr.port();
+        let script = state.scripting.status.clone();
         let shared = Arc::new(Shared {
+            script,
             state: Mutex::new(state),
             next_client_id: AtomicU64::new(1),
         });

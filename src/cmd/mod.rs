@@ -10,6 +10,7 @@ pub mod keys;
 pub mod lists;
 pub mod persistence;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -26,6 +27,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     lists::TABLE,
     persistence::TABLE,
     pubsub::TABLE,
+    scripting::TABLE,
     server::TABLE,
     sets::TABLE,
     sort::TABLE,

@@ -255,3 +255,64 @@ fn wrong_type_after_block_does_not_serve() {
     p.cmd_str("RPUSH k v");
     assert_eq!(c.read(), arr(vec![bulk("k"), bulk("v")]));
 }
+
+#[test]
+fn push_inside_multi_wakes_blocked_client_after_exec() {
+    let server = TestServer::start(&[]);
+    let mut c = server.raw();
+    send(&mut c, "BLPOP q 0");
+    settle();
+    let mut p = server.raw();
+    assert_eq!(p.cmd_str("MULTI"), Resp::Simple("OK".into()));
+    assert_eq!(p.cmd_str("RPUSH q a b"), Resp::Simple("QUEUED".into()));
+    assert_eq!(p.cmd_str("LPOP q"), Resp::Simple("QUEUED".into()));
+    assert_eq!(
+        p.cmd_str("EXEC"),
+        Resp::Array(Some(vec![Resp::Int(2), bulk("a")]))
+    );
+    // Served after the whole transaction: it sees the state EXEC left.
+    assert_eq!(c.read(), arr(vec![bulk("q"), bulk("b")]));
+    // Blocking commands inside MULTI do not block.
+    p.cmd_str("MULTI");
+    p.cmd_str("BLPOP nothing 0");
+    assert_eq!(
+        p.cmd_str("EXEC"),
+        Resp::Array(Some(vec![Resp::Array(None)]))
+    );
+}
+
+#[test]
+fn client_unblock_and_pause() {
+    let server = TestServer::start(&[]);
+    let mut c = server.raw();
+    let id = match c.cmd_str("CLIENT ID") {
+        Resp::Int(i) => i,
+        other => panic!("{other:?}"),
+    };
+    send(&mut c, "BLPOP q 0");
+    settle();
+    let mut p = server.raw();
+    assert_eq!(p.cmd_str(&format!("CLIENT UNBLOCK {id}")), Resp::Int(1));
+    assert_eq!(c.read(), Resp::Array(None));
+    send(&mut c, "BLPOP q 0");
+    settle();
+    assert_eq!(
+        p.cmd_str(&format!("CLIENT UNBLOCK {id} ERROR")),
+        Resp::Int(1)
+    );
+    assert_eq!(
+        c.read(),
+        Resp::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+    );
+    assert_eq!(p.cmd_str("CLIENT UNBLOCK 999999"), Resp::Int(0));
+    // CLIENT PAUSE WRITE holds writes, not reads.
+    let t = Instant::now();
+    assert_eq!(
+        p.cmd_str("CLIENT PAUSE 300 WRITE"),
+        Resp::Simple("OK".into())
+    );
+    assert_eq!(c.cmd_str("GET x"), Resp::Bulk(None));
+    assert!(t.elapsed() < Duration::from_millis(250));
+    assert_eq!(c.cmd_str("SET x 1"), Resp::Simple("OK".into()));
+    assert!(t.elapsed() >= Duration::from_millis(290));
+}

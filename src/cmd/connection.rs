@@ -566,6 +566,38 @@ pub static CLIENT_SUBS: &[CommandSpec] = &[
         "Set the current connection name",
     ),
     CommandSpec::new(
+        "client|unblock",
+        -3,
+        SUB_ADMIN,
+        Keys::None,
+        crate::blocking::client_unblock,
+    )
+    .doc(
+        "connection",
+        "5.0.0",
+        "Unblocks a client blocked by a blocking command from a different connection.",
+    ),
+    CommandSpec::new(
+        "client|pause",
+        -3,
+        SUB_ADMIN,
+        Keys::None,
+        crate::blocking::client_pause,
+    )
+    .doc("connection", "3.0.0", "Suspends commands processing."),
+    CommandSpec::new(
+        "client|unpause",
+        2,
+        SUB_ADMIN,
+        Keys::None,
+        crate::blocking::client_unpause,
+    )
+    .doc(
+        "connection",
+        "6.2.0",
+        "Resumes processing commands from paused clients.",
+    ),
+    CommandSpec::new(
         "client|tracking",
         -3,
         SUB,

@@ -382,6 +382,31 @@ impl<'a> Ctx<'a> {
             .push((db, Bytes::copy_from_slice(key)));
     }
 
+    /// Finishes a command that removed `count` elements from the
+    /// collection at `key` (HDEL, SREM, ...): deletes the key if it became
+    /// empty, then signals, notifies `event` (class `class`) and `del` as
+    /// Redis does, and counts the changes.
+    pub fn after_removal(
+        &mut self,
+        key: &[u8],
+        class: char,
+        event: &str,
+        count: usize,
+        emptied: bool,
+    ) {
+        if emptied {
+            self.db().remove(key);
+        }
+        if count > 0 {
+            self.signal_modified(key);
+            self.notify(class, event, key);
+            if emptied {
+                self.notify('g', "del", key);
+            }
+            self.add_dirty(count as u64);
+        }
+    }
+
     /// Counts `n` changes towards the save points (Redis's `server.dirty`).
     pub fn add_dirty(&mut self, n: u64) {
         self.state.dirty += n;

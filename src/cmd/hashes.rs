@@ -211,17 +211,7 @@ fn hdel(ctx: &mut Ctx) -> CmdResult {
             }
         }
     }
-    if removed {
-        ctx.db().remove(&key);
-    }
-    if deleted > 0 {
-        ctx.signal_modified(&key);
-        ctx.notify('h', "hdel", &key);
-        if removed {
-            ctx.notify('g', "del", &key);
-        }
-        ctx.add_dirty(deleted as u64);
-    }
+    ctx.after_removal(&key, 'h', "hdel", deleted as usize, removed);
     ctx.reply.int(deleted);
     Ok(())
 }

@@ -97,17 +97,7 @@ fn srem(ctx: &mut Ctx) -> CmdResult {
             }
         }
     }
-    if removed {
-        ctx.db().remove(&key);
-    }
-    if deleted > 0 {
-        ctx.signal_modified(&key);
-        ctx.notify('s', "srem", &key);
-        if removed {
-            ctx.notify('g', "del", &key);
-        }
-        ctx.add_dirty(deleted as u64);
-    }
+    ctx.after_removal(&key, 's', "srem", deleted as usize, removed);
     ctx.reply.int(deleted);
     Ok(())
 }

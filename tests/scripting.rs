@@ -107,6 +107,11 @@ fn busy_script_is_killed_from_another_connection() {
         killer.cmd_str("SCRIPT KILL"),
         Resp::Error("NOTBUSY No scripts in execution right now.".into())
     );
+    // Every connection is set up and idle before the script starts.
+    for c in [&mut runner, &mut killer, &mut other] {
+        assert_eq!(c.cmd_str("PING"), Resp::Simple("PONG".into()));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     // A script that loops forever, even catching errors with pcall.
     runner.send(&[
         b"EVAL",
@@ -144,6 +149,10 @@ fn script_that_wrote_is_unkillable() {
     let server = TestServer::start(&[("busy-reply-threshold", "100")]);
     let mut runner = server.raw();
     let mut killer = server.raw();
+    for c in [&mut runner, &mut killer] {
+        assert_eq!(c.cmd_str("PING"), Resp::Simple("PONG".into()));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     // Writes, then spins for a while (bounded).
     runner.send(&[
         b"EVAL",

@@ -673,6 +673,25 @@ pub fn eval(ctx: &mut Ctx, kind: EvalKind, read_only: bool) -> CmdResult {
         return Err(Error::err("Number of keys can't be negative"));
     }
     let numkeys = numkeys as usize;
+    // The script counts as running from here (other connections check
+    // this without the lock), compilation included.
+    let status = ctx.state.scripting.status.clone();
+    status.wrote.store(false, Ordering::Relaxed);
+    status.kill.store(false, Ordering::Relaxed);
+    status.threshold_ms.store(
+        ctx.state.config.get_int("busy-reply-threshold"),
+        Ordering::Relaxed,
+    );
+    status
+        .running_since
+        .store(crate::server::now_ms().max(1), Ordering::Relaxed);
+    let result = eval_inner(ctx, kind, read_only, numkeys);
+    status.running_since.store(0, Ordering::Relaxed);
+    status.kill.store(false, Ordering::Relaxed);
+    result
+}
+
+fn eval_inner(ctx: &mut Ctx, kind: EvalKind, read_only: bool, numkeys: usize) -> CmdResult {
     let mut engine = match ctx.state.scripting.engine.take() {
         Some(e) => e,
         None => Engine::new(ctx.state.scripting.status.clone())
@@ -792,9 +811,6 @@ fn run(
     drop(env);
     ctx.client.db = saved_db;
     ctx.client.deny_blocking = saved_deny;
-    status.running_since.store(0, Ordering::Relaxed);
-    status.kill.store(false, Ordering::Relaxed);
-
     let result = match outcome {
         Ok((true, v, resp)) => {
             convert::lua_to_reply(ctx.reply, &v, resp == 3, 0);

@@ -621,9 +621,15 @@ impl Server {
             tokio::select! {
                 accepted = listener.accept() => {
                     match accepted {
-                        Ok((socket, peer)) => {
+                        Ok((mut socket, peer)) => {
                             let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-                            tokio::spawn(crate::connection::serve(shared.clone(), socket, peer, id));
+                            let sh = shared.clone();
+                            tokio::spawn(async move {
+                                // Admission takes the state lock: not while a script runs.
+                                if crate::scripting::admission_gate(&sh.script, &mut socket).await {
+                                    crate::connection::serve(sh, socket, peer, id).await
+                                }
+                            });
                         }
                         Err(e) => {
                             crate::log::warning(&format!("accept failed: {e}"));
@@ -653,8 +659,11 @@ impl Server {
 
 async fn cron_loop(shared: Arc<Shared>) {
     loop {
+        crate::scripting::wait_idle(&shared.script).await;
         let hz = shared.state.lock().config.hot.hz.max(1) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        // A running script holds the lock: don't block a worker thread on it.
+        crate::scripting::wait_idle(&shared.script).await;
         let mut st = shared.state.lock();
         st.cron(now_ms());
     }

@@ -60,7 +60,12 @@ local function s_rawget(t, k)
   return v
 end
 local G -- the globals proxy, set below
+-- Binary (bytecode) chunks are refused as Redis does: they are parsed
+-- as text, which fails on the ESC byte.
 local function s_loadstring(s, name)
+  if type(s) == "string" and s:byte(1) == 27 then
+    s, name = " " .. s, name or s
+  end
   local f, e = loadstring(s, name)
   if f then
     setfenv(f, G)
@@ -68,7 +73,22 @@ local function s_loadstring(s, name)
   return f, e
 end
 local function s_load(fn, name)
-  local f, e = load(fn, name)
+  if type(fn) ~= "function" then
+    local f, e = load(fn, name)
+    return f, e
+  end
+  local first = true
+  local function reader()
+    local p = fn()
+    if first and type(p) == "string" and p ~= "" then
+      first = false
+      if p:byte(1) == 27 then
+        p = " " .. p
+      end
+    end
+    return p
+  end
+  local f, e = load(reader, name)
   if f then
     setfenv(f, G)
   end
@@ -80,6 +100,10 @@ end
 local function pcall_ret(ok, ...)
   if ok then
     return true, ...
+  end
+  -- A killed script must not be able to catch the kill.
+  if R.killed() then
+    R.rekill()
   end
   local e = ...
   if type(e) == "userdata" then
@@ -98,6 +122,16 @@ local function pcall_ret(ok, ...)
 end
 local function s_pcall(...)
   return pcall_ret(pcall(...))
+end
+local xpcall = xpcall
+local function xpcall_ret(ok, ...)
+  if not ok and R.killed() then
+    R.rekill()
+  end
+  return ok, ...
+end
+local function s_xpcall(f, h)
+  return xpcall_ret(xpcall(f, h))
 end
 
 -- Library functions are implemented in Rust and raise plain strings.
@@ -197,7 +231,7 @@ local struct = wrap_lib(R.struct)
 local g = {}
 local base = {
   "assert", "collectgarbage", "error", "gcinfo", "getmetatable", "select",
-  "tonumber", "tostring", "type", "unpack", "xpcall", "rawequal", "_VERSION",
+  "tonumber", "tostring", "type", "unpack", "rawequal", "_VERSION",
 }
 for _, n in ipairs(base) do
   g[n] = _G[n]
@@ -211,6 +245,7 @@ g.setmetatable = R.setmetatable
 g.loadstring = s_loadstring
 g.load = s_load
 g.pcall = s_pcall
+g.xpcall = s_xpcall
 g.__redis__err__handler = R.handler
 g.string = view(strlib)
 g.table = view(tablib)

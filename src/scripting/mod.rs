@@ -398,6 +398,17 @@ impl Engine {
             })?,
         )?;
         r.raw_set("handler", lua.create_function(error_handler)?)?;
+        let st = status.clone();
+        r.raw_set(
+            "killed",
+            lua.create_function(move |_, ()| Ok(st.kill.load(Ordering::Relaxed)))?,
+        )?;
+        r.raw_set(
+            "rekill",
+            lua.create_function(|_, ()| -> mlua::Result<()> {
+                Err(mlua::Error::RuntimeError(KILL_MARK.to_string()))
+            })?,
+        )?;
         r.raw_set("cjson", libs::cjson(&lua)?)?;
         r.raw_set("cmsgpack", libs::cmsgpack(&lua)?)?;
         r.raw_set("bit", libs::bit(&lua)?)?;
@@ -662,6 +673,25 @@ pub fn eval(ctx: &mut Ctx, kind: EvalKind, read_only: bool) -> CmdResult {
         return Err(Error::err("Number of keys can't be negative"));
     }
     let numkeys = numkeys as usize;
+    // The script counts as running from here (other connections check
+    // this without the lock), compilation included.
+    let status = ctx.state.scripting.status.clone();
+    status.wrote.store(false, Ordering::Relaxed);
+    status.kill.store(false, Ordering::Relaxed);
+    status.threshold_ms.store(
+        ctx.state.config.get_int("busy-reply-threshold"),
+        Ordering::Relaxed,
+    );
+    status
+        .running_since
+        .store(crate::server::now_ms().max(1), Ordering::Relaxed);
+    let result = eval_inner(ctx, kind, read_only, numkeys);
+    status.running_since.store(0, Ordering::Relaxed);
+    status.kill.store(false, Ordering::Relaxed);
+    result
+}
+
+fn eval_inner(ctx: &mut Ctx, kind: EvalKind, read_only: bool, numkeys: usize) -> CmdResult {
     let mut engine = match ctx.state.scripting.engine.take() {
         Some(e) => e,
         None => Engine::new(ctx.state.scripting.status.clone())
@@ -781,9 +811,6 @@ fn run(
     drop(env);
     ctx.client.db = saved_db;
     ctx.client.deny_blocking = saved_deny;
-    status.running_since.store(0, Ordering::Relaxed);
-    status.kill.store(false, Ordering::Relaxed);
-
     let result = match outcome {
         Ok((true, v, resp)) => {
             convert::lua_to_reply(ctx.reply, &v, resp == 3, 0);
@@ -864,6 +891,81 @@ pub fn script_flush(state: &mut State) {
     state.scripting.shas.clear();
 }
 
+/// Waits (without blocking the worker thread) until no script runs.
+pub async fn wait_idle(status: &ScriptStatus) {
+    while status.running_since.load(Ordering::Relaxed) != 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+/// Answers one command received while a script is busy.
+fn busy_reply(status: &ScriptStatus, args: &[Bytes], out: &mut Vec<u8>) {
+    let is_kill = args.len() == 2
+        && args[0].eq_ignore_ascii_case(b"script")
+        && args[1].eq_ignore_ascii_case(b"kill");
+    if !is_kill {
+        out.extend_from_slice(BUSY);
+    } else if status.running_since.load(Ordering::Relaxed) == 0 {
+        out.extend_from_slice(b"-NOTBUSY No scripts in execution right now.\r\n");
+    } else if status.wrote.load(Ordering::Relaxed) {
+        out.extend_from_slice(UNKILLABLE);
+    } else {
+        status.kill.store(true, Ordering::Relaxed);
+        out.extend_from_slice(b"+OK\r\n");
+    }
+}
+
+fn busy_limits() -> crate::resp::Limits {
+    crate::resp::Limits {
+        max_bulk: 512 * 1024 * 1024,
+        authenticated: true,
+    }
+}
+
+/// For a connection accepted while a script runs (its admission needs
+/// the state lock): waits without the lock and, once the script is busy,
+/// answers the complete commands it sends (BUSY, SCRIPT KILL), consuming
+/// only those bytes so the connection starts normally afterwards.
+/// Returns false if the peer closed meanwhile (nothing to admit).
+pub async fn admission_gate(status: &ScriptStatus, socket: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut peeked = vec![0u8; 64 * 1024];
+    loop {
+        let since = status.running_since.load(Ordering::Relaxed);
+        if since == 0 {
+            return true;
+        }
+        let threshold = status.threshold_ms.load(Ordering::Relaxed);
+        if threshold <= 0 || crate::server::now_ms() - since < threshold {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            continue;
+        }
+        let n = tokio::select! {
+            r = socket.peek(&mut peeked) => match r {
+                Ok(n) if n > 0 => n,
+                _ => return false,
+            },
+            _ = tokio::time::sleep(std::time::Duration::from_millis(5)) => continue,
+        };
+        let mut buf = BytesMut::from(&peeked[..n]);
+        let mut parser = crate::resp::Parser::new();
+        let mut out = Vec::new();
+        let mut complete = 0;
+        while let Ok(Some(args)) = parser.next(&mut buf, busy_limits()) {
+            busy_reply(status, &args, &mut out);
+            complete = n - buf.len();
+        }
+        if complete == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            continue;
+        }
+        let mut drain = vec![0u8; complete];
+        if socket.read_exact(&mut drain).await.is_err() || socket.write_all(&out).await.is_err() {
+            return false;
+        }
+    }
+}
+
 /// Called by a connection before it takes the state lock: while a script
 /// runs, waits without the lock, and once the script has run longer than
 /// `busy-reply-threshold` answers queued commands with `-BUSY` (SCRIPT
@@ -889,27 +991,13 @@ pub async fn busy_gate(
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             continue;
         }
-        let limits = crate::resp::Limits {
-            max_bulk: 512 * 1024 * 1024,
-            authenticated: true,
-        };
         let mut out = Vec::new();
-        while let Ok(Some(args)) = parser.next(buf, limits) {
-            let is_kill = args.len() == 2
-                && args[0].eq_ignore_ascii_case(b"script")
-                && args[1].eq_ignore_ascii_case(b"kill");
-            if !is_kill {
-                out.extend_from_slice(BUSY);
-            } else if status.running_since.load(Ordering::Relaxed) == 0 {
-                out.extend_from_slice(b"-NOTBUSY No scripts in execution right now.\r\n");
-            } else if status.wrote.load(Ordering::Relaxed) {
-                out.extend_from_slice(UNKILLABLE);
-            } else {
-                status.kill.store(true, Ordering::Relaxed);
-                out.extend_from_slice(b"+OK\r\n");
-            }
+        while let Ok(Some(args)) = parser.next(buf, busy_limits()) {
+            busy_reply(status, &args, &mut out);
         }
         if !out.is_empty() && wr.write_all(&out).await.is_err() {
+            // The connection's cleanup takes the lock: wait for the script.
+            wait_idle(status).await;
             return false;
         }
         if buf.capacity() - buf.len() < 4096 {
@@ -918,6 +1006,7 @@ pub async fn busy_gate(
         tokio::select! {
             n = rd.read_buf(buf) => {
                 if !matches!(n, Ok(k) if k > 0) {
+                    wait_idle(status).await;
                     return false;
                 }
             }

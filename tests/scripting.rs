@@ -7,6 +7,14 @@ use std::time::{Duration, Instant};
 
 use common::{Resp, TestServer};
 
+/// Timing-sensitive tests (busy scripts) and the memory-heavy one run
+/// one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn eval(conn: &mut common::RawConn, script: &str) -> Resp {
     conn.cmd(&[b"EVAL", script.as_bytes(), b"0"])
 }
@@ -24,6 +32,7 @@ fn error_text(r: &Resp) -> String {
 
 #[test]
 fn sandbox_escapes_fail() {
+    let _serial = serial();
     let server = TestServer::start(&[]);
     let mut c = server.raw();
     let escapes = [
@@ -99,6 +108,7 @@ fn sandbox_escapes_fail() {
 
 #[test]
 fn busy_script_is_killed_from_another_connection() {
+    let _serial = serial();
     let server = TestServer::start(&[("busy-reply-threshold", "100")]);
     let mut runner = server.raw();
     let mut killer = server.raw();
@@ -146,6 +156,7 @@ fn busy_script_is_killed_from_another_connection() {
 
 #[test]
 fn script_that_wrote_is_unkillable() {
+    let _serial = serial();
     let server = TestServer::start(&[("busy-reply-threshold", "100")]);
     let mut runner = server.raw();
     let mut killer = server.raw();
@@ -171,6 +182,7 @@ fn script_that_wrote_is_unkillable() {
 
 #[test]
 fn huge_allocation_fails_cleanly() {
+    let _serial = serial();
     let server = TestServer::start(&[]);
     let mut c = server.raw();
     let r = eval(

@@ -685,7 +685,17 @@ pub fn eval(ctx: &mut Ctx, kind: EvalKind, read_only: bool) -> CmdResult {
     status
         .running_since
         .store(crate::server::now_ms().max(1), Ordering::Relaxed);
-    let result = eval_inner(ctx, kind, read_only, numkeys);
+    // The script may run long while this worker thread holds the state
+    // lock: hand this worker's other tasks to a fresh thread so the
+    // runtime keeps serving (BUSY replies, SCRIPT KILL).
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+        .unwrap_or(false);
+    let result = if multi_thread {
+        tokio::task::block_in_place(|| eval_inner(ctx, kind, read_only, numkeys))
+    } else {
+        eval_inner(ctx, kind, read_only, numkeys)
+    };
     status.running_since.store(0, Ordering::Relaxed);
     status.kill.store(false, Ordering::Relaxed);
     result

@@ -5,78 +5,15 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{RawConn, Resp};
-use strata::config::Config;
-use strata::server::{Server, Shared};
 
-/// A server like `common::TestServer`, keeping a handle on the shared
-/// state so tests can read statistics directly.
-struct Live {
-    port: u16,
-    shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+/// The common in-process server; tests read statistics from its state.
+type Live = common::TestServer;
 
-impl Live {
-    fn start(overrides: &[(&str, &str)]) -> Live {
-        let mut config = Config::new();
-        config.set("save", "", true).expect("save");
-        for (k, v) in overrides {
-            config.set(k, v, true).expect("config");
-        }
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                let (server, listener) = Server::with_listener(config, listener);
-                tx.send((server.addr.port(), server.shared.clone()))
-                    .expect("send");
-                server
-                    .run(listener, async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-            });
-        });
-        let (port, shared) = rx.recv().expect("started");
-        Live {
-            port,
-            shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-
-    fn raw(&self) -> RawConn {
-        RawConn::connect(self.port)
-    }
-
-    fn expired_keys(&self) -> u64 {
-        self.shared.state.lock().stats.expired_keys
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+fn expired_keys(s: &Live) -> u64 {
+    s.shared.state.lock().stats.expired_keys
 }
 
 fn int(r: Resp) -> i64 {
@@ -243,7 +180,7 @@ fn deadlines_follow_rename_copy_move() {
 fn lazy_expiry_on_every_access_path() {
     let s = Live::start(&[("hz", "1")]);
     let mut r = s.raw();
-    let before = s.expired_keys();
+    let before = expired_keys(&s);
     let probes = [
         "GET k",
         "EXISTS k",
@@ -272,7 +209,7 @@ fn lazy_expiry_on_every_access_path() {
         // The probe removed the key (DBSIZE counts stale keys too).
         assert_eq!(r.cmd_str("DBSIZE"), Resp::Int(0), "after {probe}");
     }
-    assert_eq!(s.expired_keys() - before, n);
+    assert_eq!(expired_keys(&s) - before, n);
     // KEYS skips expired keys without removing them.
     r.cmd_str("SET k v");
     r.cmd_str("PEXPIRE k 10");
@@ -284,7 +221,7 @@ fn lazy_expiry_on_every_access_path() {
 fn active_expiry_removes_keys_nobody_reads() {
     let s = Live::start(&[]);
     let mut r = s.raw();
-    let before = s.expired_keys();
+    let before = expired_keys(&s);
     let cmds: Vec<Vec<Vec<u8>>> = (0..1000)
         .flat_map(|i| {
             let k = format!("ttl:{i}");
@@ -306,7 +243,7 @@ fn active_expiry_removes_keys_nobody_reads() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(s.expired_keys() - before, 1000);
+    assert_eq!(expired_keys(&s) - before, 1000);
     assert_eq!(r.cmd_str("GET keeper"), Resp::Bulk(Some(b"v".to_vec())));
 }
 

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use common::{RawConn, Resp, TestServer};
 use strata::config::{Config, OPTIONS};
-use strata::server::Server;
 
 fn bulk_text(r: &Resp) -> String {
     match r {
@@ -28,57 +27,6 @@ fn field(info: &str, name: &str) -> Option<String> {
 
 fn conf_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/strata.conf")
-}
-
-/// A server started from a full `Config` (config file included), on its
-/// own runtime thread; stops when dropped.
-struct FileServer {
-    port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl FileServer {
-    fn start(config: Config) -> FileServer {
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                let (server, listener) = Server::with_listener(config, listener);
-                port_tx.send(server.addr.port()).expect("port");
-                server
-                    .run(listener, async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-            });
-        });
-        let port = port_rx.recv().expect("port");
-        FileServer {
-            port,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 #[test]
@@ -341,7 +289,11 @@ fn config_rewrite_round_trip() {
     config
         .load_args(&[path.display().to_string()])
         .expect("load");
-    let server = FileServer::start(config);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    config
+        .set("dir", &tmp.path().display().to_string(), true)
+        .expect("dir");
+    let server = common::TestServer::start_config(config).expect("start");
     let mut raw = RawConn::connect(server.port);
     assert_eq!(
         raw.cmd_str("CONFIG SET maxmemory 2gb save \"\" maxmemory-policy allkeys-lru hash-max-ziplist-entries 100"),

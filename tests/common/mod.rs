@@ -14,6 +14,8 @@ use strata::server::Server;
 /// A Strata server running on its own runtime thread; stops on drop.
 pub struct TestServer {
     pub port: u16,
+    /// The server's shared state (tests may read statistics directly).
+    pub shared: std::sync::Arc<strata::server::Shared>,
     /// The server's `dir` (dump files go here).
     pub dir: std::path::PathBuf,
     _tmp: Option<tempfile::TempDir>,
@@ -47,6 +49,13 @@ impl TestServer {
                 .set(k, v, true)
                 .unwrap_or_else(|e| panic!("config {k}={v}: {e}"));
         }
+        TestServer::start_config(config)
+    }
+
+    /// Starts Strata with a complete `Config` (a config file loaded by the
+    /// test, for instance), loading a dump.rdb found in its `dir`.
+    pub fn start_config(config: Config) -> Result<TestServer, String> {
+        let dir = std::path::PathBuf::from(config.get("dir"));
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -64,7 +73,9 @@ impl TestServer {
                     port_tx.send(Err(e)).expect("port");
                     return;
                 }
-                port_tx.send(Ok(server.addr.port())).expect("port");
+                port_tx
+                    .send(Ok((server.addr.port(), server.shared.clone())))
+                    .expect("port");
                 server
                     .run(listener, async {
                         let _ = stop_rx.await;
@@ -72,7 +83,7 @@ impl TestServer {
                     .await;
             });
         });
-        let port = match port_rx.recv().expect("server port") {
+        let (port, shared) = match port_rx.recv().expect("server port") {
             Ok(p) => p,
             Err(e) => {
                 let _ = thread.join();
@@ -81,7 +92,8 @@ impl TestServer {
         };
         Ok(TestServer {
             port,
-            dir: dir.to_path_buf(),
+            shared,
+            dir,
             _tmp: None,
             stop: Some(stop_tx),
             thread: Some(thread),

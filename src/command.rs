@@ -413,6 +413,15 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The command (or subcommand) `args` names, if it exists with a valid
+/// arity.
+pub fn lookup(args: &[Bytes]) -> Option<&'static CommandSpec> {
+    if args.is_empty() {
+        return None;
+    }
+    resolve(args).ok()
+}
+
 /// Finds the command (or subcommand) for `args` and checks its arity.
 fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, (Option<&'static str>, Error)> {
     let name = &args[0];
@@ -513,6 +522,11 @@ pub fn dispatch(
         }
         reply.simple("QUEUED");
         return;
+    }
+    if state.config.hot.maxmemory > 0 {
+        if let Err(e) = crate::tier::before_command(state, cmd) {
+            return reject(state, reply, Some(cmd.name), e);
+        }
     }
     call(state, client, reply, cmd, args, now_ms);
 }

@@ -69,6 +69,9 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     let mut protocol_error: Option<String> = None;
     // Unparsed bytes remain after a batch (see the parse loop).
     let mut parse_more = false;
+    // The command at the front of the batch had its cold keys read off
+    // the lock already (read them once, then run it whatever happens).
+    let mut warmed_front = false;
 
     'conn: loop {
         // A busy script holds the state lock: wait or answer -BUSY without it.
@@ -110,6 +113,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
         if !batch.is_empty() || protocol_error.is_some() {
             let mut reply = Reply::new(false);
             let mut wait = Wait::No;
+            let mut cold_reads: Vec<Vec<u8>> = Vec::new();
             let closing = {
                 let mut st = shared.state.lock();
                 let Some(mut client) = st.clients.remove(&id) else {
@@ -129,6 +133,15 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                         wait = Wait::Paused;
                         break;
                     }
+                    if !warmed_front && st.tier.store.is_some() {
+                        // Cold keys not in the cache: read them off the
+                        // lock first, so the disk never stalls others.
+                        cold_reads = crate::tier::command_keys_needing_io(&mut st, &client, args);
+                        if !cold_reads.is_empty() {
+                            break;
+                        }
+                    }
+                    warmed_front = false;
                     let Some(args) = batch.pop_front() else { break };
                     client.last_interaction_ms = now;
                     let mark = reply.len();
@@ -156,7 +169,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                     }
                 }
                 // The protocol error goes after every command before it.
-                if batch.is_empty() && wait == Wait::No {
+                if batch.is_empty() && wait == Wait::No && cold_reads.is_empty() {
                     if let Some(msg) = protocol_error.take().filter(|_| !client.close_after_reply) {
                         reply.error(&format!("ERR {msg}"));
                         st.stats.count_errors(reply.take_errors());
@@ -176,6 +189,16 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
             }
             if closing || io.is_killed() {
                 break;
+            }
+            if !cold_reads.is_empty() {
+                let store = shared.state.lock().tier.store.clone();
+                if let Some(store) = store {
+                    let keys = std::mem::take(&mut cold_reads);
+                    let _ =
+                        tokio::task::spawn_blocking(move || crate::tier::warm(&store, &keys)).await;
+                }
+                warmed_front = true;
+                continue;
             }
             if wait != Wait::No {
                 if !wait_until_released(&shared, id, &io, &mut rd, &mut wr, &mut buf, wait).await {

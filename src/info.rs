@@ -40,6 +40,7 @@ const ALL: &[&str] = &[
     "errorstats",
     "cluster",
     "keyspace",
+    "tiering",
 ];
 
 /// Memory figures from the allocator.
@@ -252,6 +253,7 @@ fn section_text(st: &State, section: &str, now_ms: i64, out: &mut String) {
             line!(out, "cluster_enabled:0");
         }
         "keyspace" => keyspace(st, out),
+        "tiering" => crate::tier::info(st, out),
         _ => {}
     }
 }
@@ -300,7 +302,8 @@ fn clients(st: &State, out: &mut String) {
 
 fn memory(st: &State, out: &mut String) {
     let m = mem_stats();
-    let used = m.allocated;
+    // The cold store's memtables, block cache and indexes count too.
+    let used = m.allocated + st.tier.store.as_ref().map_or(0, |s| s.mem_bytes());
     let overhead = m.startup.min(used);
     let dataset = used - overhead;
     let net = used.saturating_sub(m.startup);

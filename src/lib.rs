@@ -38,4 +38,5 @@ pub mod reply;
 pub mod resp;
 pub mod scripting;
 pub mod server;
+pub mod tier;
 pub mod tracking;

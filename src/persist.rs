@@ -48,7 +48,7 @@ pub fn rdb_path(state: &State) -> PathBuf {
     Path::new(state.config.get("dir")).join(state.config.get("dbfilename"))
 }
 
-fn limits(state: &State) -> Limits {
+pub fn limits(state: &State) -> Limits {
     let e = state.config.hot.encodings;
     Limits {
         hash: strata_storage::hash::HashLimits {
@@ -63,13 +63,39 @@ fn limits(state: &State) -> Limits {
     }
 }
 
-/// Encodes the whole dataset as a dump.rdb image.
-pub fn snapshot(state: &State) -> std::io::Result<Vec<u8>> {
+/// A snapshot at one instant: the hot tier encoded under the lock, the
+/// cold tier as point-in-time streams read later by the writer, so the
+/// cold tier is never loaded into memory.
+pub struct Snapshot {
+    aux: Vec<(&'static str, String)>,
+    compress: bool,
+    checksum: bool,
+    save_lfu: bool,
+    now: i64,
+    dbs: Vec<DbSnapshot>,
+}
+
+struct DbSnapshot {
+    index: u32,
+    keys: u64,
+    expires: u64,
+    hot: Vec<u8>,
+    cold: Option<
+        std::sync::mpsc::Receiver<
+            Result<strata_storage::cold::Chunk, strata_storage::cold::ColdError>,
+        >,
+    >,
+    /// Keys whose spill was in flight at the cut: they are in `hot`.
+    in_flight: std::collections::HashSet<bytes::Bytes>,
+}
+
+/// Takes a snapshot of the whole dataset (both tiers) at this instant.
+pub fn begin_snapshot(state: &State) -> std::io::Result<Snapshot> {
     let now = now_ms();
     let policy = state.config.get("maxmemory-policy");
     let save_lfu = policy.contains("lfu");
     let save_lru = policy.contains("lru");
-    let aux = [
+    let aux = vec![
         ("redis-ver", "7.0.15".to_string()),
         ("redis-bits", "64".to_string()),
         ("ctime", (now / 1000).to_string()),
@@ -78,14 +104,14 @@ pub fn snapshot(state: &State) -> std::io::Result<Vec<u8>> {
     ];
     let compress = state.config.get_bool("rdbcompression");
     let checksum = state.config.get_bool("rdbchecksum");
-    let mut w = RdbFileWriter::new(Vec::new(), &aux, compress, checksum)?;
+    let mut dbs = Vec::new();
     for (i, db) in state.keyspace.dbs.iter().enumerate() {
         if db.is_empty() {
             continue;
         }
-        w.select_db(i as u32, db.len() as u64, db.expires_len() as u64)?;
+        let mut hot = Vec::new();
         for (key, entry) in db.iter() {
-            let expire_ms = db.expire_at(key);
+            let expire_ms = db.hot_expire_at(key);
             if expire_ms.is_some_and(|at| at <= now) {
                 continue;
             }
@@ -98,10 +124,107 @@ pub fn snapshot(state: &State) -> std::io::Result<Vec<u8>> {
                 lfu_freq: save_lfu.then(|| entry.lfu.decayed(now, db.lfu)),
                 idle_secs: save_lru.then(|| entry.idle_ms(now) / 1000),
             };
-            w.entry(&e, compact)?;
+            hot.extend_from_slice(&strata_storage::rdb::file::encode_entry(
+                &e, compact, compress,
+            ));
         }
+        let cold = match db.cold_snapshot() {
+            Some(Ok(rx)) => Some(rx),
+            Some(Err(e)) => return Err(std::io::Error::other(format!("cold tier: {e}"))),
+            None => None,
+        };
+        dbs.push(DbSnapshot {
+            index: i as u32,
+            keys: db.len() as u64,
+            expires: db.expires_len() as u64,
+            hot,
+            in_flight: if cold.is_some() {
+                db.in_flight().cloned().unwrap_or_default()
+            } else {
+                Default::default()
+            },
+            cold,
+        });
     }
-    w.finish()
+    Ok(Snapshot {
+        aux,
+        compress,
+        checksum,
+        save_lfu,
+        now,
+        dbs,
+    })
+}
+
+impl Snapshot {
+    /// Writes the dump.rdb image to `out` (streaming the cold tier).
+    pub fn write_to<W: Write>(self, out: W) -> std::io::Result<W> {
+        let mut w = RdbFileWriter::new(out, &self.aux, self.compress, self.checksum)?;
+        for db in self.dbs {
+            w.select_db(db.index, db.keys, db.expires)?;
+            w.encoded(&db.hot)?;
+            let Some(rx) = db.cold else { continue };
+            for chunk in rx {
+                let chunk = chunk.map_err(|e| std::io::Error::other(format!("cold tier: {e}")))?;
+                for (k, v) in chunk {
+                    let key = strata_storage::cold::user_key(&k);
+                    if db.in_flight.contains(key) {
+                        continue;
+                    }
+                    let bad = |e: String| {
+                        std::io::Error::other(format!(
+                            "cold tier record for key {:?}: {e}",
+                            String::from_utf8_lossy(key)
+                        ))
+                    };
+                    let rec = strata_storage::cold::decode_record(&v).map_err(|e| bad(e.0))?;
+                    if rec.expire_at.is_some_and(|at| at <= self.now) {
+                        continue;
+                    }
+                    let payload = rec.payload().map_err(|e| bad(e.0))?;
+                    let lfu = self.save_lfu.then_some(rec.lfu);
+                    let b = strata_storage::rdb::file::encode_payload_entry(
+                        key,
+                        rec.expire_at,
+                        lfu,
+                        &payload,
+                    )
+                    .ok_or_else(|| bad("short payload".into()))?;
+                    w.encoded(&b)?;
+                }
+            }
+        }
+        w.finish()
+    }
+}
+
+/// Encodes the whole dataset (both tiers) as a dump.rdb image.
+pub fn snapshot(state: &State) -> std::io::Result<Vec<u8>> {
+    begin_snapshot(state)?.write_to(Vec::new())
+}
+
+/// Writes a snapshot to `path` atomically (temp file, fsync, rename,
+/// fsync dir). Returns the bytes written.
+pub fn write_snapshot_atomically(path: &Path, snap: Snapshot) -> std::io::Result<u64> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!("temp-{}-{}.rdb", std::process::id(), now_ms()));
+    let result = (|| {
+        let f = File::create(&tmp)?;
+        let w = snap.write_to(std::io::BufWriter::with_capacity(1 << 20, f))?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        let len = f.metadata()?.len();
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()?;
+        Ok(len)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Writes `data` to `path` atomically (temp file, fsync, rename, fsync dir).
@@ -127,16 +250,16 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// SAVE: snapshot and write now, under the lock.
 pub fn save(state: &mut State) -> std::io::Result<()> {
     let started = now_ms();
-    let data = snapshot(state)?;
+    let snap = begin_snapshot(state)?;
     let path = rdb_path(state);
-    write_atomically(&path, &data)?;
+    let written = write_snapshot_atomically(&path, snap)?;
     state.dirty = 0;
     state.lastsave_s = now_ms() / 1000;
     state.rdb.saves += 1;
     state.rdb.last_bgsave_ok = true;
     crate::log::notice(&format!(
         "DB saved on disk ({} bytes, {} ms)",
-        data.len(),
+        written,
         now_ms() - started
     ));
     Ok(())
@@ -144,7 +267,7 @@ pub fn save(state: &mut State) -> std::io::Result<()> {
 
 /// BGSAVE: snapshot now, write on a background thread.
 pub fn bgsave(state: &mut State) -> std::io::Result<()> {
-    let data = snapshot(state)?;
+    let snap = begin_snapshot(state)?;
     let path = rdb_path(state);
     let outcome = state.rdb.outcome.clone();
     let dirty_at_start = state.dirty;
@@ -155,8 +278,8 @@ pub fn bgsave(state: &mut State) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("bgsave".into())
         .spawn(move || {
-            let ok = match write_atomically(&path, &data) {
-                Ok(()) => true,
+            let ok = match write_snapshot_atomically(&path, snap) {
+                Ok(_) => true,
                 Err(e) => {
                     crate::log::warning(&format!(
                         "Background saving error: {}: {e}",
@@ -227,6 +350,8 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
         Err(e) => return Err(format!("can't read {}: {e}", path.display())),
     };
     let started = now_ms();
+    // The file image is not dataset memory.
+    state.tier.discount = data.len() as u64;
     let fail = |e: strata_storage::rdb::RdbError| {
         format!("{}: {} (file size {} bytes)", path.display(), e, data.len())
     };
@@ -270,6 +395,11 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
                     .db(db)
                     .insert_entry(e.key, entry, e.expire_ms);
                 loaded += 1;
+                // Import beyond maxmemory: spill as we go.
+                if loaded % 256 == 0 && state.config.hot.maxmemory > 0 && state.tier.store.is_some()
+                {
+                    while crate::tier::spill_now(state, 1024) > 0 {}
+                }
             }
             RdbItem::Aux(..) | RdbItem::ResizeDb { .. } | RdbItem::Function(_) => {}
         }
@@ -286,6 +416,7 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
             ));
         }
     }
+    state.tier.discount = 0;
     state.rdb.loaded_keys = loaded;
     state.rdb.loaded_expired = expired;
     crate::log::notice(&format!(

@@ -156,6 +156,8 @@ pub struct State {
     pub active_expire_enabled: bool,
     /// Lua scripting: the VM, the script cache, the busy-script status.
     pub scripting: crate::scripting::Scripting,
+    /// Tiering: the cold store, memory accounting, the spiller.
+    pub tier: crate::tier::Tier,
 }
 
 impl State {
@@ -218,6 +220,7 @@ impl State {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             active_expire_enabled: true,
+            tier: crate::tier::Tier::default(),
         }
     }
 
@@ -521,6 +524,19 @@ impl State {
                     self.config.get("client-output-buffer-limit"),
                 );
             }
+            "hash-max-listpack-entries"
+            | "hash-max-listpack-value"
+            | "zset-max-listpack-entries"
+            | "zset-max-listpack-value"
+            | "set-max-intset-entries" => {
+                let limits = crate::tier::limits(self);
+                for db in self.keyspace.dbs.iter_mut() {
+                    db.set_cold_limits(limits);
+                }
+            }
+            "maxmemory" | "tiering" => {
+                self.tier.kick.wake();
+            }
             "slowlog-max-len" => {
                 let max = self.config.hot.slowlog_max_len;
                 self.slowlog.truncate(max);
@@ -543,6 +559,7 @@ impl State {
             self.keyspace
                 .active_expire_cycle(now_ms, per_loop, || started.elapsed() < budget);
         }
+        crate::tier::cron(self, now_ms);
         self.after_command();
         crate::persist::cron(self, now_ms);
         crate::info::sample_memory();
@@ -592,6 +609,15 @@ impl Server {
     /// # Errors
     /// A corrupt or unreadable file, named with the byte offset.
     pub fn load_data(&self) -> Result<(), String> {
+        {
+            let mut st = self.shared.state.lock();
+            if st.config.get_bool("tiering") && st.config.hot.maxmemory > 0 {
+                crate::tier::open(&mut st)?;
+            }
+        }
+        if self.shared.state.lock().config.get_bool("tiering") {
+            crate::tier::start_spiller(&self.shared);
+        }
         crate::persist::load_at_startup(&mut self.shared.state.lock())
     }
 

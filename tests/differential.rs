@@ -6,7 +6,13 @@
 //! * `!sort CMD ...` compares the reply with aggregate elements sorted.
 //! * `!skip CMD ...` runs the command on both but does not compare.
 //! * `!sleep MS` pauses both.
+//! * `!untiered CMD ...` compares only in the plain run (for replies
+//!   that legitimately depend on `maxmemory`, such as CONFIG GET).
 //! Each script starts on fresh connections after FLUSHALL.
+//!
+//! Every script runs twice: against a plain Strata, and against one with
+//! a tiny `maxmemory`, where nearly every key is spilled to the cold tier
+//! between commands and read back by the next one.
 
 mod common;
 
@@ -18,7 +24,13 @@ fn split(line: &str) -> Vec<Vec<u8>> {
 }
 
 /// Runs one script; returns mismatch descriptions.
-fn run_script(name: &str, text: &str, redis_port: u16, strata_port: u16) -> Vec<String> {
+fn run_script(
+    name: &str,
+    text: &str,
+    redis_port: u16,
+    strata_port: u16,
+    tiered: bool,
+) -> Vec<String> {
     let mut r = RawConn::connect(redis_port);
     let mut s = RawConn::connect(strata_port);
     assert_eq!(r.cmd(&[b"FLUSHALL"]), Resp::Simple("OK".into()));
@@ -50,6 +62,8 @@ fn run_script(name: &str, text: &str, redis_port: u16, strata_port: u16) -> Vec<
                 got = got.sorted();
             }
             "!skip" => continue,
+            "!untiered" if tiered => continue,
+            "!untiered" => {}
             other => panic!("{name}:{}: unknown directive {other}", n + 1),
         }
         if want != got {
@@ -66,10 +80,19 @@ fn run_script(name: &str, text: &str, redis_port: u16, strata_port: u16) -> Vec<
 
 #[test]
 fn differential_scripts_match_redis() {
+    run_all(&[], false);
+}
+
+#[test]
+fn differential_scripts_match_redis_with_everything_spilled() {
+    run_all(&[("maxmemory", "1")], true);
+}
+
+fn run_all(overrides: &[(&str, &str)], tiered: bool) {
     let Some(redis) = RedisServer::require() else {
         return;
     };
-    let strata = TestServer::start(&[]);
+    let strata = TestServer::start(overrides);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diff");
     let mut scripts: Vec<_> = std::fs::read_dir(&dir)
         .expect("tests/diff")
@@ -95,10 +118,10 @@ fn differential_scripts_match_redis() {
             .lines()
             .filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
             .count();
-        failures.extend(run_script(&name, &text, redis.port, strata.port));
+        failures.extend(run_script(&name, &text, redis.port, strata.port, tiered));
     }
     eprintln!(
-        "differential: {count} commands compared, {} mismatches",
+        "differential (tiered: {tiered}): {count} commands compared, {} mismatches",
         failures.len()
     );
     assert!(

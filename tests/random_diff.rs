@@ -272,10 +272,21 @@ fn generate(rng: &mut SmallRng) -> Op {
 
 #[test]
 fn random_command_sequences_match_redis() {
+    run(&[]);
+}
+
+/// The same with a tiny `maxmemory`: nearly every key goes to the cold
+/// tier between commands.
+#[test]
+fn random_command_sequences_match_redis_with_everything_spilled() {
+    run(&[("maxmemory", "1")]);
+}
+
+fn run(overrides: &[(&str, &str)]) {
     let Some(redis) = RedisServer::require() else {
         return;
     };
-    let strata = TestServer::start(&[]);
+    let strata = TestServer::start(overrides);
     let seed: u64 = std::env::var("RANDOM_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -24,6 +24,28 @@ fn lookup_notouch<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Option<&'c mut Entry> {
     ctx.state.keyspace.db(db).get_mut(key, now, Touch::No)
 }
 
+/// Existence for a command that changes only metadata (EXPIRE,
+/// PERSIST): touches a resident key's access clocks as a write lookup,
+/// and never promotes a cold one.
+fn exists_write(ctx: &mut Ctx, key: &[u8]) -> bool {
+    if ctx.db().is_resident(key) {
+        return ctx.lookup_write(key).is_some();
+    }
+    let db = ctx.client.db;
+    exists_in(ctx, db, key)
+}
+
+/// EXISTS-style check counting a keyspace hit or miss, never promoting.
+fn exists_counted(ctx: &mut Ctx, key: &[u8]) -> bool {
+    let found = exists_in(ctx, ctx.client.db, key);
+    if found {
+        ctx.state.stats.keyspace_hits += 1;
+    } else {
+        ctx.state.stats.keyspace_misses += 1;
+    }
+    found
+}
+
 /// True if `key` is live in database `db` (expiring it lazily if due).
 fn exists_in(ctx: &mut Ctx, db: usize, key: &[u8]) -> bool {
     let now = ctx.now_ms;
@@ -58,7 +80,8 @@ fn del_generic(ctx: &mut Ctx) -> CmdResult {
     for i in 1..ctx.args.len() {
         let key = ctx.args[i].clone();
         ctx.db().expire_if_needed(&key, now);
-        if ctx.db().remove(&key).is_some() {
+        // A cold key is deleted without reading its value.
+        if ctx.db().delete(&key, now) {
             ctx.signal_modified(&key);
             ctx.notify('g', "del", &key);
             ctx.add_dirty(1);
@@ -85,7 +108,8 @@ fn exists(ctx: &mut Ctx) -> CmdResult {
     let mut n = 0;
     for i in 1..ctx.args.len() {
         let key = ctx.args[i].clone();
-        if lookup_notouch(ctx, &key).is_some() {
+        // Answered from the cold record's header: no promotion.
+        if exists_counted(ctx, &key) {
             n += 1;
         }
     }
@@ -96,10 +120,14 @@ fn exists(ctx: &mut Ctx) -> CmdResult {
 /// TYPE key
 fn type_(ctx: &mut Ctx) -> CmdResult {
     let key = ctx.arg(1).clone();
-    let name = match lookup_notouch(ctx, &key) {
-        Some(e) => e.value.value_type().name(),
-        None => "none",
-    };
+    let now = ctx.now_ms;
+    let t = ctx.db().key_type(&key, now);
+    if t.is_some() {
+        ctx.state.stats.keyspace_hits += 1;
+    } else {
+        ctx.state.stats.keyspace_misses += 1;
+    }
+    let name = t.map_or("none", |t| t.name());
     ctx.reply.simple(name);
     Ok(())
 }
@@ -108,7 +136,8 @@ fn type_(ctx: &mut Ctx) -> CmdResult {
 fn rename_generic(ctx: &mut Ctx, nx: bool) -> CmdResult {
     let src = ctx.arg(1).clone();
     let dst = ctx.arg(2).clone();
-    if ctx.lookup_write(&src).is_none() {
+    // Cold keys are renamed without reading their values.
+    if !exists_write(ctx, &src) {
         return Err(Error::NoSuchKey);
     }
     if src == dst {
@@ -119,7 +148,7 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) -> CmdResult {
         }
         return Ok(());
     }
-    if ctx.lookup_write(&dst).is_some() && nx {
+    if exists_write(ctx, &dst) && nx {
         ctx.reply.int(0);
         return Ok(());
     }
@@ -369,7 +398,7 @@ fn expire_generic(ctx: &mut Ctx, basetime: i64, seconds: bool) -> CmdResult {
     }
     when += basetime;
     let key = ctx.arg(1).clone();
-    if ctx.lookup_write(&key).is_none() {
+    if !exists_write(ctx, &key) {
         ctx.reply.int(0);
         return Ok(());
     }
@@ -426,7 +455,7 @@ fn pexpireat(ctx: &mut Ctx) -> CmdResult {
 /// TTL / PTTL / EXPIRETIME / PEXPIRETIME (Redis's `ttlGenericCommand`).
 fn ttl_generic(ctx: &mut Ctx, ms: bool, absolute: bool) -> CmdResult {
     let key = ctx.arg(1).clone();
-    if lookup_notouch(ctx, &key).is_none() {
+    if !exists_counted(ctx, &key) {
         ctx.reply.int(-2);
         return Ok(());
     }
@@ -463,7 +492,7 @@ fn pexpiretime(ctx: &mut Ctx) -> CmdResult {
 /// PERSIST key
 fn persist(ctx: &mut Ctx) -> CmdResult {
     let key = ctx.arg(1).clone();
-    if ctx.lookup_write(&key).is_some() && ctx.db().persist(&key) {
+    if exists_write(ctx, &key) && ctx.db().persist(&key) {
         ctx.signal_modified(&key);
         ctx.notify('g', "persist", &key);
         ctx.add_dirty(1);
@@ -495,6 +524,18 @@ fn keys(ctx: &mut Ctx) -> CmdResult {
         .filter(|(k, _)| !db.is_expired(k, now))
         .map(|(k, _)| k.clone())
         .collect();
+    let mut found = found;
+    db.cold_keys(now, |k| {
+        let hit = all
+            || if hopeless {
+                k.is_empty() && pattern.is_empty()
+            } else {
+                key_match(&pattern, k)
+            };
+        if hit {
+            found.push(Bytes::copy_from_slice(k));
+        }
+    });
     ctx.reply.array(found.len());
     for k in &found {
         ctx.reply.bulk(k);
@@ -574,8 +615,8 @@ fn scan(ctx: &mut Ctx) -> CmdResult {
         if let Some(t) = &typename {
             // As Redis: a key found expired here is removed and reads as
             // "none" (and then passes the expiry filter below).
-            let name = match ctx.db().get(&k, now, Touch::No) {
-                Some(e) => e.value.value_type().name(),
+            let name = match ctx.db().key_type(&k, now) {
+                Some(t) => t.name(),
                 None => "none",
             };
             if !t.eq_ignore_ascii_case(name.as_bytes()) {
@@ -655,6 +696,18 @@ fn object_freq(ctx: &mut Ctx) -> CmdResult {
     let key = ctx.arg(2).clone();
     let now = ctx.now_ms;
     let params = ctx.db().lfu;
+    if !ctx.db().is_resident(&key) {
+        // A cold key: the counter saved in its record, no promotion.
+        if let Some(m) = ctx.db().cold_meta(&key, now) {
+            if !lfu_policy(ctx) {
+                return Err(Error::err(
+                    "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+                ));
+            }
+            ctx.reply.int(i64::from(m.lfu));
+            return Ok(());
+        }
+    }
     let Some(e) = lookup_notouch(ctx, &key) else {
         ctx.reply.null();
         return Ok(());

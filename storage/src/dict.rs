@@ -64,25 +64,111 @@ const REHASH_EMPTY_VISITS: usize = 10;
 const INITIAL_SIZE: usize = 4;
 
 /// A hash table keyed by `K` with Redis-compatible scan and sampling.
-pub struct Dict<K, V> {
+///
+/// `S` chooses the hash function. Value dicts use the default
+/// (foldhash, fast, fixed seed); the keyspace uses [`KeyHasher`], a stable
+/// documented hash, because the cold tier orders its records by the same
+/// hash so that SCAN covers both tiers with one cursor.
+pub struct Dict<K, V, S = DefaultHasher> {
     tables: [Table<K, V>; 2],
     /// Next bucket of `tables[0]` to move, or `None` when not rehashing.
     rehash_idx: Option<usize>,
-    hasher: foldhash::fast::FixedState,
+    hasher: S,
 }
 
-impl<K: Hash + Eq, V> Default for Dict<K, V> {
+/// The hash of value dicts (hash and set members).
+#[derive(Clone, Debug)]
+pub struct DefaultHasher(foldhash::fast::FixedState);
+
+impl Default for DefaultHasher {
+    fn default() -> Self {
+        DefaultHasher(foldhash::fast::FixedState::with_seed(0x5eed_cafe))
+    }
+}
+
+impl BuildHasher for DefaultHasher {
+    type Hasher = foldhash::fast::FoldHasher<'static>;
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
+}
+
+/// The keyspace hash: XXH3-64 (seed 0) of the key bytes, nothing else
+/// (length prefixes that `Hash for [u8]` feeds are ignored). Stable across
+/// versions and platforms: the cold tier stores it on disk, bit-reversed,
+/// as the position of each record (see `docs/formats/cold-value.md`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHasher;
+
+/// Hasher state for [`KeyHasher`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHasherState(u64);
+
+impl std::hash::Hasher for KeyHasherState {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+    fn write_usize(&mut self, _: usize) {}
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl BuildHasher for KeyHasher {
+    type Hasher = KeyHasherState;
+    fn build_hasher(&self) -> KeyHasherState {
+        KeyHasherState(0)
+    }
+}
+
+/// The keyspace hash of `key` (equal to what [`KeyHasher`] gives a
+/// `Bytes` or `[u8]` key).
+pub fn key_hash(key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher + Default> Default for Dict<K, V, S> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<K: Hash + Eq, V> Dict<K, V> {
+impl<K: Hash + Eq, V, S: BuildHasher + Default> Dict<K, V, S> {
     pub fn new() -> Self {
         Dict {
             tables: [Table::empty(), Table::empty()],
             rehash_idx: None,
-            hasher: foldhash::fast::FixedState::with_seed(0x5eed_cafe),
+            hasher: S::default(),
+        }
+    }
+
+    /// The largest table mask (`size - 1`), 0 when empty.
+    pub fn max_mask(&self) -> u64 {
+        self.tables
+            .iter()
+            .filter(|t| !t.buckets.is_empty())
+            .map(|t| t.mask())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Visits the entries whose position (the bit-reversed hash) lies in
+    /// `[lo, lo + 2^(64 - bits))`, for a range no wider than one bucket of
+    /// either table (`2^bits` >= table size). Used by the two-tier SCAN.
+    pub fn scan_positions(&self, lo: u64, bits: u32, mut f: impl FnMut(&K, &V)) {
+        for t in &self.tables {
+            if t.buckets.is_empty() {
+                continue;
+            }
+            let idx = lo.reverse_bits() & t.mask();
+            let mut link = &t.buckets[idx as usize];
+            while let Some(node) = link {
+                let pos = node.hash.reverse_bits();
+                if bits == 0 || (pos >> (64 - bits)) == (lo >> (64 - bits)) {
+                    f(&node.key, &node.value);
+                }
+                link = &node.next;
+            }
         }
     }
 
@@ -350,7 +436,7 @@ impl<K: Hash + Eq, V> Dict<K, V> {
     }
 
     /// Iterates every entry (no particular order).
-    pub fn iter(&self) -> Iter<'_, K, V> {
+    pub fn iter(&self) -> Iter<'_, K, V, S> {
         Iter {
             dict: self,
             table: 0,
@@ -447,14 +533,14 @@ impl<K: Hash + Eq, V> Dict<K, V> {
 }
 
 /// Iterator over all entries of a [`Dict`].
-pub struct Iter<'a, K, V> {
-    dict: &'a Dict<K, V>,
+pub struct Iter<'a, K, V, S = DefaultHasher> {
+    dict: &'a Dict<K, V, S>,
     table: usize,
     bucket: usize,
     node: Option<&'a Node<K, V>>,
 }
 
-impl<'a, K, V> Iterator for Iter<'a, K, V> {
+impl<'a, K, V, S> Iterator for Iter<'a, K, V, S> {
     type Item = (&'a K, &'a V);
 
     fn next(&mut self) -> Option<Self::Item> {

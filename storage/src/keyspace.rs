@@ -14,9 +14,13 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use crate::dict::Dict;
+use std::collections::HashSet;
+
+use crate::cold::{self, Cf, ColdError, Fetch, Op, Store};
+use crate::dict::{Dict, KeyHasher};
 use crate::glob::glob_match;
 use crate::lfu::{Lfu, LfuParams};
+use crate::rdb;
 use crate::value::{Str, Value, ValueType};
 
 /// A key's value with its access statistics.
@@ -38,6 +42,9 @@ pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
 /// integer, not Redis's shared integer object (COPY makes one), so OBJECT
 /// REFCOUNT says 1 instead of `i32::MAX`.
 const UNSHARED: u32 = 1 << 31;
+/// Entry flag: the value is being written to the cold tier. Any access
+/// clears it, which cancels the spill (the key stays in memory).
+const SPILLING: u32 = 1 << 30;
 /// Redis's OBJ_SHARED_INTEGERS: integers in `0..10000` are shared objects.
 pub const SHARED_INTEGERS: i64 = 10_000;
 
@@ -86,6 +93,11 @@ impl Entry {
         self.lru = (self.lru & !LRU_CLOCK_MAX) | lru_clock(at);
     }
 
+    /// True while a spill of this entry is in flight.
+    pub fn is_spilling(&self) -> bool {
+        self.lru & SPILLING != 0
+    }
+
     /// Marks a small-integer value as a private copy (see [`UNSHARED`]).
     pub fn set_unshared(&mut self, unshared: bool) {
         if unshared {
@@ -106,7 +118,7 @@ impl Entry {
 /// What a flush removed: dropping it frees the memory, so a caller may
 /// drop it on another thread (FLUSHALL ASYNC).
 pub struct Flushed {
-    _keys: Dict<Bytes, Entry>,
+    _keys: Dict<Bytes, Entry, KeyHasher>,
     _expires: Dict<Bytes, i64>,
 }
 
@@ -185,7 +197,7 @@ pub enum Touch {
 
 /// One database (`SELECT n`).
 pub struct Db {
-    keys: Dict<Bytes, Entry>,
+    keys: Dict<Bytes, Entry, KeyHasher>,
     expires: Dict<Bytes, i64>,
     /// Keys removed by expiry since the last drain (lazy or active).
     pub expired: Vec<Bytes>,
@@ -193,6 +205,154 @@ pub struct Db {
     rng: SmallRng,
     /// Running average TTL of sampled keys (INFO keyspace `avg_ttl`).
     pub avg_ttl: i64,
+    /// The cold tier of this database, when tiering is on.
+    cold: Option<Box<ColdDb>>,
+}
+
+/// Counters of one database's cold tier (INFO tiering).
+#[derive(Clone, Debug)]
+pub struct ColdStats {
+    pub spills: u64,
+    pub spill_bytes_raw: u64,
+    pub spill_bytes_stored: u64,
+    pub promotions: u64,
+    pub cold_hits: u64,
+    pub cold_misses: u64,
+    pub expired: u64,
+    pub errors: u64,
+    /// Cold read latencies, log2 buckets of microseconds.
+    pub read_us: [u64; 40],
+}
+
+impl Default for ColdStats {
+    fn default() -> Self {
+        ColdStats {
+            spills: 0,
+            spill_bytes_raw: 0,
+            spill_bytes_stored: 0,
+            promotions: 0,
+            cold_hits: 0,
+            cold_misses: 0,
+            expired: 0,
+            errors: 0,
+            read_us: [0; 40],
+        }
+    }
+}
+
+impl ColdStats {
+    /// Records one cold read's latency.
+    pub fn record_read(&mut self, micros: u64) {
+        let b = (64 - micros.leading_zeros()) as usize;
+        self.read_us[b.min(39)] += 1;
+    }
+
+    /// Approximate latency percentile in microseconds (bucket upper bound).
+    pub fn read_percentile(&self, p: f64) -> u64 {
+        let total: u64 = self.read_us.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let want = ((total as f64) * p).ceil() as u64;
+        let mut seen = 0;
+        for (i, n) in self.read_us.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return if i == 0 { 1 } else { 1u64 << i };
+            }
+        }
+        1 << 39
+    }
+
+    pub fn merge(&mut self, o: &ColdStats) {
+        self.spills += o.spills;
+        self.spill_bytes_raw += o.spill_bytes_raw;
+        self.spill_bytes_stored += o.spill_bytes_stored;
+        self.promotions += o.promotions;
+        self.cold_hits += o.cold_hits;
+        self.cold_misses += o.cold_misses;
+        self.expired += o.expired;
+        self.errors += o.errors;
+        for (a, b) in self.read_us.iter_mut().zip(o.read_us.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// A database's handle on the cold store.
+struct ColdDb {
+    store: Store,
+    /// This database's id in the store's keys (moves with the `Db` on
+    /// SWAPDB, so swapping is O(1)).
+    id: u16,
+    /// Records in the store (exact: every put and delete goes through
+    /// `Db`).
+    keys: u64,
+    /// Records with a deadline.
+    expires: u64,
+    /// Keys whose spill is in flight: still in memory, maybe already
+    /// written. A cold lookup of such a key answers "absent": memory (or
+    /// its absence) is the truth until the spill commits.
+    in_flight: HashSet<Bytes>,
+    limits: rdb::convert::Limits,
+    stats: ColdStats,
+    /// Cold-tier problems not yet logged by the server.
+    errors: Vec<String>,
+}
+
+/// A value on its way to the cold tier (see [`Db::spill_prepare`]).
+pub struct SpillJob {
+    pub key: Bytes,
+    /// The value's DUMP payload (compressed off the lock by the caller).
+    pub payload: Vec<u8>,
+    pub expire_at: Option<i64>,
+    pub lfu: u8,
+    /// Estimated memory the spill frees.
+    pub mem: usize,
+    cold_id: u16,
+}
+
+impl SpillJob {
+    /// The writes that store this job's record (`record` = the encoded
+    /// [`cold::Record`]).
+    pub fn ops(&self, record: Vec<u8>) -> Vec<Op> {
+        let mut ops = vec![Op::Put(
+            Cf::Data,
+            cold::data_key(self.cold_id, &self.key),
+            record,
+        )];
+        if let Some(at) = self.expire_at {
+            ops.push(Op::Put(
+                Cf::Ttl,
+                cold::ttl_key(self.cold_id, at, &self.key),
+                Vec::new(),
+            ));
+        }
+        ops
+    }
+
+    /// The cold database id this job writes to.
+    pub fn cold_id(&self) -> u16 {
+        self.cold_id
+    }
+}
+
+/// What the cold tier holds for a key, read without decompressing.
+#[derive(Clone, Copy, Debug)]
+pub struct ColdMeta {
+    pub value_type: ValueType,
+    pub expire_at: Option<i64>,
+    pub lfu: u8,
+}
+
+fn rdb_value_type(t: u8) -> ValueType {
+    match t {
+        0 => ValueType::String,
+        1 | 10 | 14 | 18 => ValueType::List,
+        2 | 11 | 20 => ValueType::Set,
+        3 | 5 | 12 | 17 => ValueType::ZSet,
+        _ => ValueType::Hash,
+    }
 }
 
 impl Default for Db {
@@ -217,21 +377,422 @@ impl Db {
             lfu: LfuParams::default(),
             rng: SmallRng::seed_from_u64(seed),
             avg_ttl: 0,
+            cold: None,
         }
     }
 
-    /// Number of keys (including keys past their deadline not yet removed).
+    /// Number of keys in both tiers (including keys past their deadline
+    /// not yet removed).
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.len() + self.cold_len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len() == 0
     }
 
-    /// Number of keys with a deadline.
+    /// Number of keys in memory.
+    pub fn hot_len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Number of keys in the cold tier.
+    pub fn cold_len(&self) -> usize {
+        self.cold.as_ref().map_or(0, |c| c.keys as usize)
+    }
+
+    /// Number of keys with a deadline (both tiers).
     pub fn expires_len(&self) -> usize {
-        self.expires.len()
+        self.expires.len() + self.cold.as_ref().map_or(0, |c| c.expires as usize)
+    }
+
+    // ----- cold tier ---------------------------------------------------
+
+    /// Attaches the cold store; `id` names this database in it. The store
+    /// must hold nothing for `id` (the server opens it fresh).
+    pub fn attach_cold(&mut self, store: Store, id: u16, limits: rdb::convert::Limits) {
+        self.cold = Some(Box::new(ColdDb {
+            store,
+            id,
+            keys: 0,
+            expires: 0,
+            in_flight: HashSet::new(),
+            limits,
+            stats: ColdStats::default(),
+            errors: Vec::new(),
+        }));
+    }
+
+    /// True when a cold tier is attached.
+    pub fn has_cold(&self) -> bool {
+        self.cold.is_some()
+    }
+
+    /// The cold store and this database's id in it.
+    pub fn cold_store(&self) -> Option<(Store, u16)> {
+        self.cold.as_ref().map(|c| (c.store.clone(), c.id))
+    }
+
+    /// Encoding thresholds used to rebuild promoted values.
+    pub fn set_cold_limits(&mut self, limits: rdb::convert::Limits) {
+        if let Some(c) = self.cold.as_mut() {
+            c.limits = limits;
+        }
+    }
+
+    /// Cold-tier counters.
+    pub fn cold_stats(&self) -> Option<&ColdStats> {
+        self.cold.as_ref().map(|c| &c.stats)
+    }
+
+    /// Cold-tier problems since the last call (for the log).
+    pub fn take_cold_errors(&mut self) -> Vec<String> {
+        self.cold
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.errors))
+            .unwrap_or_default()
+    }
+
+    /// Keys whose spill is in flight.
+    pub fn in_flight(&self) -> Option<&HashSet<Bytes>> {
+        self.cold.as_ref().map(|c| &c.in_flight)
+    }
+
+    /// The cold record of `key` (raw), if the tier may hold it. Keys with
+    /// a spill in flight read as absent.
+    fn cold_fetch(&mut self, key: &[u8], cache_only: bool) -> Option<(Vec<u8>, Vec<u8>)> {
+        let c = self.cold.as_mut()?;
+        if c.keys == 0 || c.in_flight.contains(key) {
+            return None;
+        }
+        let dk = cold::data_key(c.id, key);
+        let started = std::time::Instant::now();
+        let r = c.store.get(Cf::Data, &dk, cache_only);
+        c.stats.record_read(started.elapsed().as_micros() as u64);
+        match r {
+            Ok(Fetch::Found(v)) => Some((dk, v)),
+            Ok(Fetch::Missing) | Ok(Fetch::NeedsIo) => None,
+            Err(e) => {
+                c.stats.errors += 1;
+                c.errors.push(format!("cold read of a key failed: {e}"));
+                None
+            }
+        }
+    }
+
+    /// True if reading `key` from the cold tier would need disk I/O (the
+    /// server then reads it off the lock first, warming the cache).
+    pub fn cold_needs_io(&mut self, key: &[u8]) -> bool {
+        if self.keys.contains_key(key) {
+            return false;
+        }
+        let Some(c) = self.cold.as_mut() else {
+            return false;
+        };
+        if c.keys == 0 || c.in_flight.contains(key) {
+            return false;
+        }
+        matches!(
+            c.store.get(Cf::Data, &cold::data_key(c.id, key), true),
+            Ok(Fetch::NeedsIo)
+        )
+    }
+
+    fn cold_error(&mut self, what: String) {
+        if let Some(c) = self.cold.as_mut() {
+            c.stats.errors += 1;
+            c.errors.push(what);
+        }
+    }
+
+    /// Deletes a cold record (data and TTL index) and counts it gone.
+    fn cold_delete(&mut self, dk: Vec<u8>, key: &[u8], expire_at: Option<i64>) -> bool {
+        let Some(c) = self.cold.as_mut() else {
+            return false;
+        };
+        let mut ops = vec![Op::Delete(Cf::Data, dk)];
+        if let Some(at) = expire_at {
+            ops.push(Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, key)));
+        }
+        match c.store.write(ops) {
+            Ok(()) => {
+                c.keys = c.keys.saturating_sub(1);
+                if expire_at.is_some() {
+                    c.expires = c.expires.saturating_sub(1);
+                }
+                true
+            }
+            Err(e) => {
+                c.stats.errors += 1;
+                c.errors.push(format!("cold delete failed: {e}"));
+                false
+            }
+        }
+    }
+
+    /// The live cold record of `key`: header parsed, expired records
+    /// removed (reported in `expired`).
+    fn cold_live(&mut self, key: &[u8], now_ms: i64) -> Option<(Vec<u8>, Vec<u8>, ColdMeta)> {
+        let (dk, rec) = self.cold_fetch(key, false)?;
+        let meta = match cold::decode_record(&rec) {
+            Ok(r) => ColdMeta {
+                value_type: rdb_value_type(r.rdb_type),
+                expire_at: r.expire_at,
+                lfu: r.lfu,
+            },
+            Err(e) => {
+                self.cold_error(format!(
+                    "corrupt cold record for key {:?}: {e}",
+                    String::from_utf8_lossy(key)
+                ));
+                return None;
+            }
+        };
+        if let Some(at) = meta.expire_at {
+            if at <= now_ms {
+                if self.cold_delete(dk, key, Some(at)) {
+                    if let Some(c) = self.cold.as_mut() {
+                        c.stats.expired += 1;
+                    }
+                    self.expired.push(Bytes::copy_from_slice(key));
+                }
+                return None;
+            }
+        }
+        Some((dk, rec, meta))
+    }
+
+    /// Type, deadline and LFU of a cold key, without promoting it.
+    pub fn cold_meta(&mut self, key: &[u8], now_ms: i64) -> Option<ColdMeta> {
+        if self.keys.contains_key(key) {
+            return None;
+        }
+        self.cold_live(key, now_ms).map(|(_, _, m)| m)
+    }
+
+    /// Moves a cold key into memory. Returns true if it is now resident.
+    pub fn promote(&mut self, key: &[u8], now_ms: i64) -> bool {
+        let Some((dk, rec, meta)) = self.cold_live(key, now_ms) else {
+            if let Some(c) = self.cold.as_mut() {
+                if c.keys > 0 {
+                    c.stats.cold_misses += 1;
+                }
+            }
+            return false;
+        };
+        let value = {
+            let Some(c) = self.cold.as_ref() else {
+                return false;
+            };
+            let limits = c.limits;
+            cold::decode_record(&rec)
+                .and_then(|r| r.payload())
+                .and_then(|p| {
+                    rdb::restore_payload(&p)
+                        .map_err(|_| ColdError("payload fails its checksum or format".into()))
+                })
+                .and_then(|v| {
+                    rdb::convert::from_rdb(v, limits)
+                        .ok_or_else(|| ColdError("empty collection".into()))
+                })
+        };
+        let value = match value {
+            Ok(v) => v,
+            Err(e) => {
+                self.cold_error(format!(
+                    "corrupt cold record for key {:?}: {e}",
+                    String::from_utf8_lossy(key)
+                ));
+                return false;
+            }
+        };
+        if !self.cold_delete(dk, key, meta.expire_at) {
+            return false;
+        }
+        let mut entry = Entry::new(value, now_ms);
+        entry.lfu = Lfu((u32::from(crate::lfu::minutes(now_ms)) << 8) | u32::from(meta.lfu));
+        let key = crate::value::compact(Bytes::copy_from_slice(key));
+        if let Some(at) = meta.expire_at {
+            self.expires.insert(key.clone(), at);
+        }
+        self.keys.insert(key, entry);
+        if let Some(c) = self.cold.as_mut() {
+            c.stats.promotions += 1;
+            c.stats.cold_hits += 1;
+        }
+        true
+    }
+
+    /// Removes `key` from the cold tier if it is there (a write is about
+    /// to replace it). Returns its deadline: `None` if absent,
+    /// `Some(None)` if it had none.
+    fn take_cold(&mut self, key: &[u8], now_ms: i64) -> Option<Option<i64>> {
+        let (dk, _, meta) = self.cold_live(key, now_ms)?;
+        if self.cold_delete(dk, key, meta.expire_at) {
+            Some(meta.expire_at)
+        } else {
+            None
+        }
+    }
+
+    /// Starts spilling `key`: encodes its value (the DUMP payload) and
+    /// marks it in flight. The caller compresses and writes the record
+    /// off the lock, then calls [`Db::spill_commit`].
+    pub fn spill_prepare(&mut self, key: &[u8], now_ms: i64) -> Option<SpillJob> {
+        let params = self.lfu;
+        let c = self.cold.as_mut()?;
+        if c.in_flight.contains(key) {
+            return None;
+        }
+        let (k, e) = self.keys.get_key_value(key)?;
+        let k = k.clone();
+        let lfu = e.lfu.decayed(now_ms, params);
+        let mem = e.value.mem_usage() + k.len() + 96;
+        let payload = rdb::convert::dump_plain(&e.value);
+        let expire_at = self.expires.get(key).copied();
+        if let Some(e) = self.keys.get_mut(key) {
+            e.lru |= SPILLING;
+        }
+        c.in_flight.insert(k.clone());
+        Some(SpillJob {
+            key: k,
+            payload,
+            expire_at,
+            lfu,
+            mem,
+            cold_id: c.id,
+        })
+    }
+
+    /// Finishes a spill whose record was written (`written`) or not. The
+    /// value leaves memory only if nothing touched the key meanwhile;
+    /// otherwise the written record is deleted again. Returns true if the
+    /// key is now cold.
+    pub fn spill_commit(&mut self, job: &SpillJob, written: bool, stored_len: usize) -> bool {
+        let Some(c) = self.cold.as_mut() else {
+            return false;
+        };
+        c.in_flight.remove(&job.key[..]);
+        let untouched = matches!(self.keys.get(&job.key[..]), Some(e) if e.lru & SPILLING != 0);
+        if !written {
+            if let Some(e) = self.keys.get_mut(&job.key[..]) {
+                e.lru &= !SPILLING;
+            }
+            return false;
+        }
+        let same_expiry = self.expires.get(&job.key[..]).copied() == job.expire_at;
+        if untouched && same_expiry && c.id == job.cold_id {
+            self.keys.remove(&job.key[..]);
+            self.expires.remove(&job.key[..]);
+            c.keys += 1;
+            if job.expire_at.is_some() {
+                c.expires += 1;
+            }
+            c.stats.spills += 1;
+            c.stats.spill_bytes_raw += job.payload.len() as u64;
+            c.stats.spill_bytes_stored += stored_len as u64;
+            return true;
+        }
+        if let Some(e) = self.keys.get_mut(&job.key[..]) {
+            e.lru &= !SPILLING;
+        }
+        // Stale: the record must not survive.
+        let mut ops = vec![Op::Delete(Cf::Data, cold::data_key(job.cold_id, &job.key))];
+        if let Some(at) = job.expire_at {
+            ops.push(Op::Delete(
+                Cf::Ttl,
+                cold::ttl_key(job.cold_id, at, &job.key),
+            ));
+        }
+        if let Err(e) = c.store.write(ops) {
+            c.stats.errors += 1;
+            c.errors
+                .push(format!("cold delete of a stale spill failed: {e}"));
+        }
+        false
+    }
+
+    /// Removes expired cold records in deadline order (up to `max`),
+    /// reporting them in `expired`. Returns how many were removed.
+    pub fn cold_active_expire(&mut self, now_ms: i64, max: usize) -> usize {
+        let Some(c) = self.cold.as_mut() else {
+            return 0;
+        };
+        if c.expires == 0 {
+            return 0;
+        }
+        let from = c.id.to_be_bytes().to_vec();
+        let mut to = from.clone();
+        to.extend_from_slice(&((now_ms.max(0) as u64) + 1).to_be_bytes());
+        let mut due: Vec<(i64, Bytes)> = Vec::new();
+        let r = c.store.scan(Cf::Ttl, &from, &to, &mut |k, _| {
+            if let Some((at, key)) = cold::parse_ttl_key(k) {
+                due.push((at, Bytes::copy_from_slice(key)));
+            }
+            due.len() < max
+        });
+        if let Err(e) = r {
+            c.stats.errors += 1;
+            c.errors.push(format!("cold expiry scan failed: {e}"));
+            return 0;
+        }
+        let mut n = 0;
+        for (at, key) in due {
+            let Some(c) = self.cold.as_mut() else { break };
+            if c.in_flight.contains(&key[..]) {
+                continue;
+            }
+            let dk = cold::data_key(c.id, &key);
+            let exists = matches!(c.store.get(Cf::Data, &dk, false), Ok(Fetch::Found(_)));
+            if !exists {
+                // A stray index entry: drop it.
+                let _ = c
+                    .store
+                    .write(vec![Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, &key))]);
+                continue;
+            }
+            if self.cold_delete(dk, &key, Some(at)) {
+                if let Some(c) = self.cold.as_mut() {
+                    c.stats.expired += 1;
+                }
+                self.expired.push(key);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Every key of the cold tier (KEYS). Expired records are skipped.
+    pub fn cold_keys(&self, now_ms: i64, mut f: impl FnMut(&[u8])) {
+        let Some(c) = self.cold.as_ref() else {
+            return;
+        };
+        if c.keys == 0 {
+            return;
+        }
+        let (from, to) = cold::db_range(c.id);
+        let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
+            let key = cold::user_key(k);
+            let live = cold::decode_record(v)
+                .map(|r| r.expire_at.is_none_or(|at| at > now_ms))
+                .unwrap_or(false);
+            if live && !c.in_flight.contains(key) {
+                f(key);
+            }
+            true
+        });
+    }
+
+    /// Streams the cold tier as of now (BGSAVE/SAVE). `None` without one.
+    pub fn cold_snapshot(
+        &self,
+    ) -> Option<Result<std::sync::mpsc::Receiver<Result<cold::Chunk, ColdError>>, ColdError>> {
+        let c = self.cold.as_ref()?;
+        if c.keys == 0 {
+            return None;
+        }
+        let (from, to) = cold::db_range(c.id);
+        Some(c.store.snapshot_stream(Cf::Data, from, to))
     }
 
     /// Removes `key` if its deadline has passed (Redis's
@@ -256,7 +817,11 @@ impl Db {
             return None;
         }
         let params = self.lfu;
+        if self.cold_len() > 0 && !self.keys.contains_key(key) && !self.promote(key, now_ms) {
+            return None;
+        }
         let entry = self.keys.get_mut(key)?;
+        entry.lru &= !SPILLING;
         if touch == Touch::Yes {
             entry.lfu.touch(now_ms, params, &mut self.rng);
             entry.touch_lru(now_ms);
@@ -269,9 +834,29 @@ impl Db {
         self.get_mut(key, now_ms, touch).map(|e| &*e)
     }
 
-    /// True if the key exists and is live.
+    /// True if the key exists and is live (in either tier; a cold key is
+    /// not promoted).
     pub fn contains(&mut self, key: &[u8], now_ms: i64) -> bool {
-        !self.expire_if_needed(key, now_ms) && self.keys.contains_key(key)
+        if self.expire_if_needed(key, now_ms) {
+            return false;
+        }
+        self.keys.contains_key(key) || self.cold_meta(key, now_ms).is_some()
+    }
+
+    /// Type of a live key in either tier, without promoting it.
+    pub fn key_type(&mut self, key: &[u8], now_ms: i64) -> Option<ValueType> {
+        if self.expire_if_needed(key, now_ms) {
+            return None;
+        }
+        match self.keys.get(key) {
+            Some(e) => Some(e.value.value_type()),
+            None => self.cold_meta(key, now_ms).map(|m| m.value_type),
+        }
+    }
+
+    /// True if `key` is in memory.
+    pub fn is_resident(&self, key: &[u8]) -> bool {
+        self.keys.contains_key(key)
     }
 
     /// True if the key has a deadline that has passed (Redis's
@@ -287,6 +872,9 @@ impl Db {
 
     /// Sets a key to `value`, clearing any deadline (SET semantics).
     pub fn set(&mut self, key: Bytes, value: Value, now_ms: i64) {
+        if self.cold_len() > 0 && !self.keys.contains_key(&key[..]) {
+            self.take_cold(&key, i64::MIN);
+        }
         self.expires.remove(&key[..]);
         self.set_keep_ttl(key, value, now_ms);
     }
@@ -301,13 +889,22 @@ impl Db {
             e.lfu = lfu;
             return;
         }
+        if self.cold_len() > 0 {
+            if let Some(Some(at)) = self.take_cold(&key, now_ms) {
+                self.expires.insert(crate::value::compact(key.clone()), at);
+            }
+        }
         self.keys
             .insert(crate::value::compact(key), Entry::new(value, now_ms));
     }
 
     /// Inserts a whole entry (with its LFU state) and an optional deadline.
-    pub fn insert_entry(&mut self, key: Bytes, entry: Entry, expire_at: Option<i64>) {
+    pub fn insert_entry(&mut self, key: Bytes, mut entry: Entry, expire_at: Option<i64>) {
         let key = crate::value::compact(key);
+        entry.lru &= !SPILLING;
+        if self.cold_len() > 0 && !self.keys.contains_key(&key[..]) {
+            self.take_cold(&key, i64::MIN);
+        }
         match expire_at {
             Some(at) => {
                 self.expires.insert(key.clone(), at);
@@ -319,16 +916,77 @@ impl Db {
         self.keys.insert(key, entry);
     }
 
-    /// Removes a key; returns its entry and deadline.
+    /// Removes a key; returns its entry and deadline. A cold key is read
+    /// back first (use [`Db::delete`] when the value is not needed).
     pub fn remove(&mut self, key: &[u8]) -> Option<(Entry, Option<i64>)> {
+        if self.cold_len() > 0 && !self.keys.contains_key(key) {
+            self.promote(key, i64::MIN);
+        }
         let (_, entry) = self.keys.remove(key)?;
         let at = self.expires.remove(key).map(|(_, at)| at);
         Some((entry, at))
     }
 
-    /// Deadline of a key in unix milliseconds, if any.
-    pub fn expire_at(&self, key: &[u8]) -> Option<i64> {
-        self.expires.get(key).copied()
+    /// Removes a key from either tier without reading a cold value (DEL,
+    /// UNLINK). Returns true if it existed (a cold key past its deadline
+    /// is expired instead). In-memory expiry is the caller's job.
+    pub fn delete(&mut self, key: &[u8], now_ms: i64) -> bool {
+        if self.keys.remove(key).is_some() {
+            self.expires.remove(key);
+            return true;
+        }
+        if self.cold_len() == 0 {
+            return false;
+        }
+        self.take_cold(key, now_ms).is_some()
+    }
+
+    /// Deadline of a key in unix milliseconds, if any (a cold key's comes
+    /// from its record header).
+    pub fn expire_at(&mut self, key: &[u8]) -> Option<i64> {
+        if let Some(at) = self.expires.get(key) {
+            return Some(*at);
+        }
+        if self.cold.is_some() && !self.keys.contains_key(key) {
+            return self.cold_meta(key, i64::MIN).and_then(|m| m.expire_at);
+        }
+        None
+    }
+
+    /// Rewrites a cold record's deadline without reading its value.
+    fn cold_set_expire(&mut self, key: &[u8], at: Option<i64>) -> bool {
+        let Some((dk, rec, meta)) = self.cold_live(key, i64::MIN) else {
+            return false;
+        };
+        let Ok(r) = cold::decode_record(&rec) else {
+            return false;
+        };
+        let Some(c) = self.cold.as_mut() else {
+            return false;
+        };
+        let mut ops = Vec::with_capacity(3);
+        if let Some(old) = meta.expire_at {
+            ops.push(Op::Delete(Cf::Ttl, cold::ttl_key(c.id, old, key)));
+        }
+        if let Some(new) = at {
+            ops.push(Op::Put(Cf::Ttl, cold::ttl_key(c.id, new, key), Vec::new()));
+        }
+        ops.push(Op::Put(Cf::Data, dk, r.with_expire(at)));
+        match c.store.write(ops) {
+            Ok(()) => {
+                match (meta.expire_at.is_some(), at.is_some()) {
+                    (false, true) => c.expires += 1,
+                    (true, false) => c.expires = c.expires.saturating_sub(1),
+                    _ => {}
+                }
+                true
+            }
+            Err(e) => {
+                c.stats.errors += 1;
+                c.errors.push(format!("cold write failed: {e}"));
+                false
+            }
+        }
     }
 
     /// Sets a deadline on an existing key. Returns false if no such key.
@@ -337,26 +995,69 @@ impl Db {
             Some((k, _)) => {
                 let k = k.clone();
                 self.expires.insert(k, at_ms);
+                if let Some(e) = self.keys.get_mut(key) {
+                    e.lru &= !SPILLING;
+                }
                 true
             }
+            None if self.cold.is_some() => self.cold_set_expire(key, Some(at_ms)),
             None => false,
         }
     }
 
     /// Removes a deadline. Returns true if one was removed.
     pub fn persist(&mut self, key: &[u8]) -> bool {
-        self.expires.remove(key).is_some()
+        if self.keys.contains_key(key) {
+            if let Some(e) = self.keys.get_mut(key) {
+                e.lru &= !SPILLING;
+            }
+            return self.expires.remove(key).is_some();
+        }
+        if self.cold.is_some()
+            && matches!(self.cold_meta(key, i64::MIN), Some(m) if m.expire_at.is_some())
+        {
+            return self.cold_set_expire(key, None);
+        }
+        false
     }
 
-    /// Removes every key.
+    /// Removes every key (both tiers).
     pub fn clear(&mut self) {
         self.keys.clear();
         self.expires.clear();
+        self.cold_clear();
+    }
+
+    /// Range-deletes this database's cold records.
+    fn cold_clear(&mut self) {
+        let Some(c) = self.cold.as_mut() else {
+            return;
+        };
+        if c.keys == 0 && c.in_flight.is_empty() {
+            return;
+        }
+        let (from, to) = cold::db_range(c.id);
+        let ops = vec![
+            Op::DeleteRange(Cf::Data, from.clone(), to.clone()),
+            Op::DeleteRange(Cf::Ttl, from, to),
+        ];
+        match c.store.write(ops) {
+            Ok(()) => {
+                c.keys = 0;
+                c.expires = 0;
+            }
+            Err(e) => {
+                c.stats.errors += 1;
+                c.errors.push(format!("cold flush failed: {e}"));
+            }
+        }
     }
 
     /// Removes every key and hands the old tables to the caller, so the
-    /// memory can be freed elsewhere (FLUSHALL ASYNC). O(1).
+    /// memory can be freed elsewhere (FLUSHALL ASYNC). O(1); the cold
+    /// tier is cleared with a range delete.
     pub fn flush(&mut self) -> Flushed {
+        self.cold_clear();
         Flushed {
             _keys: std::mem::take(&mut self.keys),
             _expires: std::mem::take(&mut self.expires),
@@ -367,6 +1068,9 @@ impl Db {
     /// replacing whatever `to` held. Returns false if `from` is missing.
     /// Expiry is not checked: callers look both keys up first.
     pub fn rename(&mut self, from: &[u8], to: Bytes) -> bool {
+        if self.cold_len() > 0 && !self.keys.contains_key(from) {
+            return self.cold_rename(from, to);
+        }
         match self.remove(from) {
             Some((entry, at)) => {
                 self.remove(&to[..]);
@@ -377,7 +1081,35 @@ impl Db {
         }
     }
 
-    /// Iterates over every key (expired ones included; callers check).
+    /// RENAME of a cold key: moves the record, value untouched.
+    fn cold_rename(&mut self, from: &[u8], to: Bytes) -> bool {
+        let Some((dk, rec, meta)) = self.cold_live(from, i64::MIN) else {
+            return false;
+        };
+        self.delete(&to[..], i64::MIN);
+        let Some(c) = self.cold.as_mut() else {
+            return false;
+        };
+        let mut ops = vec![
+            Op::Delete(Cf::Data, dk),
+            Op::Put(Cf::Data, cold::data_key(c.id, &to), rec),
+        ];
+        if let Some(at) = meta.expire_at {
+            ops.push(Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, from)));
+            ops.push(Op::Put(Cf::Ttl, cold::ttl_key(c.id, at, &to), Vec::new()));
+        }
+        match c.store.write(ops) {
+            Ok(()) => true,
+            Err(e) => {
+                c.stats.errors += 1;
+                c.errors.push(format!("cold rename failed: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Iterates over every key in memory (expired ones included; callers
+    /// check). Cold keys: [`Db::cold_keys`], [`Db::cold_snapshot`].
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
         self.keys.iter()
     }
@@ -404,9 +1136,8 @@ impl Db {
                 continue;
             }
             if let Some(t) = typ {
-                match self.keys.get(&k[..]) {
-                    Some(e) if e.value.value_type() == t => {}
-                    _ => continue,
+                if self.key_type(&k, now_ms) != Some(t) {
+                    continue;
                 }
             }
             out.push(k);
@@ -421,6 +1152,9 @@ impl Db {
     /// loop for long). Returns the next cursor and the keys seen, expired
     /// ones included.
     pub fn scan_keys(&self, mut cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
+        if self.cold_len() > 0 {
+            return self.scan_keys_tiered(cursor, count);
+        }
         let mut keys: Vec<Bytes> = Vec::new();
         let mut max_iterations = count.saturating_mul(10);
         loop {
@@ -433,10 +1167,100 @@ impl Db {
         (cursor, keys)
     }
 
+    /// SCAN over both tiers with one cursor. The cursor walks positions
+    /// (bit-reversed key hashes) in Redis's reverse-binary order over a
+    /// virtual table of `2^bits` buckets, at least as large as the memory
+    /// table and about as large as the key count; each virtual bucket
+    /// covers one contiguous position range, looked up in memory (one
+    /// bucket of the table, filtered by position) and in the cold store
+    /// (one key range). A key moving between tiers keeps its position, so
+    /// a key present for the whole scan is returned whatever spills or
+    /// promotions happen between calls. Cold records whose spill is in
+    /// flight are skipped (the key is still in memory). Expired cold
+    /// records are skipped here and removed by expiry.
+    fn scan_keys_tiered(&self, mut cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
+        let total = (self.keys.len() + self.cold_len()).max(1) as u64;
+        let size = (self.keys.max_mask() + 1)
+            .max(total.next_power_of_two())
+            .max(4);
+        let bits = size.trailing_zeros();
+        let mask = size - 1;
+        let Some(c) = self.cold.as_ref() else {
+            return (0, Vec::new());
+        };
+        let mut keys: Vec<Bytes> = Vec::new();
+        let mut max_iterations = count.saturating_mul(10);
+        loop {
+            let lo = (cursor & mask).reverse_bits();
+            self.keys
+                .scan_positions(lo, bits, |k, _| keys.push(k.clone()));
+            let from = cold::data_bound(c.id, lo);
+            let width = 1u64 << (64 - bits);
+            let to = match lo.checked_add(width) {
+                Some(hi) => cold::data_bound(c.id, hi),
+                None => cold::db_end(c.id),
+            };
+            let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
+                let key = cold::user_key(k);
+                let live = cold::decode_record(v).is_ok();
+                if live && !c.in_flight.contains(key) && !self.keys.contains_key(key) {
+                    keys.push(Bytes::copy_from_slice(key));
+                }
+                true
+            });
+            cursor |= !mask;
+            cursor = cursor.reverse_bits().wrapping_add(1).reverse_bits();
+            if cursor == 0 || max_iterations == 0 || keys.len() >= count {
+                break;
+            }
+            max_iterations -= 1;
+        }
+        (cursor, keys)
+    }
+
+    /// A random key of the cold tier, if any.
+    fn random_cold_key(&mut self, now_ms: i64) -> Option<Bytes> {
+        use rand::Rng;
+        let pos: u64 = self.rng.random();
+        let c = self.cold.as_ref()?;
+        let (start, end) = cold::db_range(c.id);
+        let mut found: Option<Bytes> = None;
+        for from in [cold::data_bound(c.id, pos), start] {
+            let _ = c.store.scan(Cf::Data, &from, &end, &mut |k, v| {
+                let key = cold::user_key(k);
+                let live = cold::decode_record(v)
+                    .map(|r| r.expire_at.is_none_or(|at| at > now_ms))
+                    .unwrap_or(false);
+                if live && !c.in_flight.contains(key) {
+                    found = Some(Bytes::copy_from_slice(key));
+                    return false;
+                }
+                true
+            });
+            if found.is_some() {
+                break;
+            }
+        }
+        found
+    }
+
     /// A random live key (RANDOMKEY). Expired keys drawn are removed and
     /// the draw repeats, as Redis's `dbRandomKey` on a master: every miss
     /// removes a key, so this ends.
     pub fn random_key(&mut self, now_ms: i64) -> Option<Bytes> {
+        let cold = self.cold_len();
+        if cold > 0 {
+            use rand::Rng;
+            let hot = self.keys.len();
+            if self.rng.random_range(0..hot + cold) >= hot {
+                if let Some(k) = self.random_cold_key(now_ms) {
+                    return Some(k);
+                }
+            }
+            if hot == 0 {
+                return self.random_cold_key(now_ms);
+            }
+        }
         loop {
             let key = self.keys.random_entry(&mut self.rng)?.0.clone();
             if !self.expire_if_needed(&key, now_ms) {
@@ -448,6 +1272,23 @@ impl Db {
     /// A random key together with its entry, for samplers (eviction).
     pub fn random_entry(&mut self) -> Option<(&Bytes, &Entry)> {
         self.keys.random_entry(&mut self.rng)
+    }
+
+    /// A random key with a deadline, with its entry (volatile policies).
+    pub fn random_volatile(&mut self) -> Option<(Bytes, i64)> {
+        self.expires
+            .random_entry(&mut self.rng)
+            .map(|(k, at)| (k.clone(), *at))
+    }
+
+    /// Deadline of an in-memory key (no cold lookup).
+    pub fn hot_expire_at(&self, key: &[u8]) -> Option<i64> {
+        self.expires.get(key).copied()
+    }
+
+    /// The in-memory entry of `key` without side effects.
+    pub fn entry(&self, key: &[u8]) -> Option<&Entry> {
+        self.keys.get(key)
     }
 
     /// Redis's active expire cycle for one database: sample up to

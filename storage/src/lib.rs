@@ -15,7 +15,9 @@
 //! * [`glob`]: Redis-compatible glob matching without exponential blow-up.
 //! * [`num`]: number parsing and formatting exactly as Redis does it.
 
+pub mod cold;
 pub mod dict;
+pub mod evict;
 pub mod glob;
 pub mod hash;
 pub mod keyspace;

@@ -126,3 +126,9 @@ pub fn dump(v: &Value) -> Vec<u8> {
     let (r, compact) = to_rdb(v);
     super::dump_payload(&r, compact)
 }
+
+/// A DUMP payload without LZF (for the cold tier, which uses zstd).
+pub fn dump_plain(v: &Value) -> Vec<u8> {
+    let (r, compact) = to_rdb(v);
+    super::dump_payload_with(&r, compact, false)
+}

@@ -101,28 +101,68 @@ impl<W: Write> RdbFileWriter<W> {
         if self.current_db != Some(e.db) {
             self.select_db(e.db, 0, 0)?;
         }
-        let mut w = Writer::new(self.compress);
-        if let Some(at) = e.expire_ms {
-            w.buf.push(opcodes::EXPIRETIME_MS);
-            w.buf.extend_from_slice(&at.to_le_bytes());
-        }
-        if let Some(f) = e.lfu_freq {
-            w.buf.push(opcodes::FREQ);
-            w.buf.push(f);
-        } else if let Some(idle) = e.idle_secs {
-            w.buf.push(opcodes::IDLE);
-            w.len(idle);
-        }
-        // Object: type byte, key, body. `object` writes type + body, so
-        // splice the key in after the type byte.
-        let mut obj = Writer::new(self.compress);
-        let t = obj.object(&e.value, compact);
-        w.buf.push(t);
-        w.string(&e.key);
-        w.buf.extend_from_slice(&obj.buf[1..]);
-        self.raw(&w.buf)
+        let b = encode_entry(e, compact, self.compress);
+        self.raw(&b)
     }
 
+    /// Writes bytes already encoded by [`encode_entry`] or
+    /// [`encode_payload_entry`] (for the current database).
+    pub fn encoded(&mut self, b: &[u8]) -> io::Result<()> {
+        self.raw(b)
+    }
+}
+
+/// The bytes [`RdbFileWriter::entry`] writes for `e`: optional
+/// EXPIRETIME_MS and FREQ/IDLE, then type, key and object body.
+pub fn encode_entry(e: &RdbEntry, compact: Compact, compress: bool) -> Vec<u8> {
+    let mut w = Writer::new(compress);
+    entry_prefix(&mut w, e.expire_ms, e.lfu_freq, e.idle_secs);
+    // Object: type byte, key, body. `object` writes type + body, so
+    // splice the key in after the type byte.
+    let mut obj = Writer::new(compress);
+    let t = obj.object(&e.value, compact);
+    w.buf.push(t);
+    w.string(&e.key);
+    w.buf.extend_from_slice(&obj.buf[1..]);
+    w.buf
+}
+
+fn entry_prefix(w: &mut Writer, expire_ms: Option<i64>, lfu: Option<u8>, idle: Option<u64>) {
+    if let Some(at) = expire_ms {
+        w.buf.push(opcodes::EXPIRETIME_MS);
+        w.buf.extend_from_slice(&at.to_le_bytes());
+    }
+    if let Some(f) = lfu {
+        w.buf.push(opcodes::FREQ);
+        w.buf.push(f);
+    } else if let Some(idle) = idle {
+        w.buf.push(opcodes::IDLE);
+        w.len(idle);
+    }
+}
+
+/// An entry from a DUMP payload (`<type><body><version><crc>`), without
+/// decoding the value: the cold tier stores exactly these payloads.
+/// `None` if the payload is too short to hold a footer.
+pub fn encode_payload_entry(
+    key: &[u8],
+    expire_ms: Option<i64>,
+    lfu: Option<u8>,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    if payload.len() < 11 {
+        return None;
+    }
+    let object = &payload[..payload.len() - 10];
+    let mut w = Writer::new(false);
+    entry_prefix(&mut w, expire_ms, lfu, None);
+    w.buf.push(object[0]);
+    w.string(key);
+    w.buf.extend_from_slice(&object[1..]);
+    Some(w.buf)
+}
+
+impl<W: Write> RdbFileWriter<W> {
     /// Writes EOF and the checksum; returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.raw(&[opcodes::EOF])?;

@@ -593,7 +593,13 @@ pub enum PayloadError {
 
 /// DUMP: `<type><object><rdb version u16 LE><crc64 u64 LE>`.
 pub fn dump_payload(v: &RdbValue, compact: Compact) -> Vec<u8> {
-    let mut w = Writer::new(true);
+    dump_payload_with(v, compact, true)
+}
+
+/// A DUMP payload, with or without LZF-compressed strings (the cold tier
+/// compresses whole records with zstd, so it skips LZF).
+pub fn dump_payload_with(v: &RdbValue, compact: Compact, lzf: bool) -> Vec<u8> {
+    let mut w = Writer::new(lzf);
     w.object(v, compact);
     w.buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64::crc64(0, &w.buf);

@@ -1,0 +1,553 @@
+//! The server side of tiering: memory accounting against `maxmemory`,
+//! eviction (spill to the cold tier, or delete as Redis when `tiering no`),
+//! the spiller thread, and the "warm the cold keys off the lock" step that
+//! runs before a command touching cold keys.
+//!
+//! The engine side (`strata_storage::keyspace::Db`) keeps every cold-tier
+//! invariant: exact counts, in-flight spills, the record format. This file
+//! decides *when* and *what* to spill.
+//!
+//! Spilling runs on its own thread in bounded rounds: under the lock it
+//! picks victims (LFU pool) and encodes them (the DUMP payload, a memcpy
+//! for strings); off the lock it compresses them with zstd and writes one
+//! RocksDB batch; under the lock again it commits each key that nobody
+//! touched meanwhile. A command that finds memory far over the limit
+//! (the spiller falling behind) spills one small round itself.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex as StdMutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use strata_storage::cold::{self, ColdStore, Store};
+use strata_storage::evict::{Policy, Pool};
+use strata_storage::keyspace::SpillJob;
+
+use crate::command::{CommandSpec, Flags};
+use crate::error::Error;
+use crate::server::{now_ms, Shared, State};
+
+/// Directory of the cold store under `dir`.
+pub const COLD_DIR: &str = "strata-cold";
+
+/// Tiering state kept in [`State`].
+#[derive(Default)]
+pub struct Tier {
+    pub store: Option<Store>,
+    /// Used memory as last measured, and when.
+    used: u64,
+    measured: Option<Instant>,
+    pool: Pool,
+    /// Wakes the spiller thread.
+    pub kick: Arc<Kick>,
+    pub spiller_running: bool,
+    /// Disk budget reached: spilling stops (see `tier-max-disk`).
+    pub disk_full: bool,
+    /// Synchronous spill rounds run by commands (spiller behind).
+    pub sync_rounds: u64,
+    pub last_error: Option<String>,
+    /// Bytes not to count as used memory (the dump file image while
+    /// loading it).
+    pub discount: u64,
+}
+
+/// Condvar-based wake-up for the spiller thread.
+#[derive(Default)]
+pub struct Kick {
+    pending: StdMutex<bool>,
+    cv: Condvar,
+    pub stop: AtomicBool,
+    /// Keys spilled by the thread (for tests and INFO).
+    pub rounds: AtomicU64,
+}
+
+impl Kick {
+    pub fn wake(&self) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        *p = true;
+        self.cv.notify_one();
+    }
+
+    fn wait(&self, timeout: Duration) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if !*p {
+            p = self
+                .cv
+                .wait_timeout(p, timeout)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        *p = false;
+    }
+}
+
+/// Bytes of memory in use: jemalloc's allocated bytes plus the cold
+/// store's memtables, block cache and indexes.
+pub fn measure(state: &State) -> u64 {
+    let rocks = state.tier.store.as_ref().map_or(0, |s| s.mem_bytes());
+    (crate::info::allocated_bytes() + rocks).saturating_sub(state.tier.discount)
+}
+
+/// Used memory, re-measured at most every millisecond.
+fn used_memory(state: &mut State) -> u64 {
+    let fresh = state
+        .tier
+        .measured
+        .is_some_and(|t| t.elapsed() < Duration::from_millis(1));
+    if !fresh {
+        state.tier.used = measure(state);
+        state.tier.measured = Some(Instant::now());
+    }
+    state.tier.used
+}
+
+fn policy(state: &State) -> Policy {
+    Policy::from_name(state.config.get("maxmemory-policy"))
+}
+
+/// True when victims go to the cold tier rather than being deleted.
+fn spilling_enabled(state: &State) -> bool {
+    state.config.get_bool("tiering") && !state.tier.disk_full
+}
+
+/// Encoding thresholds for values rebuilt from the cold tier.
+pub fn limits(state: &State) -> strata_storage::rdb::convert::Limits {
+    crate::persist::limits(state)
+}
+
+/// Opens the cold store (fresh: the cold tier does not outlive the
+/// process; dump.rdb is what persists) and attaches it to every database.
+pub fn open(state: &mut State) -> Result<(), String> {
+    if state.tier.store.is_some() {
+        return Ok(());
+    }
+    let path = std::path::Path::new(state.config.get("dir")).join(COLD_DIR);
+    let maxmemory = state.config.hot.maxmemory.max(0) as usize;
+    let configured = state.config.get_int("tier-block-cache-size").max(0) as usize;
+    let block_cache = if configured > 0 {
+        configured
+    } else if maxmemory > 0 {
+        (maxmemory / 8).clamp(1 << 20, 1 << 30)
+    } else {
+        32 << 20
+    };
+    let write_buffer = if maxmemory > 0 {
+        (maxmemory / 32).clamp(1 << 20, 16 << 20)
+    } else {
+        8 << 20
+    };
+    let cfg = cold::rocks::RocksConfig {
+        block_cache_bytes: block_cache,
+        write_buffer_bytes: write_buffer,
+    };
+    let store = cold::rocks::RocksStore::open(&path, &cfg, true).map_err(|e| e.to_string())?;
+    crate::log::notice(&format!(
+        "Cold tier opened at {} (block cache {} bytes)",
+        path.display(),
+        block_cache
+    ));
+    attach(state, Arc::new(store));
+    Ok(())
+}
+
+/// Attaches `store` to every database (tests pass a fault-injecting one).
+pub fn attach(state: &mut State, store: Store) {
+    let limits = limits(state);
+    for (i, db) in state.keyspace.dbs.iter_mut().enumerate() {
+        db.attach_cold(store.clone(), i as u16, limits);
+    }
+    state.tier.store = Some(store);
+}
+
+/// Starts the spiller thread (once).
+pub fn start_spiller(shared: &Arc<Shared>) {
+    let kick = {
+        let mut st = shared.state.lock();
+        if st.tier.spiller_running {
+            return;
+        }
+        st.tier.spiller_running = true;
+        st.tier.kick.clone()
+    };
+    let weak = Arc::downgrade(shared);
+    let spawned = std::thread::Builder::new()
+        .name("spiller".into())
+        .spawn(move || loop {
+            kick.wait(Duration::from_millis(100));
+            if kick.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            // Rounds until under the limit (each round releases the lock).
+            for _ in 0..10_000 {
+                if !spill_round(&shared, 512, 4 << 20) {
+                    break;
+                }
+                kick.rounds.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    if let Err(e) = spawned {
+        crate::log::warning(&format!("can't start the spiller thread: {e}"));
+        shared.state.lock().tier.spiller_running = false;
+    }
+}
+
+/// How many bytes over the limit we are (0 when under or no limit).
+fn excess(state: &mut State) -> u64 {
+    let max = state.config.hot.maxmemory;
+    if max <= 0 {
+        return 0;
+    }
+    used_memory(state).saturating_sub(max as u64)
+}
+
+/// Picks and prepares victims worth about `want` bytes (at most
+/// `max_keys`, `max_bytes` of payload), marking them in flight.
+fn prepare(
+    state: &mut State,
+    want: u64,
+    max_keys: usize,
+    max_bytes: usize,
+) -> Vec<(usize, SpillJob)> {
+    let now = now_ms();
+    let pol = policy(state);
+    let pol = if pol == Policy::NoEviction {
+        // With tiering, noeviction still never loses data: spill by LFU.
+        Policy::AllkeysLfu
+    } else {
+        pol
+    };
+    let samples = state.config.get_int("maxmemory-samples").max(1) as usize;
+    let started = Instant::now();
+    let mut jobs = Vec::new();
+    let (mut freed, mut bytes) = (0u64, 0usize);
+    let mut pool = std::mem::take(&mut state.tier.pool);
+    while freed < want && jobs.len() < max_keys && bytes < max_bytes {
+        let Some((db, key)) = pool.pick(&mut state.keyspace.dbs, pol, samples, now) else {
+            break;
+        };
+        if let Some(job) = state.keyspace.dbs[db].spill_prepare(&key, now) {
+            freed += job.mem as u64;
+            bytes += job.payload.len();
+            jobs.push((db, job));
+        }
+        if started.elapsed() > Duration::from_micros(500) {
+            break;
+        }
+    }
+    state.tier.pool = pool;
+    jobs
+}
+
+/// Compresses and writes a round's records (off the lock).
+fn write_jobs(store: &dyn ColdStore, jobs: &[(usize, SpillJob)], level: i32) -> (bool, Vec<usize>) {
+    let mut ops = Vec::with_capacity(jobs.len() * 2);
+    let mut sizes = Vec::with_capacity(jobs.len());
+    for (_, job) in jobs {
+        match cold::encode_record(&job.payload, job.expire_at, job.lfu, level) {
+            Ok(rec) => {
+                sizes.push(rec.len());
+                ops.extend(job.ops(rec));
+            }
+            Err(_) => return (false, sizes),
+        }
+    }
+    (store.write(ops).is_ok(), sizes)
+}
+
+/// Commits a round under the lock.
+fn commit(state: &mut State, jobs: &[(usize, SpillJob)], written: bool, sizes: &[usize]) {
+    for (i, (_, job)) in jobs.iter().enumerate() {
+        // SWAPDB may have moved the database: find it by its cold id.
+        let Some(db) = state
+            .keyspace
+            .dbs
+            .iter_mut()
+            .find(|d| d.cold_store().is_some_and(|(_, id)| id == job.cold_id()))
+        else {
+            continue;
+        };
+        db.spill_commit(job, written, sizes.get(i).copied().unwrap_or(0));
+    }
+    state.tier.measured = None;
+}
+
+/// One spill round from the spiller thread. Returns true if it spilled
+/// something and more may be needed.
+fn spill_round(shared: &Arc<Shared>, max_keys: usize, max_bytes: usize) -> bool {
+    let (store, jobs, level) = {
+        let mut st = shared.state.lock();
+        let Some(store) = st.tier.store.clone() else {
+            return false;
+        };
+        if !spilling_enabled(&st) {
+            return false;
+        }
+        let over = excess(&mut st);
+        if over == 0 {
+            return false;
+        }
+        check_disk(&mut st);
+        if st.tier.disk_full {
+            return false;
+        }
+        // A little below the limit, so commands do not hit it at once.
+        let slack = (st.config.hot.maxmemory.max(0) as u64 / 50).min(1 << 20);
+        let jobs = prepare(&mut st, over + slack, max_keys, max_bytes);
+        let level = st.config.get_int("tier-compression-level") as i32;
+        (store, jobs, level)
+    };
+    if jobs.is_empty() {
+        return false;
+    }
+    let (ok, sizes) = write_jobs(store.as_ref(), &jobs, level);
+    let mut st = shared.state.lock();
+    if !ok {
+        st.tier.last_error = Some("cold tier write failed".into());
+        crate::log::warning("Cold tier write failed: keys stay in memory");
+    }
+    commit(&mut st, &jobs, ok, &sizes);
+    log_cold_errors(&mut st);
+    ok
+}
+
+/// Stops spilling when the cold tier reaches `tier-max-disk`.
+fn check_disk(state: &mut State) {
+    let max = state.config.get_int("tier-max-disk");
+    let Some(store) = state.tier.store.as_ref() else {
+        return;
+    };
+    let full = max > 0 && store.disk_bytes() + store.mem_bytes() / 2 >= max as u64;
+    if full && !state.tier.disk_full {
+        crate::log::warning(
+            "Cold tier reached tier-max-disk: evicting by maxmemory-policy instead of spilling",
+        );
+    }
+    state.tier.disk_full = full;
+}
+
+/// Logs cold-tier problems the engine recorded.
+pub fn log_cold_errors(state: &mut State) {
+    for db in state.keyspace.dbs.iter_mut() {
+        for e in db.take_cold_errors() {
+            crate::log::warning(&e);
+        }
+    }
+}
+
+/// A whole spill round under the lock (commands, when the spiller is
+/// behind; loading a dump).
+pub fn spill_now(state: &mut State, max_keys: usize) -> usize {
+    let Some(store) = state.tier.store.clone() else {
+        return 0;
+    };
+    let over = excess(state);
+    if over == 0 {
+        return 0;
+    }
+    let jobs = prepare(state, over, max_keys, 1 << 20);
+    if jobs.is_empty() {
+        return 0;
+    }
+    let level = state.config.get_int("tier-compression-level") as i32;
+    let (ok, sizes) = write_jobs(store.as_ref(), &jobs, level);
+    commit(state, &jobs, ok, &sizes);
+    state.tier.sync_rounds += 1;
+    jobs.len()
+}
+
+/// Redis's `performEvictions` before a command, with tiering: wake the
+/// spiller; spill inline only when far over the limit. Without tiering
+/// (or with the disk budget reached): delete victims per policy, and
+/// refuse commands that would grow memory when nothing can be evicted.
+pub fn before_command(state: &mut State, cmd: &'static CommandSpec) -> Result<(), Error> {
+    if state.config.hot.maxmemory <= 0 {
+        return Ok(());
+    }
+    let over = excess(state);
+    if over == 0 {
+        return Ok(());
+    }
+    let max = state.config.hot.maxmemory as u64;
+    if state.config.get_bool("tiering") {
+        if state.tier.store.is_none() {
+            if let Err(e) = open(state) {
+                crate::log::warning(&format!("Can't open the cold tier: {e}"));
+                state.tier.last_error = Some(e);
+                state.tier.disk_full = true;
+            }
+        }
+        if spilling_enabled(state) {
+            state.tier.kick.wake();
+            if over > max / 10 + (1 << 20) {
+                spill_now(state, 64);
+            }
+            return Ok(());
+        }
+    }
+    evict_by_deletion(state);
+    if excess(state) > 0 && cmd.flags.has(Flags::DENYOOM) {
+        return Err(Error::custom(
+            "OOM command not allowed when used memory > 'maxmemory'.",
+        ));
+    }
+    Ok(())
+}
+
+/// Deletes victims until under the limit or out of candidates (1 ms at
+/// most per call, as Redis's eviction time limit).
+fn evict_by_deletion(state: &mut State) {
+    let pol = policy(state);
+    if pol == Policy::NoEviction {
+        return;
+    }
+    let samples = state.config.get_int("maxmemory-samples").max(1) as usize;
+    let started = Instant::now();
+    let now = now_ms();
+    let mut pool = std::mem::take(&mut state.tier.pool);
+    while excess(state) > 0 && started.elapsed() < Duration::from_millis(1) {
+        let Some((db, key)) = pool.pick(&mut state.keyspace.dbs, pol, samples, now) else {
+            break;
+        };
+        if state.keyspace.dbs[db].delete(&key, now) {
+            state.stats.evicted_keys += 1;
+            state.key_modified(db, &key);
+            state.notify_keyspace_event('e', "evicted", &key, db);
+        }
+        state.tier.measured = None;
+    }
+    state.tier.pool = pool;
+}
+
+/// Keys of the command at hand that live in the cold tier and are not in
+/// its cache: the connection reads them off the lock before running the
+/// command (so a disk read never holds up other clients).
+pub fn keys_needing_io(state: &mut State, db: usize, args: &[Bytes]) -> Vec<Vec<u8>> {
+    if state.tier.store.is_none() || state.keyspace.dbs[db].cold_len() == 0 {
+        return Vec::new();
+    }
+    let Some(cmd) = crate::command::lookup(args) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for i in cmd.keys.positions(args) {
+        if let Some(k) = args.get(i) {
+            if state.keyspace.dbs[db].cold_needs_io(k) {
+                if let Some((_, id)) = state.keyspace.dbs[db].cold_store() {
+                    out.push(cold::data_key(id, k));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Keys of every command queued in a transaction (EXEC warms them all).
+pub fn exec_keys_needing_io(
+    state: &mut State,
+    db: usize,
+    queued: &[(&'static CommandSpec, Vec<Bytes>)],
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (_, args) in queued {
+        out.extend(keys_needing_io(state, db, args));
+    }
+    out
+}
+
+/// Cold keys the next command of `client` would read from disk (EXEC:
+/// those of every queued command; scripts: their declared KEYS).
+pub fn command_keys_needing_io(
+    state: &mut State,
+    client: &crate::client::Client,
+    args: &[Bytes],
+) -> Vec<Vec<u8>> {
+    if state.tier.store.is_none() || args.is_empty() {
+        return Vec::new();
+    }
+    match &client.multi {
+        Some(m) if args[0].eq_ignore_ascii_case(b"exec") => {
+            exec_keys_needing_io(state, client.db, &m.queued)
+        }
+        Some(_) => Vec::new(),
+        None => keys_needing_io(state, client.db, args),
+    }
+}
+
+/// Reads records so that the next read under the lock hits the cache.
+pub fn warm(store: &Store, keys: &[Vec<u8>]) {
+    for k in keys {
+        let _ = store.get(cold::Cf::Data, k, false);
+    }
+}
+
+/// Cron work: active expiry of cold records, disk budget, wake-ups.
+pub fn cron(state: &mut State, now: i64) {
+    if state.tier.store.is_none() {
+        return;
+    }
+    for db in state.keyspace.dbs.iter_mut() {
+        db.cold_active_expire(now, 64);
+    }
+    check_disk(state);
+    if excess(state) > 0 {
+        state.tier.kick.wake();
+    }
+    log_cold_errors(state);
+}
+
+/// INFO tiering.
+pub fn info(state: &State, out: &mut String) {
+    let mut stats = strata_storage::keyspace::ColdStats::default();
+    let (mut hot, mut cold_keys) = (0usize, 0usize);
+    for db in &state.keyspace.dbs {
+        hot += db.hot_len();
+        cold_keys += db.cold_len();
+        if let Some(s) = db.cold_stats() {
+            stats.merge(s);
+        }
+    }
+    let (disk, mem, kind) = match &state.tier.store {
+        Some(s) => (s.disk_bytes(), s.mem_bytes(), s.kind()),
+        None => (0, 0, "none"),
+    };
+    let ratio = if stats.spill_bytes_stored > 0 {
+        stats.spill_bytes_raw as f64 / stats.spill_bytes_stored as f64
+    } else {
+        0.0
+    };
+    out.push_str("# Tiering\r\n");
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push_str("\r\n");
+    };
+    line(format!(
+        "tiering_enabled:{}",
+        u8::from(state.config.get_bool("tiering"))
+    ));
+    line(format!("tier_store:{kind}"));
+    line(format!("hot_keys:{hot}"));
+    line(format!("cold_keys:{cold_keys}"));
+    line(format!("spills:{}", stats.spills));
+    line(format!("promotions:{}", stats.promotions));
+    line(format!("cold_hits:{}", stats.cold_hits));
+    line(format!("cold_misses:{}", stats.cold_misses));
+    line(format!("cold_expired:{}", stats.expired));
+    line(format!("cold_errors:{}", stats.errors));
+    line(format!("cold_read_p50_us:{}", stats.read_percentile(0.5)));
+    line(format!("cold_read_p99_us:{}", stats.read_percentile(0.99)));
+    line(format!("spilled_raw_bytes:{}", stats.spill_bytes_raw));
+    line(format!("spilled_stored_bytes:{}", stats.spill_bytes_stored));
+    line(format!("compression_ratio:{ratio:.2}"));
+    line("dictionary_records:0".to_string());
+    line(format!("tier_disk_bytes:{disk}"));
+    line(format!("tier_memory_bytes:{mem}"));
+    line(format!("tier_disk_full:{}", u8::from(state.tier.disk_full)));
+    line(format!("sync_spill_rounds:{}", state.tier.sync_rounds));
+    line(format!(
+        "spiller_rounds:{}",
+        state.tier.kick.rounds.load(Ordering::Relaxed)
+    ));
+}

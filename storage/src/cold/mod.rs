@@ -1,0 +1,516 @@
+//! The cold tier: values moved out of memory, zstd-compressed, in an
+//! ordered key-value store (RocksDB in production, [`MemStore`] in tests).
+//!
+//! Layout (drawn byte by byte in `docs/formats/cold-value.md`):
+//!
+//! * **data** records: key `[db u16 BE][pos u64 BE][user key]`, value a
+//!   [`Record`] (header + zstd frame of the value's DUMP payload, which is
+//!   the project's one value codec and carries its own CRC64).
+//!   `pos` is the bit-reversed keyspace hash ([`crate::dict::key_hash`]),
+//!   the same order the in-memory table's SCAN cursor walks, so one SCAN
+//!   cursor covers both tiers.
+//! * **ttl** index: key `[db u16 BE][expire-at ms u64 BE][pos u64 BE][user
+//!   key]`, empty value: lets active expiry find expired cold records in
+//!   deadline order without reading them.
+//!
+//! The store knows nothing of the keyspace: [`crate::keyspace::Db`] keeps
+//! the counts and decides what to write.
+
+pub mod rocks;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::dict::key_hash;
+
+/// Column families (key spaces) of the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cf {
+    Data,
+    Ttl,
+}
+
+/// One write in a batch. Batches apply atomically and in order.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Put(Cf, Vec<u8>, Vec<u8>),
+    Delete(Cf, Vec<u8>),
+    /// Deletes every key in `[from, to)`.
+    DeleteRange(Cf, Vec<u8>, Vec<u8>),
+}
+
+/// Result of a point read.
+#[derive(Debug)]
+pub enum Fetch {
+    Found(Vec<u8>),
+    Missing,
+    /// `cache_only` read that would have needed disk I/O.
+    NeedsIo,
+}
+
+/// A cold-tier failure: I/O, corruption, or a full disk.
+#[derive(Clone, Debug)]
+pub struct ColdError(pub String);
+
+impl fmt::Display for ColdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ColdError {}
+
+/// Chunks of `(key, value)` pairs streamed from a point-in-time view.
+pub type Chunk = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// An ordered key-value store for cold records.
+pub trait ColdStore: Send + Sync {
+    /// Point read. With `cache_only`, answers `NeedsIo` instead of reading
+    /// the disk (so callers holding a lock can defer the I/O).
+    fn get(&self, cf: Cf, key: &[u8], cache_only: bool) -> Result<Fetch, ColdError>;
+    /// Applies a batch atomically.
+    fn write(&self, ops: Vec<Op>) -> Result<(), ColdError>;
+    /// Calls `f` for keys in `[from, to)` in order until it returns false.
+    fn scan(
+        &self,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), ColdError>;
+    /// Streams `[from, to)` of `cf` as it is at the moment of the call
+    /// (returns once that point-in-time view is taken), in chunks, through
+    /// a bounded channel, from another thread.
+    fn snapshot_stream(
+        &self,
+        cf: Cf,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    ) -> Result<std::sync::mpsc::Receiver<Result<Chunk, ColdError>>, ColdError>;
+    /// Bytes on disk (SST files and logs).
+    fn disk_bytes(&self) -> u64;
+    /// Bytes of memory the store uses (memtables, block cache, indexes).
+    fn mem_bytes(&self) -> u64;
+    /// Human-readable name for INFO.
+    fn kind(&self) -> &'static str;
+}
+
+/// Shared handle to a store.
+pub type Store = Arc<dyn ColdStore>;
+
+/// Current record format version.
+pub const RECORD_VERSION: u8 = 1;
+const FLAG_EXPIRE: u8 = 1;
+const FLAG_ZSTD: u8 = 2;
+/// Fixed part of the header.
+const HEADER: usize = 12;
+
+/// A decoded record header plus its (still compressed) body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// RDB type byte of the value (TYPE answers without decompressing).
+    pub rdb_type: u8,
+    pub lfu: u8,
+    pub dict_id: u32,
+    pub raw_len: u32,
+    pub expire_at: Option<i64>,
+    pub compressed: bool,
+    pub body: &'a [u8],
+}
+
+/// Builds a record from a DUMP payload.
+pub fn encode_record(
+    payload: &[u8],
+    expire_at: Option<i64>,
+    lfu: u8,
+    level: i32,
+) -> Result<Vec<u8>, ColdError> {
+    let rdb_type = payload.first().copied().unwrap_or(0);
+    let body = zstd::bulk::compress(payload, level).map_err(|e| ColdError(e.to_string()))?;
+    let (compressed, body) = if body.len() < payload.len() {
+        (true, body)
+    } else {
+        (false, payload.to_vec())
+    };
+    let mut out = Vec::with_capacity(HEADER + 8 + body.len());
+    out.push(RECORD_VERSION);
+    out.push(
+        if expire_at.is_some() { FLAG_EXPIRE } else { 0 } | if compressed { FLAG_ZSTD } else { 0 },
+    );
+    out.push(rdb_type);
+    out.push(lfu);
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    if let Some(at) = expire_at {
+        out.extend_from_slice(&at.to_le_bytes());
+    }
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Parses a record header. Errors name the offset of the problem.
+pub fn decode_record(rec: &[u8]) -> Result<Record<'_>, ColdError> {
+    if rec.len() < HEADER {
+        return Err(ColdError(format!(
+            "cold record truncated: {} bytes, header needs {HEADER}",
+            rec.len()
+        )));
+    }
+    if rec[0] != RECORD_VERSION {
+        return Err(ColdError(format!(
+            "cold record version {} at offset 0 (expected {RECORD_VERSION})",
+            rec[0]
+        )));
+    }
+    let flags = rec[1];
+    if flags & !(FLAG_EXPIRE | FLAG_ZSTD) != 0 {
+        return Err(ColdError(format!(
+            "cold record flags {flags:#x} at offset 1"
+        )));
+    }
+    let word = |at: usize| u32::from_le_bytes([rec[at], rec[at + 1], rec[at + 2], rec[at + 3]]);
+    let mut pos = HEADER;
+    let expire_at = if flags & FLAG_EXPIRE != 0 {
+        let Some(b) = rec.get(pos..pos + 8) else {
+            return Err(ColdError(format!("cold record truncated at offset {pos}")));
+        };
+        pos += 8;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Some(i64::from_le_bytes(a))
+    } else {
+        None
+    };
+    Ok(Record {
+        rdb_type: rec[2],
+        lfu: rec[3],
+        dict_id: word(4),
+        raw_len: word(8),
+        expire_at,
+        compressed: flags & FLAG_ZSTD != 0,
+        body: &rec[pos..],
+    })
+}
+
+/// Upper bound on a record's uncompressed payload (matches the largest
+/// value a client can build under `proto-max-bulk-len`-style limits).
+pub const MAX_RAW_LEN: u32 = 1 << 31;
+
+impl Record<'_> {
+    /// The DUMP payload inside (decompressed). The payload's own CRC64 is
+    /// checked by the codec when it is restored.
+    pub fn payload(&self) -> Result<Vec<u8>, ColdError> {
+        if self.dict_id != 0 {
+            return Err(ColdError(format!(
+                "cold record uses unknown dictionary {}",
+                self.dict_id
+            )));
+        }
+        if !self.compressed {
+            return Ok(self.body.to_vec());
+        }
+        if self.raw_len > MAX_RAW_LEN {
+            return Err(ColdError(format!(
+                "cold record claims {} bytes uncompressed",
+                self.raw_len
+            )));
+        }
+        let out = zstd::bulk::decompress(self.body, self.raw_len as usize)
+            .map_err(|e| ColdError(format!("bad zstd frame in cold record: {e}")))?;
+        if out.len() != self.raw_len as usize {
+            return Err(ColdError(format!(
+                "cold record decompressed to {} bytes, header says {}",
+                out.len(),
+                self.raw_len
+            )));
+        }
+        Ok(out)
+    }
+
+    /// The same record with another deadline (EXPIRE on a cold key, no
+    /// decompression).
+    pub fn with_expire(&self, expire_at: Option<i64>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + 8 + self.body.len());
+        out.push(RECORD_VERSION);
+        out.push(
+            if expire_at.is_some() { FLAG_EXPIRE } else { 0 }
+                | if self.compressed { FLAG_ZSTD } else { 0 },
+        );
+        out.push(self.rdb_type);
+        out.push(self.lfu);
+        out.extend_from_slice(&self.dict_id.to_le_bytes());
+        out.extend_from_slice(&self.raw_len.to_le_bytes());
+        if let Some(at) = expire_at {
+            out.extend_from_slice(&at.to_le_bytes());
+        }
+        out.extend_from_slice(self.body);
+        out
+    }
+}
+
+/// Position of a key: its keyspace hash, bit-reversed.
+pub fn position(key: &[u8]) -> u64 {
+    key_hash(key).reverse_bits()
+}
+
+/// Data-record key for `key` in cold database `db`.
+pub fn data_key(db: u16, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(10 + key.len());
+    k.extend_from_slice(&db.to_be_bytes());
+    k.extend_from_slice(&position(key).to_be_bytes());
+    k.extend_from_slice(key);
+    k
+}
+
+/// First data key of position `pos` in `db`.
+pub fn data_bound(db: u16, pos: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(10);
+    k.extend_from_slice(&db.to_be_bytes());
+    k.extend_from_slice(&pos.to_be_bytes());
+    k
+}
+
+/// Range of every key of `db` in either column family.
+pub fn db_range(db: u16) -> (Vec<u8>, Vec<u8>) {
+    (db.to_be_bytes().to_vec(), db_end(db))
+}
+
+/// End bound of `db` (exclusive), handling the last id.
+pub fn db_end(db: u16) -> Vec<u8> {
+    if db == u16::MAX {
+        vec![0xff, 0xff, 0xff]
+    } else {
+        (db + 1).to_be_bytes().to_vec()
+    }
+}
+
+/// The user key inside a data key.
+pub fn user_key(data_key: &[u8]) -> &[u8] {
+    data_key.get(10..).unwrap_or(&[])
+}
+
+/// TTL-index key.
+pub fn ttl_key(db: u16, at: i64, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(18 + key.len());
+    k.extend_from_slice(&db.to_be_bytes());
+    k.extend_from_slice(&(at.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(&position(key).to_be_bytes());
+    k.extend_from_slice(key);
+    k
+}
+
+/// Deadline and user key of a TTL-index key.
+pub fn parse_ttl_key(k: &[u8]) -> Option<(i64, &[u8])> {
+    let at = u64::from_be_bytes(k.get(2..10)?.try_into().ok()?);
+    Some((at.min(i64::MAX as u64) as i64, k.get(18..)?))
+}
+
+/// In-memory store: tests, and the fault-injection wrapper's backing.
+#[derive(Default)]
+pub struct MemStore {
+    maps: parking_lot_free::Maps,
+    /// Delay applied to reads that are not `cache_only` (fault injection).
+    pub read_delay: std::sync::Mutex<std::time::Duration>,
+    /// Keys read recently (what a block cache would hold).
+    warm: std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
+    /// When true, `cache_only` reads of keys not read before answer
+    /// `NeedsIo`, as a disk store would.
+    pub simulate_cache: bool,
+}
+
+mod parking_lot_free {
+    use super::Cf;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    pub struct Maps {
+        pub m: Mutex<[BTreeMap<Vec<u8>, Vec<u8>>; 2]>,
+    }
+
+    pub fn idx(cf: Cf) -> usize {
+        match cf {
+            Cf::Data => 0,
+            Cf::Ttl => 1,
+        }
+    }
+}
+
+impl MemStore {
+    pub fn new() -> MemStore {
+        MemStore::default()
+    }
+
+    /// A store that behaves like a disk: reads not yet warmed need I/O,
+    /// and I/O takes `delay`.
+    pub fn slow(delay: std::time::Duration) -> MemStore {
+        MemStore {
+            read_delay: std::sync::Mutex::new(delay),
+            simulate_cache: true,
+            ..MemStore::default()
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, [BTreeMap<Vec<u8>, Vec<u8>>; 2]> {
+        self.maps.m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Number of records in `cf`.
+    pub fn len(&self, cf: Cf) -> usize {
+        self.lock()[parking_lot_free::idx(cf)].len()
+    }
+
+    /// True if the store holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.lock().iter().all(|m| m.is_empty())
+    }
+}
+
+impl ColdStore for MemStore {
+    fn get(&self, cf: Cf, key: &[u8], cache_only: bool) -> Result<Fetch, ColdError> {
+        if self.simulate_cache {
+            let mut warm = self.warm.lock().unwrap_or_else(|p| p.into_inner());
+            if !warm.contains(key) {
+                if cache_only {
+                    return Ok(Fetch::NeedsIo);
+                }
+                let delay = *self.read_delay.lock().unwrap_or_else(|p| p.into_inner());
+                drop(warm);
+                std::thread::sleep(delay);
+                warm = self.warm.lock().unwrap_or_else(|p| p.into_inner());
+                warm.insert(key.to_vec());
+            }
+        }
+        Ok(match self.lock()[parking_lot_free::idx(cf)].get(key) {
+            Some(v) => Fetch::Found(v.clone()),
+            None => Fetch::Missing,
+        })
+    }
+
+    fn write(&self, ops: Vec<Op>) -> Result<(), ColdError> {
+        let mut maps = self.lock();
+        for op in ops {
+            match op {
+                Op::Put(cf, k, v) => {
+                    maps[parking_lot_free::idx(cf)].insert(k, v);
+                }
+                Op::Delete(cf, k) => {
+                    maps[parking_lot_free::idx(cf)].remove(&k);
+                }
+                Op::DeleteRange(cf, from, to) => {
+                    let m = &mut maps[parking_lot_free::idx(cf)];
+                    let doomed: Vec<Vec<u8>> = m.range(from..to).map(|(k, _)| k.clone()).collect();
+                    for k in doomed {
+                        m.remove(&k);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn scan(
+        &self,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), ColdError> {
+        let maps = self.lock();
+        for (k, v) in maps[parking_lot_free::idx(cf)].range(from.to_vec()..to.to_vec()) {
+            if !f(k, v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot_stream(
+        &self,
+        cf: Cf,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    ) -> Result<std::sync::mpsc::Receiver<Result<Chunk, ColdError>>, ColdError> {
+        let all: Chunk = self.lock()[parking_lot_free::idx(cf)]
+            .range(from..to)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        std::thread::spawn(move || {
+            for c in all.chunks(256) {
+                if tx.send(Ok(c.to_vec())).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        self.lock()
+            .iter()
+            .flat_map(|m| m.iter())
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum()
+    }
+
+    fn mem_bytes(&self) -> u64 {
+        0
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trip_and_expire_rewrite() {
+        let payload = b"\x00\x05hello\x0a\x00abcdefgh".repeat(20);
+        let rec = encode_record(&payload, Some(12345), 7, 3).expect("encode");
+        let r = decode_record(&rec).expect("decode");
+        assert_eq!(r.expire_at, Some(12345));
+        assert_eq!(r.lfu, 7);
+        assert!(r.compressed);
+        assert_eq!(r.payload().expect("payload"), payload);
+        let rec2 = r.with_expire(None);
+        let r2 = decode_record(&rec2).expect("decode");
+        assert_eq!(r2.expire_at, None);
+        assert_eq!(r2.payload().expect("payload"), payload);
+    }
+
+    #[test]
+    fn corrupt_records_are_errors_not_panics() {
+        let payload = b"\x00\x05hello".repeat(30);
+        let rec = encode_record(&payload, Some(1), 1, 3).expect("encode");
+        for cut in 0..rec.len() {
+            if let Ok(r) = decode_record(&rec[..cut]) {
+                let _ = r.payload();
+            }
+        }
+        let mut bad = rec.clone();
+        let last = bad.len() - 3;
+        bad[last] ^= 0xff;
+        let r = decode_record(&bad).expect("header intact");
+        assert!(r.payload().is_err() || r.payload().ok() != Some(payload.clone()));
+        let mut v = rec.clone();
+        v[0] = 9;
+        assert!(decode_record(&v).is_err());
+    }
+
+    #[test]
+    fn keys_order_by_db_then_position() {
+        let a = data_key(1, b"x");
+        let b = data_key(2, b"a");
+        assert!(a < b);
+        let (lo, hi) = db_range(1);
+        assert!(a.as_slice() >= lo.as_slice() && a.as_slice() < hi.as_slice());
+        assert_eq!(user_key(&a), b"x");
+        let t = ttl_key(3, 99, b"key");
+        assert_eq!(parse_ttl_key(&t), Some((99, &b"key"[..])));
+    }
+}

@@ -1,0 +1,278 @@
+//! The RocksDB cold store.
+//!
+//! Values arrive already zstd-compressed (per record, see [`super`]), so
+//! RocksDB's own block compression is off. Bloom filters (10 bits/key)
+//! answer most "not there" lookups without touching the disk; the block
+//! cache is bounded by `tier-block-cache-size` and counted, with the
+//! memtables, inside `maxmemory`. The WAL is off: the cold tier is made
+//! durable by the server's checkpoints, not record by record.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, ReadOptions,
+    ReadTier, WriteBatch, WriteOptions, DB,
+};
+
+use super::{Cf, Chunk, ColdError, ColdStore, Fetch, Op};
+
+/// Tuning knobs from the server's configuration.
+#[derive(Clone, Debug)]
+pub struct RocksConfig {
+    pub block_cache_bytes: usize,
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for RocksConfig {
+    fn default() -> Self {
+        RocksConfig {
+            block_cache_bytes: 32 << 20,
+            write_buffer_bytes: 8 << 20,
+        }
+    }
+}
+
+pub struct RocksStore {
+    db: Arc<DB>,
+    cache: Cache,
+}
+
+fn err(e: rocksdb::Error) -> ColdError {
+    ColdError(e.into_string())
+}
+
+const CF_NAMES: [&str; 2] = ["data", "ttl"];
+
+impl RocksStore {
+    /// Opens (creating if needed) the store at `path`. With `fresh`, any
+    /// previous contents are destroyed first.
+    pub fn open(path: &Path, cfg: &RocksConfig, fresh: bool) -> Result<RocksStore, ColdError> {
+        let cache = Cache::new_lru_cache(cfg.block_cache_bytes.max(1 << 20));
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_bloom_filter(10.0, false);
+        table.set_block_size(16 << 10);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        let mut cf_opts = Options::default();
+        cf_opts.set_block_based_table_factory(&table);
+        cf_opts.set_compression_type(DBCompressionType::None);
+        cf_opts.set_write_buffer_size(cfg.write_buffer_bytes.max(1 << 20));
+        cf_opts.set_max_write_buffer_number(3);
+        cf_opts.set_level_compaction_dynamic_level_bytes(true);
+        let mut opts = cf_opts.clone();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_background_jobs(2);
+        if fresh && path.exists() {
+            DB::destroy(&opts, path).map_err(err)?;
+            let _ = std::fs::remove_dir_all(path);
+        }
+        std::fs::create_dir_all(path).map_err(|e| ColdError(format!("{}: {e}", path.display())))?;
+        let cfs = CF_NAMES
+            .iter()
+            .map(|n| ColumnFamilyDescriptor::new(*n, cf_opts.clone()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)
+            .map_err(|e| ColdError(format!("{}: {}", path.display(), e.into_string())))?;
+        Ok(RocksStore {
+            db: Arc::new(db),
+            cache,
+        })
+    }
+
+    fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily, ColdError> {
+        let name = match cf {
+            Cf::Data => CF_NAMES[0],
+            Cf::Ttl => CF_NAMES[1],
+        };
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| ColdError(format!("column family {name} missing")))
+    }
+
+    fn prop(&self, name: &str) -> u64 {
+        let mut total = 0;
+        for n in CF_NAMES {
+            if let Some(cf) = self.db.cf_handle(n) {
+                total += self
+                    .db
+                    .property_int_value_cf(cf, name)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+            }
+        }
+        total
+    }
+}
+
+fn write_opts() -> WriteOptions {
+    let mut w = WriteOptions::default();
+    w.disable_wal(true);
+    w
+}
+
+impl ColdStore for RocksStore {
+    fn get(&self, cf: Cf, key: &[u8], cache_only: bool) -> Result<Fetch, ColdError> {
+        let mut ro = ReadOptions::default();
+        if cache_only {
+            ro.set_read_tier(ReadTier::BlockCache);
+        }
+        match self.db.get_pinned_cf_opt(self.cf(cf)?, key, &ro) {
+            Ok(Some(v)) => Ok(Fetch::Found(v.to_vec())),
+            Ok(None) => Ok(Fetch::Missing),
+            Err(e) if cache_only && e.kind() == rocksdb::ErrorKind::Incomplete => {
+                Ok(Fetch::NeedsIo)
+            }
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    fn write(&self, ops: Vec<Op>) -> Result<(), ColdError> {
+        let mut b = WriteBatch::default();
+        for op in ops {
+            match op {
+                Op::Put(cf, k, v) => b.put_cf(self.cf(cf)?, k, v),
+                Op::Delete(cf, k) => b.delete_cf(self.cf(cf)?, k),
+                Op::DeleteRange(cf, from, to) => b.delete_range_cf(self.cf(cf)?, from, to),
+            }
+        }
+        self.db.write_opt(b, &write_opts()).map_err(err)
+    }
+
+    fn scan(
+        &self,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), ColdError> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(to.to_vec());
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf)?, ro);
+        it.seek(from);
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            if !f(k, v) {
+                return Ok(());
+            }
+            it.next();
+        }
+        it.status().map_err(err)
+    }
+
+    fn snapshot_stream(
+        &self,
+        cf: Cf,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    ) -> Result<mpsc::Receiver<Result<Chunk, ColdError>>, ColdError> {
+        let db = self.db.clone();
+        let name = match cf {
+            Cf::Data => CF_NAMES[0],
+            Cf::Ttl => CF_NAMES[1],
+        };
+        let (tx, rx) = mpsc::sync_channel::<Result<Chunk, ColdError>>(4);
+        let (taken_tx, taken_rx) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("cold-snapshot".into())
+            .spawn(move || {
+                let Some(handle) = db.cf_handle(name) else {
+                    let _ = taken_tx.send(());
+                    let _ = tx.send(Err(ColdError(format!("column family {name} missing"))));
+                    return;
+                };
+                let snap = db.snapshot();
+                let _ = taken_tx.send(());
+                let mut ro = ReadOptions::default();
+                ro.set_iterate_upper_bound(to);
+                ro.fill_cache(false);
+                let mut it = snap.raw_iterator_cf_opt(handle, ro);
+                it.seek(&from);
+                let mut chunk: Chunk = Vec::new();
+                let mut bytes = 0usize;
+                while it.valid() {
+                    if let (Some(k), Some(v)) = (it.key(), it.value()) {
+                        bytes += k.len() + v.len();
+                        chunk.push((k.to_vec(), v.to_vec()));
+                    }
+                    if chunk.len() >= 1024 || bytes >= 4 << 20 {
+                        if tx.send(Ok(std::mem::take(&mut chunk))).is_err() {
+                            return;
+                        }
+                        bytes = 0;
+                    }
+                    it.next();
+                }
+                if let Err(e) = it.status() {
+                    let _ = tx.send(Err(err(e)));
+                    return;
+                }
+                if !chunk.is_empty() {
+                    let _ = tx.send(Ok(chunk));
+                }
+            })
+            .map_err(|e| ColdError(e.to_string()))?;
+        taken_rx
+            .recv()
+            .map_err(|_| ColdError("snapshot thread failed".into()))?;
+        Ok(rx)
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        self.prop("rocksdb.total-sst-files-size")
+    }
+
+    fn mem_bytes(&self) -> u64 {
+        self.prop("rocksdb.cur-size-all-mem-tables")
+            + self.cache.get_usage() as u64
+            + self.prop("rocksdb.estimate-table-readers-mem")
+    }
+
+    fn kind(&self) -> &'static str {
+        "rocksdb"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_scan_delete_range_snapshot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = RocksStore::open(dir.path(), &RocksConfig::default(), true).expect("open");
+        let k1 = super::super::data_key(0, b"a");
+        let k2 = super::super::data_key(0, b"b");
+        let k3 = super::super::data_key(1, b"c");
+        s.write(vec![
+            Op::Put(Cf::Data, k1.clone(), b"1".to_vec()),
+            Op::Put(Cf::Data, k2.clone(), b"2".to_vec()),
+            Op::Put(Cf::Data, k3.clone(), b"3".to_vec()),
+        ])
+        .expect("write");
+        assert!(matches!(s.get(Cf::Data, &k1, false), Ok(Fetch::Found(v)) if v == b"1"));
+        let (lo, hi) = super::super::db_range(0);
+        let mut n = 0;
+        s.scan(Cf::Data, &lo, &hi, &mut |_, _| {
+            n += 1;
+            true
+        })
+        .expect("scan");
+        assert_eq!(n, 2);
+        let rx = s
+            .snapshot_stream(Cf::Data, lo.clone(), hi.clone())
+            .expect("snap");
+        s.write(vec![Op::DeleteRange(Cf::Data, lo.clone(), hi.clone())])
+            .expect("range delete");
+        assert!(matches!(s.get(Cf::Data, &k1, false), Ok(Fetch::Missing)));
+        assert!(matches!(s.get(Cf::Data, &k3, false), Ok(Fetch::Found(_))));
+        // The snapshot still sees what was there when it was taken.
+        let seen: usize = rx.iter().map(|c| c.expect("chunk").len()).sum();
+        assert_eq!(seen, 2);
+    }
+}

@@ -1,0 +1,894 @@
+//! Tiering: values spill to the cold tier under `maxmemory` and every
+//! command keeps working on them.
+//!
+//! These servers run inside the test process, whose allocator figures
+//! include everything else the process does, so tests drive spilling
+//! with `maxmemory 1` (everything goes cold) and then lift the limit
+//! (`maxmemory 0`) to freeze the split between tiers.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use redis::Connection;
+
+fn info_field(c: &mut Connection, section: &str, field: &str) -> i64 {
+    let text: String = redis::cmd("INFO").arg(section).query(c).expect("info");
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix(&format!("{field}:")) {
+            return v.trim().parse().unwrap_or(-1);
+        }
+    }
+    panic!("no {field} in INFO {section}");
+}
+
+fn cold_keys(c: &mut Connection) -> i64 {
+    info_field(c, "tiering", "cold_keys")
+}
+
+fn promotions(c: &mut Connection) -> i64 {
+    info_field(c, "tiering", "promotions")
+}
+
+/// Spills (nearly) everything, then freezes tiers.
+fn spill_all(c: &mut Connection, expect_cold: i64) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1")
+        .query(c)
+        .expect("config");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // Any command gives the spiller a nudge.
+        let _: i64 = redis::cmd("DBSIZE").query(c).expect("dbsize");
+        if cold_keys(c) >= expect_cold {
+            break;
+        }
+        assert!(Instant::now() < deadline, "keys never spilled");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .query(c)
+        .expect("config");
+}
+
+#[test]
+fn values_of_every_type_survive_a_round_trip_through_the_cold_tier() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client().get_connection().expect("conn");
+    let big = "x".repeat(5000);
+    redis::pipe()
+        .cmd("SET")
+        .arg("str")
+        .arg("hello")
+        .cmd("SET")
+        .arg("int")
+        .arg(12345)
+        .cmd("SET")
+        .arg("big")
+        .arg(&big)
+        .cmd("RPUSH")
+        .arg("list")
+        .arg(&["a", "b", "c"])
+        .cmd("HSET")
+        .arg("hash")
+        .arg(&["f1", "v1", "f2", "v2"])
+        .cmd("SADD")
+        .arg("set")
+        .arg(&["1", "2", "3"])
+        .cmd("SADD")
+        .arg("sset")
+        .arg(&["x", "y"])
+        .cmd("ZADD")
+        .arg("zset")
+        .arg(&["1", "a", "2.5", "b"])
+        .query::<()>(&mut c)
+        .expect("fill");
+    for i in 0..600 {
+        let _: () = redis::cmd("HSET")
+            .arg("bighash")
+            .arg(format!("f{i}"))
+            .arg(i)
+            .query(&mut c)
+            .expect("hset");
+    }
+    let _: () = redis::cmd("EXPIRE")
+        .arg("str")
+        .arg(1000)
+        .query(&mut c)
+        .expect("expire");
+    let before: i64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
+    assert_eq!(before, 9);
+    spill_all(&mut c, 9);
+    assert_eq!(info_field(&mut c, "tiering", "hot_keys"), 0);
+    // Counts stay exact across tiers.
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        9
+    );
+    let ks: String = redis::cmd("INFO")
+        .arg("keyspace")
+        .query(&mut c)
+        .expect("info");
+    assert!(ks.contains("db0:keys=9,expires=1,"), "{ks}");
+    // Commands that need no value do not promote.
+    let p0 = promotions(&mut c);
+    assert_eq!(
+        redis::cmd("EXISTS")
+            .arg(&["str", "list", "nope"])
+            .query::<i64>(&mut c)
+            .expect("exists"),
+        2
+    );
+    assert_eq!(
+        redis::cmd("TYPE")
+            .arg("zset")
+            .query::<String>(&mut c)
+            .expect("type"),
+        "zset"
+    );
+    assert_eq!(
+        redis::cmd("TYPE")
+            .arg("hash")
+            .query::<String>(&mut c)
+            .expect("type"),
+        "hash"
+    );
+    assert_eq!(
+        redis::cmd("TYPE")
+            .arg("set")
+            .query::<String>(&mut c)
+            .expect("type"),
+        "set"
+    );
+    assert_eq!(
+        redis::cmd("TYPE")
+            .arg("list")
+            .query::<String>(&mut c)
+            .expect("type"),
+        "list"
+    );
+    assert_eq!(
+        redis::cmd("TYPE")
+            .arg("int")
+            .query::<String>(&mut c)
+            .expect("type"),
+        "string"
+    );
+    let ttl: i64 = redis::cmd("TTL").arg("str").query(&mut c).expect("ttl");
+    assert!((990..=1000).contains(&ttl), "{ttl}");
+    assert_eq!(
+        redis::cmd("TTL")
+            .arg("int")
+            .query::<i64>(&mut c)
+            .expect("ttl"),
+        -1
+    );
+    assert_eq!(
+        redis::cmd("EXPIRE")
+            .arg("int")
+            .arg(500)
+            .query::<i64>(&mut c)
+            .expect("expire"),
+        1
+    );
+    assert_eq!(
+        redis::cmd("PERSIST")
+            .arg("int")
+            .query::<i64>(&mut c)
+            .expect("persist"),
+        1
+    );
+    assert_eq!(
+        redis::cmd("TTL")
+            .arg("int")
+            .query::<i64>(&mut c)
+            .expect("ttl"),
+        -1
+    );
+    let ks: String = redis::cmd("INFO")
+        .arg("keyspace")
+        .query(&mut c)
+        .expect("info");
+    assert!(ks.contains("db0:keys=9,expires=1,"), "{ks}");
+    assert_eq!(promotions(&mut c), p0, "metadata commands promoted a key");
+    // Values read back exactly.
+    assert_eq!(
+        redis::cmd("GET")
+            .arg("str")
+            .query::<String>(&mut c)
+            .expect("get"),
+        "hello"
+    );
+    assert_eq!(
+        redis::cmd("INCR")
+            .arg("int")
+            .query::<i64>(&mut c)
+            .expect("incr"),
+        12346
+    );
+    assert_eq!(
+        redis::cmd("GET")
+            .arg("big")
+            .query::<String>(&mut c)
+            .expect("get"),
+        big
+    );
+    assert_eq!(
+        redis::cmd("LRANGE")
+            .arg("list")
+            .arg(0)
+            .arg(-1)
+            .query::<Vec<String>>(&mut c)
+            .expect("lrange"),
+        vec!["a", "b", "c"]
+    );
+    let h: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg("hash")
+        .query(&mut c)
+        .expect("hgetall");
+    assert_eq!(h.get("f2").map(String::as_str), Some("v2"));
+    assert_eq!(
+        redis::cmd("HLEN")
+            .arg("bighash")
+            .query::<i64>(&mut c)
+            .expect("hlen"),
+        600
+    );
+    assert_eq!(
+        redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg("bighash")
+            .query::<String>(&mut c)
+            .expect("enc"),
+        "hashtable"
+    );
+    assert_eq!(
+        redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg("set")
+            .query::<String>(&mut c)
+            .expect("enc"),
+        "intset"
+    );
+    let mut members: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("sset")
+        .query(&mut c)
+        .expect("smembers");
+    members.sort();
+    assert_eq!(members, vec!["x", "y"]);
+    assert_eq!(
+        redis::cmd("ZSCORE")
+            .arg("zset")
+            .arg("b")
+            .query::<f64>(&mut c)
+            .expect("zscore"),
+        2.5
+    );
+    let ttl: i64 = redis::cmd("TTL").arg("str").query(&mut c).expect("ttl");
+    assert!(
+        (990..=1000).contains(&ttl),
+        "deadline lost on promotion: {ttl}"
+    );
+    assert!(promotions(&mut c) > p0);
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        9
+    );
+}
+
+#[test]
+fn delete_rename_flush_and_swapdb_work_on_cold_keys() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client().get_connection().expect("conn");
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut c)
+            .expect("set");
+    }
+    let _: () = redis::cmd("SELECT").arg(1).query(&mut c).expect("select");
+    let _: () = redis::cmd("SET")
+        .arg("other")
+        .arg("db1")
+        .query(&mut c)
+        .expect("set");
+    let _: () = redis::cmd("SELECT").arg(0).query(&mut c).expect("select");
+    spill_all(&mut c, 101);
+    let p0 = promotions(&mut c);
+    assert_eq!(
+        redis::cmd("DEL")
+            .arg(&["k1", "k2", "missing"])
+            .query::<i64>(&mut c)
+            .expect("del"),
+        2
+    );
+    assert_eq!(
+        redis::cmd("UNLINK")
+            .arg("k3")
+            .query::<i64>(&mut c)
+            .expect("unlink"),
+        1
+    );
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        97
+    );
+    let _: () = redis::cmd("RENAME")
+        .arg("k4")
+        .arg("renamed")
+        .query(&mut c)
+        .expect("rename");
+    assert_eq!(
+        redis::cmd("EXISTS")
+            .arg("k4")
+            .query::<i64>(&mut c)
+            .expect("exists"),
+        0
+    );
+    assert_eq!(promotions(&mut c), p0, "DEL/RENAME promoted");
+    assert_eq!(
+        redis::cmd("GET")
+            .arg("renamed")
+            .query::<String>(&mut c)
+            .expect("get"),
+        "4"
+    );
+    // RENAME onto an existing cold key replaces it.
+    let _: () = redis::cmd("RENAME")
+        .arg("k5")
+        .arg("k6")
+        .query(&mut c)
+        .expect("rename");
+    assert_eq!(
+        redis::cmd("GET")
+            .arg("k6")
+            .query::<String>(&mut c)
+            .expect("get"),
+        "5"
+    );
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        96
+    );
+    // SET over a cold key replaces it; counts stay exact.
+    let _: () = redis::cmd("SET")
+        .arg("k7")
+        .arg("new")
+        .query(&mut c)
+        .expect("set");
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        96
+    );
+    assert_eq!(
+        redis::cmd("GET")
+            .arg("k7")
+            .query::<String>(&mut c)
+            .expect("get"),
+        "new"
+    );
+    // SWAPDB across tiers.
+    let _: () = redis::cmd("SWAPDB")
+        .arg(0)
+        .arg(1)
+        .query(&mut c)
+        .expect("swapdb");
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        1
+    );
+    assert_eq!(
+        redis::cmd("GET")
+            .arg("other")
+            .query::<String>(&mut c)
+            .expect("get"),
+        "db1"
+    );
+    let _: () = redis::cmd("SELECT").arg(1).query(&mut c).expect("select");
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        96
+    );
+    assert_eq!(
+        redis::cmd("GET")
+            .arg("k50")
+            .query::<String>(&mut c)
+            .expect("get"),
+        "50"
+    );
+    // FLUSHDB clears both tiers.
+    let _: () = redis::cmd("FLUSHDB").query(&mut c).expect("flushdb");
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        0
+    );
+    assert_eq!(
+        redis::cmd("GET")
+            .arg("k60")
+            .query::<Option<String>>(&mut c)
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        redis::cmd("KEYS")
+            .arg("*")
+            .query::<Vec<String>>(&mut c)
+            .expect("keys")
+            .len(),
+        0
+    );
+    let _: () = redis::cmd("SELECT").arg(0).query(&mut c).expect("select");
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        1
+    );
+}
+
+#[test]
+fn scan_returns_every_key_while_keys_move_between_tiers() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client().get_connection().expect("conn");
+    let n = 2000;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let mut p = redis::pipe();
+        for i in chunk {
+            p.cmd("SET").arg(format!("key:{i}")).arg(i).ignore();
+        }
+        p.query::<()>(&mut c).expect("fill");
+    }
+    spill_all(&mut c, n / 2);
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut cursor: u64 = 0;
+    let mut calls = 0;
+    let mut other = s.client().get_connection().expect("conn");
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(50)
+            .query(&mut c)
+            .expect("scan");
+        seen.extend(keys);
+        calls += 1;
+        // Between calls: promote some keys, spill others.
+        for j in 0..5 {
+            let k = format!("key:{}", (calls * 37 + j * 101) % n);
+            let _: Option<String> = redis::cmd("GET").arg(&k).query(&mut other).expect("get");
+        }
+        if calls % 10 == 0 {
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("maxmemory")
+                .arg("1")
+                .query(&mut other)
+                .expect("cfg");
+            std::thread::sleep(Duration::from_millis(5));
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("maxmemory")
+                .arg("0")
+                .query(&mut other)
+                .expect("cfg");
+        }
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+        assert!(calls < 10_000, "scan does not terminate");
+    }
+    for i in 0..n {
+        assert!(seen.contains(&format!("key:{i}")), "SCAN missed key:{i}");
+    }
+    // KEYS and RANDOMKEY see both tiers too.
+    let all: Vec<String> = redis::cmd("KEYS").arg("key:*").query(&mut c).expect("keys");
+    assert_eq!(all.len(), n as usize);
+    let r: String = redis::cmd("RANDOMKEY").query(&mut c).expect("randomkey");
+    assert!(r.starts_with("key:"));
+    // SCAN TYPE filters cold keys by their record's type.
+    let _: () = redis::cmd("RPUSH")
+        .arg("alist")
+        .arg("x")
+        .query(&mut c)
+        .expect("rpush");
+    spill_all(&mut c, 1);
+    let mut lists = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .arg("TYPE")
+            .arg("list")
+            .query(&mut c)
+            .expect("scan");
+        lists.extend(keys);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(lists, vec!["alist".to_string()]);
+}
+
+#[test]
+fn cold_keys_expire_lazily_and_actively_with_events() {
+    let s = TestServer::start(&[("notify-keyspace-events", "Ex")]);
+    let mut c = s.client().get_connection().expect("conn");
+    let mut sub = s.raw();
+    sub.cmd_str("SUBSCRIBE __keyevent@0__:expired");
+    for i in 0..20 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("t{i}"))
+            .arg(i)
+            .arg("PX")
+            .arg(300)
+            .query(&mut c)
+            .expect("set");
+    }
+    let _: () = redis::cmd("SET")
+        .arg("lazy")
+        .arg(1)
+        .arg("PX")
+        .arg(300)
+        .query(&mut c)
+        .expect("set");
+    let _: () = redis::cmd("SET")
+        .arg("keep")
+        .arg(1)
+        .query(&mut c)
+        .expect("set");
+    spill_all(&mut c, 22);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        redis::cmd("GET")
+            .arg("lazy")
+            .query::<Option<String>>(&mut c)
+            .expect("get"),
+        None
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize") > 1 {
+        assert!(Instant::now() < deadline, "cold keys never expired");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ks: String = redis::cmd("INFO")
+        .arg("keyspace")
+        .query(&mut c)
+        .expect("info");
+    assert!(ks.contains("db0:keys=1,expires=0,"), "{ks}");
+    let mut expired = HashSet::new();
+    for _ in 0..21 {
+        let msg = sub.read();
+        expired.insert(msg.show());
+    }
+    assert_eq!(expired.len(), 21);
+}
+
+#[test]
+fn transactions_and_scripts_see_cold_keys() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client().get_connection().expect("conn");
+    let _: () = redis::cmd("SET")
+        .arg("a")
+        .arg(1)
+        .query(&mut c)
+        .expect("set");
+    let _: () = redis::cmd("RPUSH")
+        .arg("l")
+        .arg(&["x", "y"])
+        .query(&mut c)
+        .expect("rpush");
+    spill_all(&mut c, 2);
+    let (a, l): (i64, i64) = redis::pipe()
+        .atomic()
+        .cmd("INCR")
+        .arg("a")
+        .cmd("LPUSH")
+        .arg("l")
+        .arg("w")
+        .query(&mut c)
+        .expect("exec");
+    assert_eq!((a, l), (2, 3));
+    spill_all(&mut c, 2);
+    let v: i64 = redis::cmd("EVAL")
+        .arg("return redis.call('INCRBY', KEYS[1], 10) + redis.call('LLEN', KEYS[2])")
+        .arg(2)
+        .arg("a")
+        .arg("l")
+        .query(&mut c)
+        .expect("eval");
+    assert_eq!(v, 15);
+    spill_all(&mut c, 2);
+    // An undeclared key inside a script is read synchronously.
+    let v: String = redis::cmd("EVAL")
+        .arg("return redis.call('LINDEX', 'l', 0)")
+        .arg(0)
+        .query(&mut c)
+        .expect("eval");
+    assert_eq!(v, "w");
+}
+
+#[test]
+fn blocked_pop_is_served_from_a_cold_list() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client().get_connection().expect("conn");
+    let _: () = redis::cmd("RPUSH")
+        .arg("q")
+        .arg(&["1", "2"])
+        .query(&mut c)
+        .expect("rpush");
+    spill_all(&mut c, 1);
+    let v: (String, String) = redis::cmd("BLPOP")
+        .arg("q")
+        .arg(1)
+        .query(&mut c)
+        .expect("blpop");
+    assert_eq!(v, ("q".into(), "1".into()));
+}
+
+#[test]
+fn tiering_off_evicts_like_redis() {
+    let s = TestServer::start(&[("tiering", "no"), ("maxmemory-policy", "allkeys-lru")]);
+    let mut c = s.client().get_connection().expect("conn");
+    for i in 0..50 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut c)
+            .expect("set");
+    }
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1")
+        .query(&mut c)
+        .expect("cfg");
+    // Everything is evicted; the process still uses more than 1 byte, so
+    // the write itself may then be refused, as Redis would.
+    let _ = redis::cmd("SET")
+        .arg("x")
+        .arg(1)
+        .query::<redis::Value>(&mut c);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .query(&mut c)
+        .expect("cfg");
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
+    assert!(n < 51, "nothing evicted");
+    assert!(info_field(&mut c, "stats", "evicted_keys") > 0);
+    // noeviction refuses writes over the limit, reads still work.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query(&mut c)
+        .expect("cfg");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1")
+        .query(&mut c)
+        .expect("cfg");
+    let e = redis::cmd("SET")
+        .arg("y")
+        .arg(1)
+        .query::<()>(&mut c)
+        .expect_err("oom");
+    assert!(
+        e.to_string()
+            .contains("command not allowed when used memory"),
+        "{e}"
+    );
+    let _: Option<String> = redis::cmd("GET").arg("x").query(&mut c).expect("get works");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .query(&mut c)
+        .expect("cfg");
+}
+
+#[test]
+fn resident_reads_are_not_delayed_by_slow_cold_reads() {
+    let s = TestServer::start(&[]);
+    {
+        let mut st = s.shared.state.lock();
+        strata::tier::attach(
+            &mut st,
+            std::sync::Arc::new(strata_storage::cold::MemStore::slow(Duration::from_millis(
+                100,
+            ))),
+        );
+    }
+    let mut c = s.client().get_connection().expect("conn");
+    for i in 0..40 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("cold{i}"))
+            .arg(i)
+            .query(&mut c)
+            .expect("set");
+    }
+    spill_all(&mut c, 40);
+    let _: () = redis::cmd("SET")
+        .arg("hot")
+        .arg("h")
+        .query(&mut c)
+        .expect("set");
+    let port = s.port;
+    let slow = std::thread::spawn(move || {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .expect("client")
+            .get_connection()
+            .expect("conn");
+        let started = Instant::now();
+        for i in 0..20 {
+            let v: String = redis::cmd("GET")
+                .arg(format!("cold{i}"))
+                .query(&mut c)
+                .expect("get");
+            assert_eq!(v, i.to_string());
+        }
+        started.elapsed()
+    });
+    let mut lat = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        let t = Instant::now();
+        let v: String = redis::cmd("GET").arg("hot").query(&mut c).expect("get");
+        assert_eq!(v, "h");
+        lat.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let cold_time = slow.join().expect("slow reader");
+    assert!(
+        cold_time >= Duration::from_millis(20 * 100),
+        "cold reads were not slow: {cold_time:?}"
+    );
+    lat.sort();
+    let p99 = lat[lat.len() * 99 / 100];
+    assert!(
+        p99 < Duration::from_millis(10),
+        "hot p99 {p99:?} while cold reads take 100 ms"
+    );
+}
+
+#[test]
+fn bgsave_covers_both_tiers_and_redis_loads_it() {
+    let Some(_) = common::which("redis-check-rdb") else {
+        eprintln!("redis-check-rdb missing: skipped");
+        return;
+    };
+    let s = TestServer::start(&[]);
+    let mut c = s.client().get_connection().expect("conn");
+    for i in 0..200 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("s{i}"))
+            .arg(format!("value-{i}").repeat(10))
+            .query(&mut c)
+            .expect("set");
+    }
+    let _: () = redis::cmd("HSET")
+        .arg("h")
+        .arg(&["a", "1", "b", "2"])
+        .query(&mut c)
+        .expect("hset");
+    let _: () = redis::cmd("EXPIRE")
+        .arg("s7")
+        .arg(5000)
+        .query(&mut c)
+        .expect("expire");
+    spill_all(&mut c, 150);
+    let _: () = redis::cmd("SET")
+        .arg("hot")
+        .arg("yes")
+        .query(&mut c)
+        .expect("set");
+    let _: () = redis::cmd("SAVE").query(&mut c).expect("save");
+    let path = s.dir.join("dump.rdb");
+    let out = std::process::Command::new("redis-check-rdb")
+        .arg(&path)
+        .output()
+        .expect("check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::copy(&path, dir.path().join("dump.rdb")).expect("copy");
+    let Some(redis) = common::RedisServer::start_in(dir) else {
+        return;
+    };
+    let mut r = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
+        .expect("client")
+        .get_connection()
+        .expect("conn");
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut r).expect("dbsize"),
+        202
+    );
+    for i in 0..200 {
+        let v: String = redis::cmd("GET")
+            .arg(format!("s{i}"))
+            .query(&mut r)
+            .expect("get");
+        assert_eq!(v, format!("value-{i}").repeat(10));
+    }
+    let ttl: i64 = redis::cmd("TTL").arg("s7").query(&mut r).expect("ttl");
+    assert!(ttl > 4000);
+    assert_eq!(
+        redis::cmd("HGET")
+            .arg("h")
+            .arg("b")
+            .query::<String>(&mut r)
+            .expect("hget"),
+        "2"
+    );
+}
+
+#[test]
+fn a_dump_larger_than_maxmemory_imports_by_spilling() {
+    let Some(redis) = common::RedisServer::start() else {
+        return;
+    };
+    let mut r = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
+        .expect("client")
+        .get_connection()
+        .expect("conn");
+    let value = "v".repeat(1000);
+    for chunk in (0..20_000).collect::<Vec<_>>().chunks(1000) {
+        let mut p = redis::pipe();
+        for i in chunk {
+            p.cmd("SET")
+                .arg(format!("imp:{i}"))
+                .arg(format!("{i}:{value}"))
+                .ignore();
+        }
+        p.query::<()>(&mut r).expect("fill");
+    }
+    let _: () = redis::cmd("SAVE").query(&mut r).expect("save");
+    let dump: String = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("dir")
+        .query::<Vec<String>>(&mut r)
+        .expect("dir")[1]
+        .clone();
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::copy(
+        std::path::Path::new(&dump).join("dump.rdb"),
+        dir.path().join("dump.rdb"),
+    )
+    .expect("copy");
+    // ~20 MB of values with a limit far below it.
+    let s = TestServer::start_in(dir.path(), &[("maxmemory", "1")]).expect("start");
+    let mut c = s.client().get_connection().expect("conn");
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        20_000
+    );
+    assert!(cold_keys(&mut c) > 10_000, "import did not spill");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .query(&mut c)
+        .expect("cfg");
+    for i in (0..20_000).step_by(97) {
+        let v: String = redis::cmd("GET")
+            .arg(format!("imp:{i}"))
+            .query(&mut c)
+            .expect("get");
+        assert_eq!(v, format!("{i}:{value}"));
+    }
+}

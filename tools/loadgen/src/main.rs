@@ -945,14 +945,18 @@ async fn run(a: Args) -> Result<(), String> {
         let res = join_all(handles, &sh.stop).await;
         sh.stop.store(true, Ordering::Relaxed);
         let sweep = match sweep {
-            None => None,
+            None => Ok(None),
             Some(h) => match h.await {
-                Ok(Ok(s)) => Some(s),
-                Ok(Err(e)) => return Err(format!("sweep: {e}")),
-                Err(e) => return Err(format!("sweep: task failed: {e}")),
+                Ok(Ok(s)) => Ok(Some(s)),
+                Ok(Err(e)) => Err(format!("sweep: {e}")),
+                Err(e) => Err(format!("sweep: task failed: {e}")),
             },
         };
-        let res = res?;
+        let (res, sweep) = match (res, sweep) {
+            (Ok(r), Ok(s)) => (r, s),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
+            (Err(e), Err(s)) => return Err(format!("{e}; {s}")),
+        };
         let mut st = LoadStats::new();
         for r in &res {
             st.merge(r);

@@ -177,7 +177,7 @@ start_server() {
 start_server redis
 start_server strata
 log "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on :$REDIS_PORT (pid $REDIS_PID)"
-log "strata-server on :$STRATA_PORT (pid $STRATA_PID), --maxmemory $MAXMEMORY --dir $WORK/strata $STRATA_ARGS"
+log "strata-server on :$STRATA_PORT (pid $STRATA_PID), --maxmemory $MAXMEMORY --dir $WORK/strata${STRATA_ARGS:+ $STRATA_ARGS}"
 
 check_alive() {
     if ! kill -0 "$STRATA_PID" 2>/dev/null; then

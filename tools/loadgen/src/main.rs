@@ -53,7 +53,7 @@ struct Args {
     #[arg(long, short = 'P', default_value_t = 1)]
     pipeline: usize,
     /// Seconds of measured load (after --warmup).
-    #[arg(long, short = 'd')]
+    #[arg(long)]
     duration: Option<f64>,
     /// Total measured requests over all connections.
     #[arg(long, short = 'n')]

@@ -45,6 +45,12 @@ fn main() {
             env!("CARGO_PKG_VERSION"),
             server.addr
         ));
+        // dir/dbfilename (the import path from Redis), as Redis does before
+        // serving; the tests' harness already did this, the binary did not.
+        if let Err(e) = server.load_data() {
+            strata::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+            std::process::exit(1);
+        }
         strata::log::notice("Ready to accept connections tcp");
         server.run(listener, shutdown_signal()).await;
     });

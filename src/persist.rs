@@ -79,6 +79,9 @@ pub fn snapshot(state: &State) -> std::io::Result<Vec<u8>> {
     let compress = state.config.get_bool("rdbcompression");
     let checksum = state.config.get_bool("rdbchecksum");
     let mut w = RdbFileWriter::new(Vec::new(), &aux, compress, checksum)?;
+    for code in crate::scripting::functions::dump_all(state) {
+        w.function(&code)?;
+    }
     for (i, db) in state.keyspace.dbs.iter().enumerate() {
         if db.is_empty() {
             continue;
@@ -271,7 +274,15 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
                     .insert_entry(e.key, entry, e.expire_ms);
                 loaded += 1;
             }
-            RdbItem::Aux(..) | RdbItem::ResizeDb { .. } | RdbItem::Function(_) => {}
+            RdbItem::Function(code) => {
+                crate::scripting::functions::load_code(state, &code, false).map_err(|e| {
+                    format!(
+                        "{}: Failed loading library, {e} (at offset {at})",
+                        path.display()
+                    )
+                })?;
+            }
+            RdbItem::Aux(..) | RdbItem::ResizeDb { .. } => {}
         }
         let t = now_ms();
         if t - last_report > 1000 {

@@ -78,7 +78,7 @@ impl<W: Write> RdbFileWriter<W> {
 
     /// A Functions library (FUNCTION2 opcode).
     pub fn function(&mut self, code: &[u8]) -> io::Result<()> {
-        let mut e = Writer::new(false);
+        let mut e = Writer::new(self.compress);
         e.buf.push(opcodes::FUNCTION2);
         e.string(code);
         self.raw(&e.buf)

@@ -646,11 +646,12 @@ fn script_call(
         env.state.stats.rejected(cmd.name);
         return fail("This Redis command is not allowed from script");
     }
+    // Read-only scripts refuse may-replicate commands too (PUBLISH...).
+    if env.read_only && cmd.flags.has(Flags::WRITE.or(Flags::MAY_REPLICATE)) {
+        env.state.stats.rejected(cmd.name);
+        return fail("Write commands are not allowed from read-only scripts.");
+    }
     if cmd.flags.has(Flags::WRITE) {
-        if env.read_only {
-            env.state.stats.rejected(cmd.name);
-            return fail("Write commands are not allowed from read-only scripts.");
-        }
         env.status.wrote.store(true, Ordering::Relaxed);
     }
     let resp3 = env.resp == 3;

@@ -13,8 +13,32 @@ use bytes::Bytes;
 
 use super::{crc64, opcodes, Reader, Writer, RDB_VERSION};
 
-/// The pre-GA (7.0 release candidates) function opcode, refused.
+/// The function opcode of Redis 7.0 release candidates (before RC3):
+/// name, engine, optional description and body as separate strings.
 pub const FUNCTION_PRE_GA: u8 = 246;
+
+/// Reads a pre-GA function record (after its opcode) and translates it
+/// to library code, as Redis 7.0 does: `#!<engine> name=<name>\n<body>`.
+/// Errors are Redis's texts.
+pub fn read_pre_ga(r: &mut Reader) -> Result<Bytes, &'static str> {
+    let name = r.string().map_err(|_| "Failed loading library name")?;
+    let engine = r.string().map_err(|_| "Failed loading engine name")?;
+    let has_desc = r
+        .len()
+        .map_err(|_| "Failed loading library description indicator")?;
+    if has_desc != 0 {
+        r.string()
+            .map_err(|_| "Failed loading library description")?;
+    }
+    let body = r.string().map_err(|_| "Failed loading library blob")?;
+    let mut code = b"#!".to_vec();
+    code.extend_from_slice(&engine);
+    code.extend_from_slice(b" name=");
+    code.extend_from_slice(&name);
+    code.push(b'\n');
+    code.extend_from_slice(&body);
+    Ok(Bytes::from(code))
+}
 
 /// FUNCTION DUMP: every library's code, then the version and checksum.
 pub fn dump(codes: &[Bytes], compress: bool) -> Vec<u8> {
@@ -62,7 +86,13 @@ pub fn restore(p: &[u8]) -> Result<Restored, ()> {
     while p.len() - r.pos > 10 {
         let error = match r.byte() {
             Err(_) => "can not read data type",
-            Ok(FUNCTION_PRE_GA) => "Pre-GA function format not supported",
+            Ok(FUNCTION_PRE_GA) => match read_pre_ga(&mut r) {
+                Ok(code) => {
+                    codes.push(code);
+                    continue;
+                }
+                Err(e) => e,
+            },
             Ok(opcodes::FUNCTION2) => match r.string() {
                 Ok(code) => {
                     codes.push(code);
@@ -148,6 +178,23 @@ mod tests {
             assert_eq!(restore(&bad), Err(()));
         }
         assert_eq!(restore(b"short"), Err(()));
+        // A pre-GA record becomes library code.
+        let mut w = Writer::new(false);
+        w.buf.push(FUNCTION_PRE_GA);
+        w.string(b"mylib");
+        w.string(b"LUA");
+        w.len(1);
+        w.string(b"a description");
+        w.string(b"redis.register_function('f', function() return 1 end)");
+        w.buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = crc64::crc64(0, &w.buf);
+        w.buf.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            restore(&w.buf).map(|r| r.codes),
+            Ok(vec![Bytes::from_static(
+                b"#!LUA name=mylib\nredis.register_function('f', function() return 1 end)"
+            )])
+        );
         let empty = dump(&[], true);
         assert_eq!(empty.len(), 10);
         assert_eq!(

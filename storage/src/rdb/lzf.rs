@@ -99,10 +99,24 @@ fn lzf_compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             }
             out[op - lit - 1] = (lit as u8).wrapping_sub(1); // stop run
             op -= usize::from(lit == 0); // undo run if length is zero
-            loop {
-                len += 1;
-                if !(len < maxlen && input[r + len] == input[ip + len]) {
-                    break;
+                                         // liblzf first compares up to 16 more bytes unrolled, without
+                                         // the `maxlen` bound (a match may run up to the input's end).
+            let mut mismatch = false;
+            if maxlen > 16 {
+                for _ in 0..16 {
+                    len += 1;
+                    if input[r + len] != input[ip + len] {
+                        mismatch = true;
+                        break;
+                    }
+                }
+            }
+            if !mismatch {
+                loop {
+                    len += 1;
+                    if !(len < maxlen && input[r + len] == input[ip + len]) {
+                        break;
+                    }
                 }
             }
             len -= 2; // #octets - 1

@@ -561,7 +561,9 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
     while let Some(d) = lua.inspect_stack(level) {
         level += 1;
         let src = d.source();
-        if src.what == "C" {
+        // C functions and the "(tail call)" marks of tail calls made by
+        // the sandbox (pcall) are not where the user code is.
+        if src.what == "C" || src.what == "tail" {
             continue;
         }
         let source = src.source.as_deref().unwrap_or("").to_string();

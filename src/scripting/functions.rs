@@ -125,6 +125,9 @@ struct Vm {
     env_mt: Table,
     env: Table,
     lib_api: Table,
+    /// Where each run binds `call`, `pcall` and `setresp` (the `redis`
+    /// table's own entries forward to it).
+    current: Table,
     /// `f, h, keys, args` -> `xpcall(function() return f(keys, args) end, h)`.
     runner: Function,
     /// `f` -> `pcall(f)`.
@@ -203,6 +206,7 @@ impl Vm {
         })?;
         let log: Function = engine.redis.raw_get("log")?;
         let backing: Table = lua.named_registry_value("strata.backing")?;
+        let current = lua.create_table()?;
         let (env, env_mt, lib_api): (Table, Table, Table) =
             lua.load(SANDBOX).set_name("=strata").call((
                 engine.genv.clone(),
@@ -212,6 +216,18 @@ impl Vm {
                 super::REDIS_VERSION_NUM,
                 backing,
             ))?;
+        // Library code may keep redis.call & co. (in upvalues) across
+        // calls: the real functions are bound per run in `current`, and
+        // these forwarders (C functions, like Redis's, so a tail call to
+        // them keeps the caller's frame for error positions) stay valid.
+        for name in ["call", "pcall", "setresp"] {
+            let slot = current.clone();
+            let forward = lua.create_function(move |_, args: MultiValue| {
+                let f: Function = slot.raw_get(name)?;
+                f.call::<MultiValue>(args)
+            })?;
+            engine.redis.raw_set(name, forward)?;
+        }
         let runner = lua.load(RUNNER).set_name("=strata").into_function()?;
         let loader = lua
             .load("local f = ... return pcall(f)")
@@ -222,6 +238,7 @@ impl Vm {
             env_mt,
             env,
             lib_api,
+            current,
             runner,
             loader,
             loading,
@@ -952,7 +969,7 @@ fn run(ctx: &mut Ctx, func: Function, name: &[u8], numkeys: usize, read_only: bo
         return Err(Error::err("Function not found"));
     };
     let lua = vm.engine.lua.clone();
-    let redis = vm.engine.redis.clone();
+    let redis = vm.current.clone();
     let runner = vm.runner.clone();
     let handler = vm.engine.handler.clone();
     let to_err =

@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 
-use super::{crc64, opcodes, Reader, Writer, RDB_VERSION};
+use super::{crc64, opcodes, PayloadError, Reader, Writer, RDB_VERSION};
 
 /// The function opcode of Redis 7.0 release candidates (before RC3):
 /// name, engine, optional description and body as separate strings.
@@ -64,22 +64,22 @@ pub struct Restored {
     pub error: Option<&'static str>,
 }
 
-/// FUNCTION RESTORE: checks the footer (`Err` is Redis's `DUMP payload
-/// version or checksum are wrong`), then reads the records as Redis does:
-/// while more than the 10 footer bytes remain.
-pub fn restore(p: &[u8]) -> Result<Restored, ()> {
+/// FUNCTION RESTORE: checks the footer (the only `Err` is
+/// [`PayloadError::VersionOrChecksum`]), then reads the records as Redis
+/// does: while more than the 10 footer bytes remain.
+pub fn restore(p: &[u8]) -> Result<Restored, PayloadError> {
     if p.len() < 10 {
-        return Err(());
+        return Err(PayloadError::VersionOrChecksum);
     }
     let footer = &p[p.len() - 10..];
     let version = u16::from_le_bytes([footer[0], footer[1]]);
     if version > RDB_VERSION {
-        return Err(());
+        return Err(PayloadError::VersionOrChecksum);
     }
     let mut crc = [0u8; 8];
     crc.copy_from_slice(&footer[2..]);
     if crc64::crc64(0, &p[..p.len() - 8]) != u64::from_le_bytes(crc) {
-        return Err(());
+        return Err(PayloadError::VersionOrChecksum);
     }
     let mut r = Reader::new(p);
     let mut codes = Vec::new();
@@ -175,9 +175,9 @@ mod tests {
             );
             let mut bad = p.clone();
             bad[3] ^= 1;
-            assert_eq!(restore(&bad), Err(()));
+            assert_eq!(restore(&bad), Err(PayloadError::VersionOrChecksum));
         }
-        assert_eq!(restore(b"short"), Err(()));
+        assert_eq!(restore(b"short"), Err(PayloadError::VersionOrChecksum));
         // A pre-GA record becomes library code.
         let mut w = Writer::new(false);
         w.buf.push(FUNCTION_PRE_GA);

@@ -335,23 +335,36 @@ fn memory(st: &State, out: &mut String) {
     line!(out, "allocator_resident:{}", m.resident);
     line!(out, "total_system_memory:{sysmem}");
     line!(out, "total_system_memory_human:{}", human(sysmem));
-    for zero in [
-        "used_memory_lua:0",
-        "used_memory_vm_eval:0",
-        "used_memory_lua_human:0B",
-        "used_memory_scripts_eval:0",
-        "number_of_cached_scripts:0",
-        "number_of_functions:0",
-        "number_of_libraries:0",
-        "used_memory_vm_functions:0",
-        "used_memory_vm_total:0",
-        "used_memory_vm_total_human:0B",
-        "used_memory_functions:0",
-        "used_memory_scripts:0",
-        "used_memory_scripts_human:0B",
-    ] {
-        line!(out, "{zero}");
-    }
+    let functions = &st.scripting.functions;
+    let vm_eval = st
+        .scripting
+        .engine
+        .as_ref()
+        .map_or(0, |e| e.used_memory() as u64);
+    let vm_functions = functions.vm_memory() as u64;
+    let scripts_eval = 0u64;
+    let functions_mem = functions.memory() as u64;
+    line!(out, "used_memory_lua:{vm_eval}");
+    line!(out, "used_memory_vm_eval:{vm_eval}");
+    line!(out, "used_memory_lua_human:{}", human(vm_eval));
+    line!(out, "used_memory_scripts_eval:{scripts_eval}");
+    line!(out, "number_of_cached_scripts:{}", st.scripting.shas.len());
+    line!(out, "number_of_functions:{}", functions.function_count());
+    line!(out, "number_of_libraries:{}", functions.library_count());
+    line!(out, "used_memory_vm_functions:{vm_functions}");
+    line!(out, "used_memory_vm_total:{}", vm_eval + vm_functions);
+    line!(
+        out,
+        "used_memory_vm_total_human:{}",
+        human(vm_eval + vm_functions)
+    );
+    line!(out, "used_memory_functions:{functions_mem}");
+    line!(out, "used_memory_scripts:{}", scripts_eval + functions_mem);
+    line!(
+        out,
+        "used_memory_scripts_human:{}",
+        human(scripts_eval + functions_mem)
+    );
     line!(out, "maxmemory:{maxmemory}");
     line!(out, "maxmemory_human:{}", human(maxmemory));
     line!(

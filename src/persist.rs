@@ -68,6 +68,8 @@ pub fn limits(state: &State) -> Limits {
 /// cold tier is never loaded into memory.
 pub struct Snapshot {
     aux: Vec<(&'static str, String)>,
+    /// Functions libraries (FUNCTION2 records, before the keys).
+    functions: Vec<bytes::Bytes>,
     compress: bool,
     checksum: bool,
     save_lfu: bool,
@@ -104,6 +106,7 @@ pub fn begin_snapshot(state: &State) -> std::io::Result<Snapshot> {
     ];
     let compress = state.config.get_bool("rdbcompression");
     let checksum = state.config.get_bool("rdbchecksum");
+    let functions = crate::scripting::functions::dump_all(state);
     let mut dbs = Vec::new();
     for (i, db) in state.keyspace.dbs.iter().enumerate() {
         if db.is_empty() {
@@ -148,6 +151,7 @@ pub fn begin_snapshot(state: &State) -> std::io::Result<Snapshot> {
     }
     Ok(Snapshot {
         aux,
+        functions,
         compress,
         checksum,
         save_lfu,
@@ -160,6 +164,9 @@ impl Snapshot {
     /// Writes the dump.rdb image to `out` (streaming the cold tier).
     pub fn write_to<W: Write>(self, out: W) -> std::io::Result<W> {
         let mut w = RdbFileWriter::new(out, &self.aux, self.compress, self.checksum)?;
+        for code in &self.functions {
+            w.function(code)?;
+        }
         for db in self.dbs {
             w.select_db(db.index, db.keys, db.expires)?;
             w.encoded(&db.hot)?;
@@ -401,7 +408,15 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
                     while crate::tier::spill_now(state, 1024) > 0 {}
                 }
             }
-            RdbItem::Aux(..) | RdbItem::ResizeDb { .. } | RdbItem::Function(_) => {}
+            RdbItem::Function(code) => {
+                crate::scripting::functions::load_code(state, &code, false).map_err(|e| {
+                    format!(
+                        "{}: Failed loading library, {e} (at offset {at})",
+                        path.display()
+                    )
+                })?;
+            }
+            RdbItem::Aux(..) | RdbItem::ResizeDb { .. } => {}
         }
         let t = now_ms();
         if t - last_report > 1000 {

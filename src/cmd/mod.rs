@@ -5,6 +5,7 @@ use crate::command::CommandSpec;
 
 pub mod connection;
 pub mod dump;
+pub mod functions;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -22,6 +23,7 @@ pub mod zsets;
 pub static FAMILIES: &[&[CommandSpec]] = &[
     connection::TABLE,
     dump::TABLE,
+    functions::TABLE,
     hashes::TABLE,
     keys::TABLE,
     lists::TABLE,

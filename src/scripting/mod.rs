@@ -18,6 +18,7 @@
 //! KILL by setting a flag the Lua hook checks.
 
 pub mod convert;
+pub mod functions;
 pub mod libs;
 mod libs_json;
 mod libs_msgpack;
@@ -58,6 +59,8 @@ pub(crate) fn raise(msg: impl std::fmt::Display) -> mlua::Error {
 }
 const BUSY: &[u8] =
     b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+const BUSY_FUNCTION: &[u8] =
+    b"-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n";
 const UNKILLABLE: &[u8] = b"-UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.\r\n";
 
 /// What other connections may see of the running script, without the
@@ -72,6 +75,14 @@ pub struct ScriptStatus {
     pub wrote: AtomicBool,
     /// SCRIPT KILL asked the script to stop.
     pub kill: AtomicBool,
+    /// The running script is a function (FCALL): the BUSY text and which
+    /// KILL subcommand applies differ.
+    pub function: AtomicBool,
+    /// The running function's name and command line (FUNCTION STATS).
+    pub current: Mutex<Option<(Bytes, Vec<Bytes>)>>,
+    /// Loaded libraries and functions (FUNCTION STATS while busy).
+    pub libraries: AtomicU64,
+    pub functions: AtomicU64,
 }
 
 /// Scripting state kept in [`State`].
@@ -84,6 +95,8 @@ pub struct Scripting {
     /// SHA1s of cached scripts (kept outside the engine so SCRIPT EXISTS
     /// works while the engine is checked out).
     pub shas: HashMap<String, ()>,
+    /// Redis Functions: libraries and their own Lua VM.
+    pub functions: functions::Functions,
 }
 
 struct Cached {
@@ -199,6 +212,11 @@ fn root_message(e: &mlua::Error) -> String {
 }
 
 impl Engine {
+    /// Bytes used by this VM's Lua heap.
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+
     fn new(status: Arc<ScriptStatus>) -> mlua::Result<Engine> {
         let lua = Lua::new_with(
             StdLib::TABLE | StdLib::STRING | StdLib::MATH,
@@ -543,7 +561,9 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
     while let Some(d) = lua.inspect_stack(level) {
         level += 1;
         let src = d.source();
-        if src.what == "C" {
+        // C functions and the "(tail call)" marks of tail calls made by
+        // the sandbox (pcall) are not where the user code is.
+        if src.what == "C" || src.what == "tail" {
             continue;
         }
         let source = src.source.as_deref().unwrap_or("").to_string();
@@ -628,11 +648,12 @@ fn script_call(
         env.state.stats.rejected(cmd.name);
         return fail("This Redis command is not allowed from script");
     }
+    // Read-only scripts refuse may-replicate commands too (PUBLISH...).
+    if env.read_only && cmd.flags.has(Flags::WRITE.or(Flags::MAY_REPLICATE)) {
+        env.state.stats.rejected(cmd.name);
+        return fail("Write commands are not allowed from read-only scripts.");
+    }
     if cmd.flags.has(Flags::WRITE) {
-        if env.read_only {
-            env.state.stats.rejected(cmd.name);
-            return fail("Write commands are not allowed from read-only scripts.");
-        }
         env.status.wrote.store(true, Ordering::Relaxed);
     }
     let resp3 = env.resp == 3;
@@ -759,7 +780,48 @@ fn run(
     }
     engine.globals.raw_set("KEYS", keys).map_err(to_lua_err)?;
     engine.globals.raw_set("ARGV", argv).map_err(to_lua_err)?;
+    let args = MultiValue::from_iter([
+        Value::Function(func),
+        Value::Function(engine.handler.clone()),
+    ]);
+    execute(
+        ctx,
+        Run {
+            lua: &lua,
+            redis: &engine.redis,
+            runner: &engine.runner,
+            args,
+            name: &sha,
+            read_only,
+        },
+    )
+}
 
+/// One script or function call, ready to run.
+pub(crate) struct Run<'a> {
+    pub lua: &'a Lua,
+    /// The VM's real `redis` table (call/pcall/setresp are set per run).
+    pub redis: &'a Table,
+    /// Lua function returning `xpcall(...)`'s first two results.
+    pub runner: &'a Function,
+    /// The runner's arguments.
+    pub args: MultiValue,
+    /// Script SHA1 or function name, for error texts.
+    pub name: &'a str,
+    pub read_only: bool,
+}
+
+/// Runs a script or function body with `redis.call` & co. bound to this
+/// client, and writes its reply (or error, in Redis's format).
+pub(crate) fn execute(ctx: &mut Ctx, run: Run) -> CmdResult {
+    let Run {
+        lua,
+        redis,
+        runner,
+        args,
+        name: sha,
+        read_only,
+    } = run;
     let status = ctx.state.scripting.status.clone();
     status.wrote.store(false, Ordering::Relaxed);
     status.kill.store(false, Ordering::Relaxed);
@@ -781,9 +843,6 @@ fn run(
         read_only,
         status: status.clone(),
     });
-    let redis = engine.redis.clone();
-    let runner = engine.runner.clone();
-    let handler = engine.handler.clone();
     let outcome: mlua::Result<(bool, Value, i64)> = lua.scope(|scope| {
         let call = scope.create_function(|lua, args: Variadic<Value>| {
             let mut env = env
@@ -813,7 +872,7 @@ fn run(
         redis.raw_set("call", call)?;
         redis.raw_set("pcall", pcall)?;
         redis.raw_set("setresp", setresp)?;
-        let res = runner.call::<(bool, Value)>((func, handler));
+        let res = runner.call::<(bool, Value)>(args);
         let (ok, v) = res?;
         let resp = env.lock().map(|e| e.resp).unwrap_or(2);
         Ok((ok, v, resp))
@@ -910,15 +969,24 @@ pub async fn wait_idle(status: &ScriptStatus) {
 
 /// Answers one command received while a script is busy.
 fn busy_reply(status: &ScriptStatus, args: &[Bytes], out: &mut Vec<u8>) {
-    let is_kill = args.len() == 2
-        && args[0].eq_ignore_ascii_case(b"script")
-        && args[1].eq_ignore_ascii_case(b"kill");
-    if !is_kill {
-        out.extend_from_slice(BUSY);
+    let is = |i: usize, word: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word));
+    let sub = |cmd: &[u8], name: &[u8]| args.len() == 2 && is(0, cmd) && is(1, name);
+    let function = status.function.load(Ordering::Relaxed);
+    let script_kill = sub(b"script", b"kill");
+    let function_kill = sub(b"function", b"kill");
+    let busy = if function { BUSY_FUNCTION } else { BUSY };
+    if sub(b"function", b"stats") && function {
+        functions::busy_stats(status, out);
+    } else if !script_kill && !function_kill {
+        out.extend_from_slice(busy);
     } else if status.running_since.load(Ordering::Relaxed) == 0 {
         out.extend_from_slice(b"-NOTBUSY No scripts in execution right now.\r\n");
     } else if status.wrote.load(Ordering::Relaxed) {
         out.extend_from_slice(UNKILLABLE);
+    } else if script_kill && function {
+        out.extend_from_slice(BUSY_FUNCTION);
+    } else if function_kill && !function {
+        out.extend_from_slice(BUSY);
     } else {
         status.kill.store(true, Ordering::Relaxed);
         out.extend_from_slice(b"+OK\r\n");

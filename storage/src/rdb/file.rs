@@ -78,7 +78,7 @@ impl<W: Write> RdbFileWriter<W> {
 
     /// A Functions library (FUNCTION2 opcode).
     pub fn function(&mut self, code: &[u8]) -> io::Result<()> {
-        let mut e = Writer::new(false);
+        let mut e = Writer::new(self.compress);
         e.buf.push(opcodes::FUNCTION2);
         e.string(code);
         self.raw(&e.buf)
@@ -256,6 +256,14 @@ impl<'a> RdbFileReader<'a> {
                     return Ok(RdbItem::Aux(k, v));
                 }
                 opcodes::FUNCTION2 => return Ok(RdbItem::Function(self.r.string()?)),
+                super::functions::FUNCTION_PRE_GA => {
+                    return super::functions::read_pre_ga(&mut self.r)
+                        .map(RdbItem::Function)
+                        .map_err(|what| RdbError {
+                            offset: op_at,
+                            what,
+                        })
+                }
                 opcodes::MODULE_AUX => return Err(self.r.err("module data is not supported")),
                 opcodes::SELECTDB => {
                     let db = self.r.len()?;

@@ -12,6 +12,7 @@
 pub mod convert;
 pub mod crc64;
 pub mod file;
+pub mod functions;
 pub mod intset;
 pub mod listpack;
 pub mod lzf;

@@ -49,75 +49,137 @@ pub fn decompress(input: &[u8], expected_len: usize) -> Option<Vec<u8>> {
     }
 }
 
-const HASH_LOG: usize = 14;
-const MAX_OFF: usize = 1 << 13;
-/// Longest back reference: 7 + 255 + 2 bytes.
-const MAX_REF: usize = 264;
+const HLOG: u32 = 16;
+const HSIZE: usize = 1 << HLOG;
 const MAX_LIT: usize = 1 << 5;
+const MAX_OFF: usize = 1 << 13;
+const MAX_REF: usize = (1 << 8) + (1 << 3);
 
-fn hash3(b: &[u8]) -> usize {
-    let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-    ((v.wrapping_mul(2_654_435_761)) >> (32 - HASH_LOG)) as usize
+/// liblzf's `IDX` with `VERY_FAST` (Redis's settings, `HLOG` 16).
+fn idx(h: u32) -> usize {
+    ((h >> (3 * 8 - HLOG)).wrapping_sub(h.wrapping_mul(5)) as usize) & (HSIZE - 1)
 }
 
-/// Compresses `input`. Returns `None` if the result would not be smaller
-/// (Redis then stores the string uncompressed).
+/// Compresses `input` exactly as Redis's `lzf_compress` (liblzf 3.6 with
+/// `HLOG` 16, `VERY_FAST`) into at most `len - 4` bytes, as
+/// `rdbSaveLzfStringObject` asks; `None` when it does not fit (Redis then
+/// stores the string uncompressed). Same bytes as Redis, so DUMP payloads
+/// and dump.rdb files match.
 pub fn compress(input: &[u8]) -> Option<Vec<u8>> {
-    if input.len() < 4 {
+    let in_len = input.len();
+    if in_len <= 4 {
         return None;
     }
-    let mut table = vec![usize::MAX; 1 << HASH_LOG];
-    let mut out: Vec<u8> = Vec::with_capacity(input.len());
-    let mut lit_start = 0usize;
-    let mut i = 0usize;
-    let flush_literals = |out: &mut Vec<u8>, from: usize, to: usize| {
-        let mut s = from;
-        while s < to {
-            let n = (to - s).min(MAX_LIT);
-            out.push((n - 1) as u8);
-            out.extend_from_slice(&input[s..s + n]);
-            s += n;
-        }
-    };
-    while i + 2 < input.len() {
-        let h = hash3(&input[i..]);
-        let cand = table[h];
-        table[h] = i;
-        if cand != usize::MAX
-            && i - cand <= MAX_OFF
-            && cand < i
-            && input[cand..cand + 3] == input[i..i + 3]
-        {
-            let mut len = 3;
-            let max = (input.len() - i).min(MAX_REF);
-            while len < max && input[cand + len] == input[i + len] {
-                len += 1;
-            }
-            flush_literals(&mut out, lit_start, i);
-            let off = i - cand - 1;
-            let l = len - 2;
-            if l < 7 {
-                out.push(((l << 5) | (off >> 8)) as u8);
-            } else {
-                out.push(((7 << 5) | (off >> 8)) as u8);
-                out.push((l - 7) as u8);
-            }
-            out.push((off & 0xff) as u8);
-            i += len;
-            lit_start = i;
-            if out.len() >= input.len() {
+    let out_end = in_len - 4;
+    // Slack for the run headers liblzf reserves ahead of its checks.
+    let mut out = vec![0u8; out_end + 8];
+    // Slots hold position + 1 (0 = empty, as an untouched liblzf slot
+    // that never points inside the input).
+    let mut htab = vec![0usize; HSIZE];
+    let in_end = in_len;
+    let mut ip = 0usize;
+    let mut op = 1usize; // start run
+    let mut lit = 0usize;
+    let mut hval: u32 = (u32::from(input[0]) << 8) | u32::from(input[1]);
+    while ip + 2 < in_end {
+        hval = (hval << 8) | u32::from(input[ip + 2]);
+        let slot = idx(hval);
+        let r = htab[slot];
+        htab[slot] = ip + 1;
+        let matched = r != 0 && {
+            let r = r - 1;
+            r < ip
+                && ip - r - 1 < MAX_OFF
+                && r > 0
+                && input[r + 2] == input[ip + 2]
+                && input[r] == input[ip]
+                && input[r + 1] == input[ip + 1]
+        };
+        if matched {
+            let r = r - 1;
+            let off = ip - r - 1;
+            let mut len = 2usize;
+            let maxlen = (in_end - ip - len).min(MAX_REF);
+            if op + 3 + 1 >= out_end && op - usize::from(lit == 0) + 3 + 1 >= out_end {
                 return None;
             }
+            out[op - lit - 1] = (lit as u8).wrapping_sub(1); // stop run
+            op -= usize::from(lit == 0); // undo run if length is zero
+            'ext: {
+                if maxlen > 16 {
+                    for _ in 0..16 {
+                        len += 1;
+                        if input[r + len] != input[ip + len] {
+                            break 'ext;
+                        }
+                    }
+                }
+                loop {
+                    len += 1;
+                    if !(len < maxlen && input[r + len] == input[ip + len]) {
+                        break;
+                    }
+                }
+            }
+            len -= 2; // now octets - 1
+            ip += 1;
+            if len < 7 {
+                out[op] = ((off >> 8) + (len << 5)) as u8;
+                op += 1;
+            } else {
+                out[op] = ((off >> 8) + (7 << 5)) as u8;
+                out[op + 1] = (len - 7) as u8;
+                op += 2;
+            }
+            out[op] = off as u8;
+            op += 1;
+            lit = 0;
+            op += 1; // start run
+            ip += len + 1;
+            if ip + 2 >= in_end {
+                break;
+            }
+            ip -= 2;
+            hval = (u32::from(input[ip]) << 8) | u32::from(input[ip + 1]);
+            hval = (hval << 8) | u32::from(input[ip + 2]);
+            htab[idx(hval)] = ip + 1;
+            ip += 1;
+            hval = (hval << 8) | u32::from(input[ip + 2]);
+            htab[idx(hval)] = ip + 1;
+            ip += 1;
         } else {
-            i += 1;
+            if op >= out_end {
+                return None;
+            }
+            lit += 1;
+            out[op] = input[ip];
+            op += 1;
+            ip += 1;
+            if lit == MAX_LIT {
+                out[op - lit - 1] = (lit - 1) as u8;
+                lit = 0;
+                op += 1;
+            }
         }
     }
-    flush_literals(&mut out, lit_start, input.len());
-    if out.len() < input.len() {
-        Some(out)
-    } else {
-        None
+    if op + 3 > out_end {
+        return None;
     }
+    while ip < in_end {
+        lit += 1;
+        out[op] = input[ip];
+        op += 1;
+        ip += 1;
+        if lit == MAX_LIT {
+            out[op - lit - 1] = (lit - 1) as u8;
+            lit = 0;
+            op += 1;
+        }
+    }
+    out[op - lit - 1] = (lit as u8).wrapping_sub(1); // end run
+    op -= usize::from(lit == 0);
+    out.truncate(op);
+    Some(out)
 }
 
 #[cfg(test)]

@@ -466,40 +466,35 @@ fn xdel(ctx: &mut Ctx) -> CmdResult {
 
 // ------------------------------------------------------ XREAD/XREADGROUP
 
-/// Keys of XREAD/XREADGROUP (Redis's `xreadGetKeys`): after STREAMS, the
-/// first half of the remaining arguments.
-fn xread_keys(a: &[Bytes]) -> Vec<usize> {
-    let mut streams = None;
-    let mut i = 1;
-    while i < a.len() {
-        let arg = &a[i];
-        if args::is(arg, "block") || args::is(arg, "count") {
-            i += 1;
-        } else if args::is(arg, "group") {
-            i += 2;
-        } else if args::is(arg, "noack") {
-        } else if args::is(arg, "streams") {
-            streams = Some(i);
-            break;
-        } else {
-            break;
-        }
-        i += 1;
-    }
-    let Some(pos) = streams else {
+/// Keys of XREAD/XREADGROUP from their key specs (what Redis 7.0 uses):
+/// the first `STREAMS` from argument `from` on, then the first half of
+/// the arguments after it.
+fn stream_keys(a: &[Bytes], from: usize) -> Vec<usize> {
+    let Some(kw) = (from..a.len()).find(|&i| args::is(&a[i], "streams")) else {
         return Vec::new();
     };
-    let num = a.len() - pos - 1;
-    if num == 0 || num % 2 != 0 {
-        return Vec::new();
-    }
-    (pos + 1..pos + 1 + num / 2).collect()
+    let first = kw + 1;
+    let n = a.len().saturating_sub(first) / 2;
+    (first..first + n).collect()
+}
+
+fn xread_keys(a: &[Bytes]) -> Vec<usize> {
+    stream_keys(a, 1)
+}
+
+fn xreadgroup_keys(a: &[Bytes]) -> Vec<usize> {
+    stream_keys(a, 4)
 }
 
 /// The command to run again for a client blocked on several streams when
 /// `key` is ready: `STREAMS key id` with that key's ID only.
 pub fn args_for_key(args: &[Bytes], key: &Bytes) -> Vec<Bytes> {
-    let pos = xread_keys(args);
+    let group = args.first().is_some_and(|n| n.len() == 10);
+    let pos = if group {
+        xreadgroup_keys(args)
+    } else {
+        xread_keys(args)
+    };
     let (Some(&first), Some(&last)) = (pos.first(), pos.last()) else {
         return args.to_vec();
     };
@@ -1810,21 +1805,22 @@ const XREAD_KEYS: Keys = Keys::Custom {
     find: xread_keys,
 };
 
+const XREADGROUP_KEYS: Keys = Keys::Custom {
+    legacy: (0, 0, 0),
+    find: xreadgroup_keys,
+};
+
+/// In the order Redis 7.0 lists them (COMMAND INFO).
 static XGROUP_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("xgroup|create", -5, W.or(D), SUB_KEY, xgroup_create).doc(
+    CommandSpec::new("xgroup|destroy", 4, W, SUB_KEY, xgroup_destroy).doc(
         "stream",
         "5.0.0",
-        "Creates a consumer group.",
+        "Destroys a consumer group.",
     ),
     CommandSpec::new("xgroup|setid", -5, W, SUB_KEY, xgroup_setid).doc(
         "stream",
         "5.0.0",
         "Sets the last-delivered ID of a consumer group.",
-    ),
-    CommandSpec::new("xgroup|destroy", 4, W, SUB_KEY, xgroup_destroy).doc(
-        "stream",
-        "5.0.0",
-        "Destroys a consumer group.",
     ),
     CommandSpec::new(
         "xgroup|createconsumer",
@@ -1834,11 +1830,6 @@ static XGROUP_SUBS: &[CommandSpec] = &[
         xgroup_createconsumer,
     )
     .doc("stream", "6.2.0", "Creates a consumer in a consumer group."),
-    CommandSpec::new("xgroup|delconsumer", 5, W, SUB_KEY, xgroup_delconsumer).doc(
-        "stream",
-        "5.0.0",
-        "Deletes a consumer from a consumer group.",
-    ),
     CommandSpec::new(
         "xgroup|help",
         2,
@@ -1851,24 +1842,19 @@ static XGROUP_SUBS: &[CommandSpec] = &[
         "5.0.0",
         "Returns helpful text about the different subcommands.",
     ),
+    CommandSpec::new("xgroup|create", -5, W.or(D), SUB_KEY, xgroup_create).doc(
+        "stream",
+        "5.0.0",
+        "Creates a consumer group.",
+    ),
+    CommandSpec::new("xgroup|delconsumer", 5, W, SUB_KEY, xgroup_delconsumer).doc(
+        "stream",
+        "5.0.0",
+        "Deletes a consumer from a consumer group.",
+    ),
 ];
 
 static XINFO_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("xinfo|consumers", 4, R, SUB_KEY, xinfo_consumers).doc(
-        "stream",
-        "5.0.0",
-        "Returns a list of the consumers in a consumer group.",
-    ),
-    CommandSpec::new("xinfo|groups", 3, R, SUB_KEY, xinfo_groups).doc(
-        "stream",
-        "5.0.0",
-        "Returns a list of the consumer groups of a stream.",
-    ),
-    CommandSpec::new("xinfo|stream", -3, R, SUB_KEY, xinfo_stream).doc(
-        "stream",
-        "5.0.0",
-        "Returns information about a stream.",
-    ),
     CommandSpec::new(
         "xinfo|help",
         2,
@@ -1880,6 +1866,21 @@ static XINFO_SUBS: &[CommandSpec] = &[
         "stream",
         "5.0.0",
         "Returns helpful text about the different subcommands.",
+    ),
+    CommandSpec::new("xinfo|groups", 3, R, SUB_KEY, xinfo_groups).doc(
+        "stream",
+        "5.0.0",
+        "Returns a list of the consumer groups of a stream.",
+    ),
+    CommandSpec::new("xinfo|consumers", 4, R, SUB_KEY, xinfo_consumers).doc(
+        "stream",
+        "5.0.0",
+        "Returns a list of the consumers in a consumer group.",
+    ),
+    CommandSpec::new("xinfo|stream", -3, R, SUB_KEY, xinfo_stream).doc(
+        "stream",
+        "5.0.0",
+        "Returns information about a stream.",
     ),
 ];
 
@@ -1927,7 +1928,7 @@ pub static TABLE: &[CommandSpec] = &[
         "5.0.0",
         "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
     ),
-    CommandSpec::new("xreadgroup", -7, W.or(Flags::BLOCKING), XREAD_KEYS, xread).doc(
+    CommandSpec::new("xreadgroup", -7, W.or(Flags::BLOCKING), XREADGROUP_KEYS, xread).doc(
         "stream",
         "5.0.0",
         "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",

@@ -563,7 +563,7 @@ fn xread(ctx: &mut Ctx) -> CmdResult {
         } else if args::is(o, "streams") && more > 0 {
             streams_arg = i + 1;
             let n = argc - streams_arg;
-            if n % 2 != 0 {
+            if !n.is_multiple_of(2) {
                 return Err(Error::err(
                     "Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
                 ));

@@ -449,6 +449,7 @@ struct EntryPos {
 
 /// A parsed node: the master entry and the positions of its entries.
 struct NodeView<'a> {
+    key: StreamId,
     lp: &'a [u8],
     count: i64,
     deleted: i64,
@@ -459,6 +460,7 @@ struct NodeView<'a> {
 
 fn parse_node(master: StreamId, lp: &[u8]) -> NodeView<'_> {
     let mut v = NodeView {
+        key: master,
         lp,
         count: 0,
         deleted: 0,
@@ -1019,21 +1021,20 @@ impl Stream {
 
     /// Deletes a live entry (XDEL, `streamDeleteItem`).
     pub fn delete(&mut self, id: StreamId) -> bool {
-        let Some(k) = self.nodes.range(..=id).next_back().map(|(k, _)| *k) else {
+        // Found as Redis's iterator finds it: the first live entry at or
+        // after `id`, from the node whose key is at most `id`.
+        let mut found: Option<(StreamId, EntryPos)> = None;
+        self.visit(id, id, false, false, |node, e| {
+            found = Some((node.key, *e));
+            false
+        });
+        let Some((k, e)) = found else {
             return false;
         };
         let Some(lp) = self.nodes.get_mut(&k) else {
             return false;
         };
         let node = parse_node(k, lp);
-        let Some(e) = node
-            .entries
-            .iter()
-            .find(|e| e.id == id && e.flags & FLAG_DELETED == 0)
-            .copied()
-        else {
-            return false;
-        };
         let count = node.count;
         lp::replace_int(lp, e.flags_pos, e.flags | FLAG_DELETED);
         if count == 1 {
@@ -1322,10 +1323,10 @@ pub fn validate_node(key: StreamId, lp: &[u8]) -> Option<NodeInfo> {
             key.ms.wrapping_add(msd as u64),
             key.seq.wrapping_add(sqd as u64),
         );
+        // The entry that created the node is its key. Later ones are
+        // normally above it, but XSETID on an emptied stream can move the
+        // last ID back, and Redis then appends below the key: allowed.
         if i == 0 && id != key {
-            return None;
-        }
-        if id < key {
             return None;
         }
         let mut fields = master_fields;

@@ -156,6 +156,8 @@ pub fn parse_timeout(arg: &[u8], now_ms: i64) -> Result<Option<i64>, Error> {
 fn wanted_type(cmd_name: &str) -> ValueType {
     if cmd_name.starts_with("bz") {
         ValueType::ZSet
+    } else if cmd_name.starts_with("xread") {
+        ValueType::Stream
     } else {
         ValueType::List
     }
@@ -222,6 +224,10 @@ fn args_for_key(b: &Blocked, key: &Bytes) -> Vec<Bytes> {
     let Some(cmd) = b.args.first().and_then(|n| crate::command::table().get(n)) else {
         return b.args.clone();
     };
+    if b.wants == ValueType::Stream {
+        // XREAD/XREADGROUP: STREAMS key id, for the ready key only.
+        return crate::cmd::streams::args_for_key(&b.args, key);
+    }
     let pos = cmd.keys.positions(&b.args);
     let (Some(&first), Some(&last)) = (pos.first(), pos.last()) else {
         return b.args.clone();
@@ -297,14 +303,19 @@ fn serve_key(state: &mut State, db: usize, key: &Bytes) {
     };
     for id in waiters {
         let now = crate::server::now_ms();
-        let Some(ty) = state
+        let ty = state
             .keyspace
             .db(db)
             .get(key, now, Touch::No)
-            .map(|e| e.value.value_type())
-        else {
+            .map(|e| e.value.value_type());
+        if ty != Some(ValueType::Stream) {
+            // The stream was deleted or replaced: XREADGROUP waiters fail
+            // at once (Redis's `unblockDeletedStreamReadgroupClients`).
+            unblock_deleted_stream_reader(state, id);
+        }
+        let Some(ty) = ty else {
             state.after_command();
-            return;
+            continue;
         };
         let Some(mut client) = state.clients.remove(&id) else {
             continue;
@@ -326,6 +337,46 @@ fn serve_key(state: &mut State, db: usize, key: &Bytes) {
             }
         }
         state.clients.insert(id, client);
+    }
+}
+
+/// Answers a client blocked in XREADGROUP whose stream is gone with
+/// `-UNBLOCKED the stream key no longer exists` and unblocks it.
+fn unblock_deleted_stream_reader(state: &mut State, id: u64) {
+    let Some(client) = state.clients.get_mut(&id) else {
+        return;
+    };
+    let readgroup = client
+        .blocked
+        .as_ref()
+        .and_then(|b| b.args.first())
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"xreadgroup"));
+    if !readgroup {
+        return;
+    }
+    client.blocked = None;
+    let mut reply = Reply::new(client.resp3);
+    reply.error("UNBLOCKED the stream key no longer exists");
+    if client.reply_mode != ReplyMode::Off {
+        client.io.send(&reply.buf);
+    }
+    state.stats.count_errors(reply.take_errors());
+    state.blocking.unregister(id);
+}
+
+/// Signals every key of database `db` that clients wait on, whether it
+/// exists or not (FLUSHDB/FLUSHALL/SWAPDB: waiters on streams that went
+/// away must be told, Redis's `scanDatabaseForDeletedStreams`).
+pub fn signal_all_waited_keys(state: &mut State, db: usize) {
+    let keys: Vec<Bytes> = state
+        .blocking
+        .by_key
+        .keys()
+        .filter(|(d, _)| *d == db)
+        .map(|(_, k)| k.clone())
+        .collect();
+    for k in keys {
+        state.ready_keys.push((db, k));
     }
 }
 

@@ -233,6 +233,14 @@ impl State {
     /// A key changed (Redis's `signalModifiedKey`): invalidates WATCH.
     /// Client tracking hooks in here too.
     pub fn key_modified(&mut self, db: usize, key: &[u8]) {
+        // A client may wait on this key (XREADGROUP must learn that its
+        // stream was deleted or replaced): serve it after this command.
+        if !self.blocking.by_key.is_empty() {
+            let k = (db, Bytes::copy_from_slice(key));
+            if self.blocking.by_key.contains_key(&k) {
+                self.ready_keys.push(k);
+            }
+        }
         if !self.tracking.is_empty() {
             let by = self.current_client;
             let pubsub = &self.pubsub;
@@ -385,6 +393,8 @@ impl State {
     /// tracking hook in here, so flushing stays O(watched keys), not O(keys).
     pub fn whole_db_changed(&mut self, db: usize, other: Option<usize>) {
         self.touch_all_watched(db, other);
+        // Streams that clients wait on in XREADGROUP may be gone.
+        crate::blocking::signal_all_waited_keys(self, db);
         if other.is_some() {
             // SWAPDB: keys clients wait on may now exist.
             crate::blocking::signal_db_ready(self, db);

@@ -14,6 +14,10 @@ const SETUP: &[&str] = &[
     "SADD sint 1 2 3 -100 70000",
     "SADD sstr a b c",
     "ZADD zsmall 1 a 2.5 b -3 c",
+    "XADD stream 1-0 f v n 1",
+    "XADD stream 2-5 f w n 2",
+    "XADD stream 3-0 other x",
+    "XDEL stream 2-5",
 ];
 
 fn bulk_of(r: &Resp) -> Vec<u8> {
@@ -42,7 +46,7 @@ fn build(c: &mut RawConn) {
 fn keys() -> Vec<&'static str> {
     vec![
         "str", "int", "bigstr", "list", "hsmall", "sint", "sstr", "zsmall", "hbig", "sbig", "zbig",
-        "lbig",
+        "lbig", "stream",
     ]
 }
 
@@ -57,6 +61,10 @@ fn contents(c: &mut RawConn, key: &str) -> Resp {
         Resp::Simple(s) if s == "zset" => {
             c.cmd(&[b"ZRANGE", key.as_bytes(), b"0", b"-1", b"WITHSCORES"])
         }
+        Resp::Simple(s) if s == "stream" => Resp::Array(Some(vec![
+            c.cmd(&[b"XRANGE", key.as_bytes(), b"-", b"+"]),
+            c.cmd(&[b"XINFO", b"STREAM", key.as_bytes()]),
+        ])),
         other => panic!("{key}: type {other:?}"),
     };
     Resp::Array(Some(vec![t, r]))
@@ -129,7 +137,11 @@ fn corrupt_payloads_never_crash() {
     s.cmd_str("HSET h a 1 b 2 c 3");
     s.cmd_str("ZADD z 1 a 2 b");
     s.cmd_str("RPUSH l x y z");
-    for key in ["h", "z", "l"] {
+    s.cmd_str("XADD x 1-0 a 1 b 2");
+    s.cmd_str("XADD x 2-0 a 3");
+    s.cmd_str("XGROUP CREATE x g 0");
+    s.cmd_str("XREADGROUP GROUP g c COUNT 1 STREAMS x >");
+    for key in ["h", "z", "l", "x"] {
         let good = bulk_of(&s.cmd(&[b"DUMP", key.as_bytes()]));
         for i in 0..good.len() {
             for bit in [0x01u8, 0x80] {

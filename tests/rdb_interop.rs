@@ -20,6 +20,14 @@ fn fill(c: &mut RawConn) {
     c.cmd_str("SADD si 1 2 3");
     c.cmd_str("SADD ss a b c");
     c.cmd_str("ZADD z 1 a 2.5 b");
+    c.cmd_str("XADD x 1-1 f v n 7");
+    c.cmd_str("XADD x 2-0 f w n 8");
+    c.cmd_str("XADD x 3-0 other 1");
+    c.cmd_str("XDEL x 2-0");
+    c.cmd_str("XGROUP CREATE x g 0");
+    c.cmd_str("XREADGROUP GROUP g alice COUNT 1 STREAMS x >");
+    c.cmd_str("XGROUP CREATECONSUMER x g bob");
+    c.cmd_str("XGROUP CREATE xempty g $ MKSTREAM");
     c.cmd_str("SELECT 3");
     c.cmd_str("SET other db3");
     c.cmd_str("SELECT 0");
@@ -28,6 +36,7 @@ fn fill(c: &mut RawConn) {
         c.cmd(&[b"RPUSH", b"lbig", m.as_bytes()]);
         c.cmd(&[b"HSET", b"hbig", m.as_bytes(), i.to_string().as_bytes()]);
         c.cmd(&[b"SADD", b"sbig", m.as_bytes()]);
+        c.cmd(&[b"XADD", b"xbig", b"*", b"member", m.as_bytes()]);
         c.cmd(&[
             b"ZADD",
             b"zbig",
@@ -65,6 +74,11 @@ fn contents(c: &mut RawConn, key: &[u8]) -> Resp {
         Resp::Simple(s) if s == "hash" => c.cmd(&[b"HGETALL", key]).sorted(),
         Resp::Simple(s) if s == "set" => c.cmd(&[b"SMEMBERS", key]).sorted(),
         Resp::Simple(s) if s == "zset" => c.cmd(&[b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"]),
+        Resp::Simple(s) if s == "stream" => Resp::Array(Some(vec![
+            c.cmd(&[b"XRANGE", key, b"-", b"+"]),
+            c.cmd(&[b"XINFO", b"STREAM", key]),
+            c.cmd(&[b"XINFO", b"GROUPS", key]),
+        ])),
         other => panic!("type {other:?}"),
     };
     let ttl = match c.cmd(&[b"PTTL", key]) {

@@ -15,6 +15,7 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -33,6 +34,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     server::TABLE,
     sets::TABLE,
     sort::TABLE,
+    streams::TABLE,
     strings::TABLE,
     transactions::TABLE,
     zsets::TABLE,

@@ -11,6 +11,7 @@
 //!   LFU bookkeeping.
 //! * [`value`]: the value enum (string, list, hash, set, sorted set).
 //! * [`list`], [`hash`], [`set`], [`zset`]: type APIs for collections.
+//! * [`stream`]: stream values (listpack nodes, consumer groups).
 //! * [`lfu`]: Redis's 8-bit logarithmic access counter and decay clock.
 //! * [`glob`]: Redis-compatible glob matching without exponential blow-up.
 //! * [`num`]: number parsing and formatting exactly as Redis does it.
@@ -28,6 +29,7 @@ pub mod num;
 pub mod rdb;
 pub mod set;
 pub mod skiplist;
+pub mod stream;
 pub mod value;
 pub mod zset;
 

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use crate::hash::Hash;
 use crate::list::List;
 use crate::set::Set;
+use crate::stream::Stream;
 use crate::zset::ZSet;
 
 /// Values up to this size are stored in an exact-size private copy.
@@ -79,6 +80,8 @@ pub enum Value {
     Hash(Hash),
     Set(Set),
     ZSet(ZSet),
+    /// Boxed: streams are rare and their header is large.
+    Stream(Box<Stream>),
 }
 
 /// The value types, as TYPE and SCAN TYPE name them.
@@ -89,6 +92,7 @@ pub enum ValueType {
     Hash,
     Set,
     ZSet,
+    Stream,
 }
 
 impl ValueType {
@@ -99,6 +103,7 @@ impl ValueType {
             ValueType::Hash => "hash",
             ValueType::Set => "set",
             ValueType::ZSet => "zset",
+            ValueType::Stream => "stream",
         }
     }
 
@@ -110,6 +115,7 @@ impl ValueType {
             b"hash" => ValueType::Hash,
             b"set" => ValueType::Set,
             b"zset" => ValueType::ZSet,
+            b"stream" => ValueType::Stream,
             _ => return None,
         })
     }
@@ -123,6 +129,7 @@ impl Value {
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
             Value::ZSet(_) => ValueType::ZSet,
+            Value::Stream(_) => ValueType::Stream,
         }
     }
 
@@ -134,6 +141,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -146,6 +154,7 @@ impl Value {
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
             Value::ZSet(z) => z.mem_usage(),
+            Value::Stream(s) => s.mem_usage(),
         }
     }
 }

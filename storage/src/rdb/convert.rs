@@ -63,6 +63,7 @@ pub fn to_rdb(v: &Value) -> (RdbValue, Compact) {
                 },
             )
         }
+        Value::Stream(s) => (RdbValue::Stream(s.clone()), Compact::Yes),
         Value::ZSet(z) => {
             let members = z.iter().map(|(m, s)| (m.clone(), s)).collect();
             (
@@ -112,6 +113,8 @@ pub fn from_rdb(r: RdbValue, limits: Limits) -> Option<Value> {
             }
             Value::Set(s)
         }
+        // An empty stream is a valid value (XADD then XDEL, MKSTREAM).
+        RdbValue::Stream(s) => Value::Stream(s),
         RdbValue::ZSet(members) => {
             if members.is_empty() {
                 return None;

@@ -33,7 +33,7 @@ impl Item {
     }
 }
 
-fn backlen_size(l: usize) -> usize {
+pub(crate) fn backlen_size(l: usize) -> usize {
     match l {
         0..=127 => 1,
         128..=16382 => 2,
@@ -43,7 +43,7 @@ fn backlen_size(l: usize) -> usize {
     }
 }
 
-fn push_backlen(out: &mut Vec<u8>, l: usize) {
+pub(crate) fn push_backlen(out: &mut Vec<u8>, l: usize) {
     let n = backlen_size(l);
     // Written so that reading right-to-left yields 7-bit groups, least
     // significant first; every byte but the leftmost has the high bit set.
@@ -60,7 +60,7 @@ fn push_backlen(out: &mut Vec<u8>, l: usize) {
 
 /// Encodes one element the way Redis does: strings that are canonical
 /// integers are stored as integers.
-fn encode_entry(out: &mut Vec<u8>, item: &[u8]) {
+pub(crate) fn encode_entry(out: &mut Vec<u8>, item: &[u8]) {
     let start = out.len();
     if let Some(v) = crate::num::parse_i64(item).filter(|_| item.len() <= 20) {
         if (0..=127).contains(&v) {

@@ -16,6 +16,7 @@ pub mod functions;
 pub mod intset;
 pub mod listpack;
 pub mod lzf;
+pub mod stream;
 pub mod ziplist;
 
 use bytes::Bytes;
@@ -44,6 +45,7 @@ pub mod types {
     pub const ZSET_LISTPACK: u8 = 17;
     pub const LIST_QUICKLIST_2: u8 = 18;
     pub const STREAM_LISTPACKS_2: u8 = 19;
+    pub const STREAM_LISTPACKS_3: u8 = 21;
 }
 
 /// File-level opcodes.
@@ -68,6 +70,8 @@ pub enum RdbValue {
     Set(Vec<Bytes>),
     Hash(Vec<(Bytes, Bytes)>),
     ZSet(Vec<(Bytes, f64)>),
+    /// Streams keep their node listpacks as they are in memory.
+    Stream(Box<crate::stream::Stream>),
 }
 
 /// How compactly to write collections (mirrors the in-memory encodings,
@@ -238,6 +242,11 @@ impl Writer {
                     }
                     types::HASH
                 }
+            }
+            RdbValue::Stream(s) => {
+                self.buf.push(types::STREAM_LISTPACKS_2);
+                self.stream(s);
+                types::STREAM_LISTPACKS_2
             }
             RdbValue::ZSet(members) => {
                 if compact == Compact::Yes {
@@ -555,8 +564,8 @@ impl<'a> Reader<'a> {
                 }
                 Ok(RdbValue::List(items))
             }
-            types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 => {
-                Err(bad("streams are not supported yet"))
+            types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 | types::STREAM_LISTPACKS_3 => {
+                Ok(RdbValue::Stream(Box::new(self.stream(t)?)))
             }
             types::HASH_ZIPMAP => Err(bad("zipmap hashes are not supported")),
             _ => Err(bad("unknown object type")),

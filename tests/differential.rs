@@ -41,11 +41,20 @@ fn run_script(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (mode, cmdline) = match line.split_once(' ') {
+        let (mut mode, mut cmdline) = match line.split_once(' ') {
             Some((m, rest)) if m.starts_with('!') => (m, rest),
             _ if line.starts_with('!') => (line, ""),
             _ => ("", line),
         };
+        if mode == "!untiered" {
+            if tiered {
+                continue;
+            }
+            (mode, cmdline) = match cmdline.split_once(' ') {
+                Some((m, rest)) if m.starts_with('!') => (m, rest),
+                _ => ("", cmdline),
+            };
+        }
         if mode == "!sleep" {
             let ms: u64 = cmdline.trim().parse().expect("sleep ms");
             std::thread::sleep(std::time::Duration::from_millis(ms));
@@ -62,8 +71,6 @@ fn run_script(
                 got = got.sorted();
             }
             "!skip" => continue,
-            "!untiered" if tiered => continue,
-            "!untiered" => {}
             other => panic!("{name}:{}: unknown directive {other}", n + 1),
         }
         if want != got {

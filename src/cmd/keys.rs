@@ -416,7 +416,7 @@ fn expire_generic(ctx: &mut Ctx, basetime: i64, seconds: bool) -> CmdResult {
     }
     if when <= ctx.now_ms {
         // A deadline in the past deletes the key (propagated as DEL).
-        ctx.db().remove(&key);
+        ctx.db().delete(&key, i64::MIN);
         ctx.add_dirty(1);
         ctx.signal_modified(&key);
         ctx.notify('g', "del", &key);

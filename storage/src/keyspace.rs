@@ -351,6 +351,7 @@ fn rdb_value_type(t: u8) -> ValueType {
         1 | 10 | 14 | 18 => ValueType::List,
         2 | 11 | 20 => ValueType::Set,
         3 | 5 | 12 | 17 => ValueType::ZSet,
+        15 | 19 | 21 => ValueType::Stream,
         _ => ValueType::Hash,
     }
 }
@@ -1069,7 +1070,16 @@ impl Db {
     /// Expiry is not checked: callers look both keys up first.
     pub fn rename(&mut self, from: &[u8], to: Bytes) -> bool {
         if self.cold_len() > 0 && !self.keys.contains_key(from) {
-            return self.cold_rename(from, to);
+            // A spill of `to` in flight would delete a record written
+            // under its name: then move the value through memory.
+            let to_in_flight = self
+                .cold
+                .as_ref()
+                .is_some_and(|c| c.in_flight.contains(&to[..]));
+            if !to_in_flight {
+                return self.cold_rename(from, to);
+            }
+            self.promote(from, i64::MIN);
         }
         match self.remove(from) {
             Some((entry, at)) => {
@@ -1650,5 +1660,133 @@ mod tests {
                 assert_eq!(db.iter().count(), model.len());
             }
         }
+    }
+
+    #[test]
+    fn tiered_keyspace_matches_a_model_with_spills_in_flight() {
+        use rand::Rng;
+        use std::collections::{HashMap, VecDeque};
+        let store: crate::cold::Store = std::sync::Arc::new(crate::cold::MemStore::new());
+        let mut rng = SmallRng::seed_from_u64(4242);
+        let mut db = Db::new(8);
+        db.attach_cold(store.clone(), 0, rdb::convert::Limits::default());
+        let mut model: HashMap<Bytes, (String, Option<i64>)> = HashMap::new();
+        // Jobs prepared, and whether their record was written yet.
+        let mut flight: VecDeque<(SpillJob, bool)> = VecDeque::new();
+        let val = |db: &mut Db, k: &[u8]| -> Option<String> {
+            db.get(k, 0, Touch::Yes).map(|e| match &e.value {
+                Value::Str(s) => String::from_utf8_lossy(&s.to_bytes()).into_owned(),
+                _ => "?".into(),
+            })
+        };
+        for step in 0..60_000u32 {
+            let k = Bytes::from(format!("k{}", rng.random_range(0..40u32)));
+            match rng.random_range(0..16u32) {
+                0..=2 => {
+                    let v = format!("v{step}");
+                    db.set(k.clone(), s(&v), 0);
+                    model.insert(k, (v, None));
+                }
+                3 => {
+                    let v = format!("w{step}");
+                    db.set_keep_ttl(k.clone(), s(&v), 0);
+                    let ttl = model.get(&k).and_then(|(_, t)| *t);
+                    model.insert(k, (v, ttl));
+                }
+                4 => assert_eq!(db.delete(&k, 0), model.remove(&k).is_some(), "step {step}"),
+                5 => assert_eq!(
+                    db.remove(&k).is_some(),
+                    model.remove(&k).is_some(),
+                    "step {step}"
+                ),
+                6 => {
+                    let to = Bytes::from(format!("k{}", rng.random_range(0..40u32)));
+                    let ok = db.rename(&k, to.clone());
+                    assert_eq!(ok, model.contains_key(&k), "step {step}");
+                    if let Some(v) = model.remove(&k) {
+                        model.insert(to, v);
+                    }
+                }
+                7 => {
+                    let at = 1_000_000 + i64::from(step);
+                    assert_eq!(db.set_expire(&k, at), model.contains_key(&k), "step {step}");
+                    if let Some(e) = model.get_mut(&k) {
+                        e.1 = Some(at);
+                    }
+                }
+                8 => {
+                    let had = model.get(&k).is_some_and(|(_, t)| t.is_some());
+                    assert_eq!(db.persist(&k), had, "step {step}");
+                    if let Some(e) = model.get_mut(&k) {
+                        e.1 = None;
+                    }
+                }
+                9 => {
+                    assert_eq!(db.contains(&k, 0), model.contains_key(&k), "step {step}");
+                    assert_eq!(
+                        db.expire_at(&k),
+                        model.get(&k).and_then(|(_, t)| *t),
+                        "step {step}"
+                    );
+                }
+                10 => assert_eq!(
+                    val(&mut db, &k),
+                    model.get(&k).map(|(v, _)| v.clone()),
+                    "step {step} {k:?}"
+                ),
+                11 | 12 => {
+                    if let Some(job) = db.spill_prepare(&k, 0) {
+                        flight.push_back((job, false));
+                    }
+                }
+                13 => {
+                    // Write the oldest unwritten record (off the lock).
+                    if let Some(f) = flight.iter_mut().find(|f| !f.1) {
+                        let rec =
+                            crate::cold::encode_record(&f.0.payload, f.0.expire_at, f.0.lfu, 1)
+                                .expect("encode");
+                        store.write(f.0.ops(rec)).expect("write");
+                        f.1 = true;
+                    }
+                }
+                14 => {
+                    if flight.front().is_some_and(|f| f.1) {
+                        if let Some((job, _)) = flight.pop_front() {
+                            db.spill_commit(&job, true, 0);
+                        }
+                    }
+                }
+                _ => {
+                    if rng.random_range(0..50u32) == 0 {
+                        db.flush();
+                        model.clear();
+                    }
+                }
+            }
+            if step % 500 == 0 {
+                assert_eq!(db.len(), model.len(), "step {step}");
+                assert_eq!(
+                    db.expires_len(),
+                    model.values().filter(|(_, t)| t.is_some()).count(),
+                    "step {step}"
+                );
+            }
+        }
+        // Drain: every record written or committed, then everything agrees.
+        while let Some((job, written)) = flight.pop_front() {
+            if !written {
+                let rec = crate::cold::encode_record(&job.payload, job.expire_at, job.lfu, 1)
+                    .expect("encode");
+                store.write(job.ops(rec)).expect("write");
+            }
+            db.spill_commit(&job, true, 0);
+        }
+        assert!(db.cold_len() > 0, "the test never spilled");
+        assert_eq!(db.len(), model.len());
+        for (k, (v, t)) in &model {
+            assert_eq!(db.expire_at(k), *t);
+            assert_eq!(val(&mut db, k).as_deref(), Some(v.as_str()));
+        }
+        assert_eq!(db.cold_len(), 0);
     }
 }

@@ -40,6 +40,10 @@ fn main() {
                 std::process::exit(1);
             }
         };
+        if let Err(e) = server.load_data() {
+            strata::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+            std::process::exit(1);
+        }
         strata::log::notice(&format!(
             "Strata version={} started, listening on {}",
             env!("CARGO_PKG_VERSION"),

@@ -65,6 +65,12 @@ fn limits(state: &State) -> Limits {
 
 /// Encodes the whole dataset as a dump.rdb image.
 pub fn snapshot(state: &State) -> std::io::Result<Vec<u8>> {
+    snapshot_with(state, false)
+}
+
+/// [`snapshot`], marked as an AOF base (`aof-base` aux field 1) when
+/// `aof_base`.
+pub fn snapshot_with(state: &State, aof_base: bool) -> std::io::Result<Vec<u8>> {
     let now = now_ms();
     let policy = state.config.get("maxmemory-policy");
     let save_lfu = policy.contains("lfu");
@@ -74,7 +80,7 @@ pub fn snapshot(state: &State) -> std::io::Result<Vec<u8>> {
         ("redis-bits", "64".to_string()),
         ("ctime", (now / 1000).to_string()),
         ("used-mem", crate::info::allocated_bytes().to_string()),
-        ("aof-base", "0".to_string()),
+        ("aof-base", if aof_base { "1" } else { "0" }.to_string()),
     ];
     let compress = state.config.get_bool("rdbcompression");
     let checksum = state.config.get_bool("rdbchecksum");
@@ -226,11 +232,30 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("can't read {}: {e}", path.display())),
     };
+    let (loaded, expired) = load_rdb_bytes(state, &data, &path.display().to_string(), false)?;
+    state.rdb.loaded_keys = loaded;
+    state.rdb.loaded_expired = expired;
+    Ok(())
+}
+
+/// Loads an RDB image (`name` names it in messages) into the keyspace.
+/// Keys already expired are skipped unless `keep_expired` (an AOF base:
+/// commands after it may still touch them, as Redis loads preambles).
+/// Returns (keys loaded, expired keys skipped).
+///
+/// # Errors
+/// A corrupt image, naming the file and the byte offset.
+pub fn load_rdb_bytes(
+    state: &mut State,
+    data: &[u8],
+    name: &str,
+    keep_expired: bool,
+) -> Result<(u64, u64), String> {
     let started = now_ms();
     let fail = |e: strata_storage::rdb::RdbError| {
-        format!("{}: {} (file size {} bytes)", path.display(), e, data.len())
+        format!("{}: {} (file size {} bytes)", name, e, data.len())
     };
-    let mut reader = RdbFileReader::new(&data).map_err(fail)?;
+    let mut reader = RdbFileReader::new(data).map_err(fail)?;
     let limits = limits(state);
     let now = now_ms();
     let databases = state.keyspace.dbs.len();
@@ -245,17 +270,15 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
                 if db >= databases {
                     return Err(format!(
                         "{}: database {} out of range at offset {at}",
-                        path.display(),
-                        e.db
+                        name, e.db
                     ));
                 }
-                if e.expire_ms.is_some_and(|t| t <= now) {
+                if !keep_expired && e.expire_ms.is_some_and(|t| t <= now) {
                     expired += 1;
                     continue;
                 }
-                let value = convert::from_rdb(e.value, limits).ok_or_else(|| {
-                    format!("{}: empty collection at offset {at}", path.display())
-                })?;
+                let value = convert::from_rdb(e.value, limits)
+                    .ok_or_else(|| format!("{}: empty collection at offset {at}", name))?;
                 let mut entry = strata_storage::keyspace::Entry::new(value, now);
                 if let Some(f) = e.lfu_freq {
                     entry.lfu = strata_storage::lfu::Lfu(
@@ -286,8 +309,6 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
             ));
         }
     }
-    state.rdb.loaded_keys = loaded;
-    state.rdb.loaded_expired = expired;
     crate::log::notice(&format!(
         "DB loaded from disk: {} keys ({} expired skipped), {} bytes in {} ms",
         loaded,
@@ -295,5 +316,5 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
         data.len(),
         now_ms() - started
     ));
-    Ok(())
+    Ok((loaded, expired))
 }

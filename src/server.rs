@@ -156,6 +156,10 @@ pub struct State {
     pub active_expire_enabled: bool,
     /// Lua scripting: the VM, the script cache, the busy-script status.
     pub scripting: crate::scripting::Scripting,
+    /// Command propagation (what the AOF sees).
+    pub prop: crate::propagate::Propagation,
+    /// The append-only file.
+    pub aof: crate::aof::Aof,
 }
 
 impl State {
@@ -178,7 +182,10 @@ impl State {
         };
         let notify_flags = crate::pubsub::events::parse(config.get("notify-keyspace-events"));
         crate::info::sample_memory();
+        let aof = crate::aof::Aof::new(&config);
         State {
+            prop: crate::propagate::Propagation::default(),
+            aof,
             keyspace,
             config_file: config
                 .file
@@ -400,6 +407,7 @@ impl State {
             for key in expired {
                 self.key_modified(i, &key);
                 self.notify_keyspace_event('x', "expired", &key, i);
+                crate::propagate::expired(self, i, &key);
             }
         }
     }
@@ -521,6 +529,9 @@ impl State {
                     self.config.get("client-output-buffer-limit"),
                 );
             }
+            "appendonly" | "appendfsync" | "aof-timestamp-enabled" => {
+                crate::aof::config_changed(self, name);
+            }
             "slowlog-max-len" => {
                 let max = self.config.hot.slowlog_max_len;
                 self.slowlog.truncate(max);
@@ -545,6 +556,7 @@ impl State {
         }
         self.after_command();
         crate::persist::cron(self, now_ms);
+        crate::aof::cron(self, now_ms);
         crate::info::sample_memory();
         let ops = self.stats.total_commands_processed;
         let delta = ops - self.stats.last_sample_ops;
@@ -563,6 +575,8 @@ pub struct Shared {
     pub next_client_id: AtomicU64,
     /// The running script's status, readable without the state lock.
     pub script: Arc<crate::scripting::ScriptStatus>,
+    /// The AOF's durability counters, readable without the state lock.
+    pub aof: Arc<crate::aof::AofIo>,
 }
 
 /// A running server, as tests and `main` see it.
@@ -592,7 +606,7 @@ impl Server {
     /// # Errors
     /// A corrupt or unreadable file, named with the byte offset.
     pub fn load_data(&self) -> Result<(), String> {
-        crate::persist::load_at_startup(&mut self.shared.state.lock())
+        crate::aof::load_at_startup(&mut self.shared.state.lock())
     }
 
     /// Wraps an already bound listener (tests bind port 0).
@@ -603,8 +617,10 @@ impl Server {
         let mut state = State::new(config);
         state.port = addr.port();
         let script = state.scripting.status.clone();
+        let aof = state.aof.io.clone();
         let shared = Arc::new(Shared {
             script,
+            aof,
             state: Mutex::new(state),
             next_client_id: AtomicU64::new(1),
         });
@@ -650,6 +666,7 @@ impl Server {
                 crate::log::warning(&format!("Error trying to save the DB: {e}"));
             }
         }
+        crate::aof::shutdown(&mut st);
         for c in st.clients.values() {
             c.io.kill();
         }

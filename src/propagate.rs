@@ -20,9 +20,10 @@
 //! [`end_unit`] emits the unit: one op alone, several wrapped in
 //! `MULTI` ... `EXEC` (Redis 7.0's `propagatePendingCommands`). EXEC and
 //! scripts are never propagated themselves: their effects are (effects
-//! replication). Keys deleted by expiry (lazy or active) and eviction are
-//! emitted at once as `DEL` (or `UNLINK` with the matching `lazyfree-*`
-//! option), outside any MULTI, as Redis 7.0 does.
+//! replication). Keys a command finds expired are deleted with a `DEL`
+//! (or `UNLINK` with `lazyfree-lazy-expire`) queued in the same unit before
+//! the command; keys removed by the active expiry cycle or by eviction are
+//! emitted at once, each alone, as Redis 7.0 does.
 //!
 //! Emitting means feeding [`crate::aof::feed`], which adds `SELECT` when
 //! the database differs from the last one it wrote.
@@ -58,6 +59,8 @@ pub struct Propagation {
     pub ops: Vec<Op>,
     /// Directives of the running command.
     cur: Directives,
+    /// Commands running (nesting): keys expiring meanwhile join the unit.
+    depth: u32,
 }
 
 /// Saved around one `call` (see [`enter`] and [`leave`]).
@@ -77,6 +80,7 @@ fn never_propagated(name: &str) -> bool {
 
 /// Before a handler runs.
 pub fn enter(state: &mut State) -> Frame {
+    state.prop.depth += 1;
     Frame {
         dirty_before: state.dirty,
         outer: std::mem::take(&mut state.prop.cur),
@@ -87,13 +91,19 @@ pub fn enter(state: &mut State) -> Frame {
 /// to be forced), unless it prevented it.
 pub fn leave(state: &mut State, frame: Frame, db: usize, cmd: &CommandSpec, args: &[Bytes]) {
     let cur = std::mem::replace(&mut state.prop.cur, frame.outer);
-    if !state.prop.enabled || never_propagated(cmd.name) || cur.prevent {
-        return;
+    if state.prop.enabled {
+        // Keys the command found expired are deleted first (Redis 7.0
+        // queues their DEL in the same unit, before the command).
+        state.after_command();
+        if !never_propagated(cmd.name)
+            && !cur.prevent
+            && (state.dirty > frame.dirty_before || cur.force)
+        {
+            let argv = cur.rewrite.unwrap_or_else(|| args.to_vec());
+            state.prop.ops.push(Op { db, argv });
+        }
     }
-    if state.dirty > frame.dirty_before || cur.force {
-        let argv = cur.rewrite.unwrap_or_else(|| args.to_vec());
-        state.prop.ops.push(Op { db, argv });
-    }
+    state.prop.depth -= 1;
 }
 
 /// Emits the ops of the finished execution unit (Redis's
@@ -123,14 +133,19 @@ pub fn now(state: &mut State, db: usize, argv: &[Bytes]) {
     }
 }
 
-/// A key was deleted because it expired (lazily or by the active cycle):
-/// `DEL key`, or `UNLINK key` with `lazyfree-lazy-expire yes`.
+/// A key was deleted because it expired: `DEL key` (`UNLINK key` with
+/// `lazyfree-lazy-expire yes`), part of the running unit when a command
+/// found it expired, emitted alone when the active cycle removed it.
 pub fn expired(state: &mut State, db: usize, key: &Bytes) {
     if !state.prop.enabled {
         return;
     }
-    let cmd = del_or_unlink(state, "lazyfree-lazy-expire");
-    now(state, db, &[cmd, key.clone()]);
+    let argv = vec![del_or_unlink(state, "lazyfree-lazy-expire"), key.clone()];
+    if state.prop.depth > 0 {
+        state.prop.ops.push(Op { db, argv });
+    } else {
+        now(state, db, &argv);
+    }
 }
 
 /// A key was evicted (for the memory manager): `DEL key`, or `UNLINK key`

@@ -47,6 +47,7 @@
 //! and [`rewrite::drop_parts_before`] drop the parts older than a
 //! checkpoint.
 
+pub mod check;
 pub mod format;
 pub mod load;
 pub mod manifest;

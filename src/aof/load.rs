@@ -61,7 +61,7 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
             let last = load_files(state, &dir, &m)?;
             *state.aof.io.manifest.lock() = m.clone();
             match last {
-                Some((seq, size, tail)) => super::start_writing(state, seq, size, tail)
+                Some((seq, size, tail)) => super::start_writing(state, seq, size, tail, false)
                     .map_err(|e| format!("can't open the AOF for appending: {e}"))?,
                 None => {
                     // A base without incremental file (BGREWRITEAOF with
@@ -72,7 +72,7 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
                         name: manifest::incr_name(&prefix, seq),
                         seq,
                     });
-                    super::start_writing(state, seq, 0, (0, 0))
+                    super::start_writing(state, seq, 0, (0, 0), true)
                         .map_err(|e| format!("can't open the AOF for appending: {e}"))?;
                     manifest::persist(&dir, &prefix, &next, &state.aof.io.failpoints)
                         .map_err(|e| format!("can't persist {}: {e}", mpath.display()))?;
@@ -141,7 +141,7 @@ fn create_fresh(state: &mut State) -> Result<(), String> {
         name: manifest::incr_name(&prefix, 1),
         seq: 1,
     };
-    super::start_writing(state, 1, 0, (0, 0))
+    super::start_writing(state, 1, 0, (0, 0), true)
         .map_err(|e| format!("can't create the AOF incr file: {e}"))?;
     crate::log::notice(&format!(
         "Creating AOF incr file {} on server start",

@@ -122,9 +122,6 @@ struct Ctl {
     file: Option<Arc<File>>,
     /// Older incremental files whose last records are not fsynced yet.
     retired: Vec<Arc<File>>,
-    /// Offsets at or past this may not count as synced yet: they are in a
-    /// file that no durable manifest names (during a rewrite's first step).
-    sync_limit: u64,
     /// The write or fsync error that put the AOF in the failed state.
     failed: Option<String>,
     /// A recovery rewrite runs: records go to a new file that counts only
@@ -148,6 +145,11 @@ pub struct AofIo {
     pub written: AtomicU64,
     /// Records before this offset are durable.
     pub synced: AtomicU64,
+    /// Records at or past this offset are in a file that no persisted
+    /// manifest names yet (between a rewrite's rotation and its first
+    /// manifest update): they count neither as written nor as synced, since
+    /// a restart would not load them. `u64::MAX` when there is none.
+    pub limit: AtomicU64,
     /// Mirror of `Ctl::failed.is_some()`, read on every write command.
     failed: AtomicBool,
     policy: AtomicU8,
@@ -167,12 +169,12 @@ impl AofIo {
             appended: AtomicU64::new(0),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
+            limit: AtomicU64::new(u64::MAX),
             failed: AtomicBool::new(false),
             policy: AtomicU8::new(policy.to_u8()),
             ctl: Mutex::new(Ctl {
                 file: None,
                 retired: Vec::new(),
-                sync_limit: u64::MAX,
                 failed: None,
                 recovering: false,
                 shadow_written: 0,
@@ -211,7 +213,12 @@ impl AofIo {
         }
         match self.policy() {
             Fsync::Always => self.synced.load(Ordering::Acquire) >= ticket,
-            _ => self.written.load(Ordering::Acquire) >= ticket,
+            _ => {
+                self.written
+                    .load(Ordering::Acquire)
+                    .min(self.limit.load(Ordering::Acquire))
+                    >= ticket
+            }
         }
     }
 
@@ -235,7 +242,7 @@ impl AofIo {
         let w = point.max(ctl.shadow_written);
         ctl.recovering = false;
         ctl.failed = None;
-        ctl.sync_limit = u64::MAX;
+        self.limit.store(u64::MAX, Ordering::Release);
         self.failed.store(false, Ordering::Relaxed);
         self.written.fetch_max(w, Ordering::AcqRel);
         self.synced.fetch_max(point, Ordering::AcqRel);
@@ -494,7 +501,7 @@ fn syncer(io: Arc<AofIo>) {
         }
         let policy = io.policy();
         let written = io.written.load(Ordering::Acquire);
-        let target = written.min(ctl.sync_limit);
+        let target = written.min(io.limit.load(Ordering::Acquire));
         let synced = io.synced.load(Ordering::Acquire);
         let every = Duration::from_secs(1);
         let due = match policy {
@@ -540,17 +547,39 @@ fn open_append(dir: &Path, name: &str) -> std::io::Result<File> {
         .open(dir.join(name))
 }
 
-/// Starts appending to incremental file `seq` (existing or new) of size
-/// `size`, whose trailing bytes since its last `#CRC64` line have checksum
-/// state `seg`. Turns the AOF and propagation on.
+/// Creates `name` empty for appending. A file of that name can only be an
+/// orphan no manifest names (left by a crash between opening it and
+/// listing it): its records were never acknowledged, and appending after
+/// them would resurrect them, so it is replaced.
+fn open_new(dir: &Path, name: &str) -> std::io::Result<File> {
+    match std::fs::remove_file(dir.join(name)) {
+        Ok(()) => crate::log::notice(&format!("Removed the orphan AOF file {name}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(dir.join(name))
+}
+
+/// Starts appending to incremental file `seq` (the existing last file of
+/// the AOF, or a `new` one) of size `size`, whose trailing bytes since its
+/// last `#CRC64` line have checksum state `seg`. Turns the AOF and
+/// propagation on.
 pub fn start_writing(
     state: &mut State,
     seq: u64,
     size: u64,
     seg: (u64, u64),
+    new: bool,
 ) -> std::io::Result<()> {
     let name = manifest::incr_name(&state.aof.prefix, seq);
-    let file = open_append(&state.aof.dir, &name)?;
+    let file = if new {
+        open_new(&state.aof.dir, &name)?
+    } else {
+        open_append(&state.aof.dir, &name)?
+    };
     let aof = &mut state.aof;
     aof.incr_seq = seq;
     aof.incr_size = size;
@@ -585,7 +614,7 @@ pub fn start_writing(
 fn rotate(state: &mut State, seq: u64, keep_old: bool, recovering: bool) -> std::io::Result<()> {
     flush(state);
     let name = manifest::incr_name(&state.aof.prefix, seq);
-    let file = open_append(&state.aof.dir, &name)?;
+    let file = open_new(&state.aof.dir, &name)?;
     let aof = &mut state.aof;
     let point = aof.io.appended.load(Ordering::Acquire);
     let mut ctl = aof.io.ctl.lock();
@@ -599,7 +628,7 @@ fn rotate(state: &mut State, seq: u64, keep_old: bool, recovering: bool) -> std:
         ctl.recovering = true;
         ctl.shadow_written = point;
     } else {
-        ctl.sync_limit = point;
+        aof.io.limit.store(point, Ordering::Release);
     }
     drop(ctl);
     aof.older_incr_size += aof.incr_size;

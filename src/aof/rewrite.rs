@@ -372,10 +372,11 @@ pub fn enable(state: &mut State) -> Result<(), String> {
         .unwrap_or_default();
     let seq = on_disk.next_incr_seq().max(state.aof.incr_seq + 1);
     *state.aof.io.manifest.lock() = on_disk;
-    super::start_writing(state, seq, 0, (0, 0)).map_err(|e| format!("can't open the AOF: {e}"))?;
+    super::start_writing(state, seq, 0, (0, 0), true)
+        .map_err(|e| format!("can't open the AOF: {e}"))?;
     {
         let point = state.aof.io.appended.load(Ordering::Acquire);
-        state.aof.io.ctl.lock().sync_limit = point;
+        state.aof.io.limit.store(point, Ordering::Release);
     }
     state.aof.older_incr_size = 0;
     start(state, Mode::Enable, None)
@@ -440,7 +441,7 @@ fn run_steps(job: &Job) -> Result<u64, String> {
         }
         *io.manifest.lock() = m1.clone();
         m = m1;
-        io.ctl.lock().sync_limit = u64::MAX;
+        io.limit.store(u64::MAX, Ordering::Release);
         io.cv.notify_all();
         io.bump();
     }
@@ -482,7 +483,7 @@ fn run_steps(job: &Job) -> Result<u64, String> {
             crate::log::notice("AOF recovered: writes are accepted again");
         }
         Mode::Enable => {
-            io.ctl.lock().sync_limit = u64::MAX;
+            io.limit.store(u64::MAX, Ordering::Release);
             io.cv.notify_all();
             io.bump();
         }

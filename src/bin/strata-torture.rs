@@ -576,11 +576,11 @@ fn main() {
     if let Err(e) = run(&o) {
         // Keep the report readable: long values are cut.
         let e: String = if e.len() > 4000 {
-            format!(
-                "{}... ({} more bytes)",
-                &e[..e.floor_char_boundary(4000)],
-                e.len() - 4000
-            )
+            let mut cut = 4000;
+            while !e.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}... ({} more bytes)", &e[..cut], e.len() - cut)
         } else {
             e
         };

@@ -170,7 +170,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
             };
             let (closing, ticket) = closing;
             if let Some(t) = ticket {
-                if !crate::aof::wait_ticket(&shared.aof, t, &io).await {
+                if !crate::aof::complete(&shared.aof, t, &io).await {
                     break;
                 }
             }

@@ -118,8 +118,9 @@ pub fn strerror(e: &std::io::Error) -> String {
 
 /// State guarded by [`AofIo::ctl`].
 struct Ctl {
-    /// The incremental file being appended to.
+    /// The incremental file being appended to, and its size.
     file: Option<Arc<File>>,
+    file_size: u64,
     /// Older incremental files whose last records are not fsynced yet.
     retired: Vec<Arc<File>>,
     /// The write or fsync error that put the AOF in the failed state.
@@ -159,6 +160,9 @@ pub struct AofIo {
     progress: tokio::sync::watch::Sender<u64>,
     /// The manifest as last persisted.
     pub manifest: Mutex<manifest::Manifest>,
+    /// Records handed over by [`flush`] and not written yet; `appended` is
+    /// the logical offset of their end.
+    pending: Mutex<Vec<u8>>,
 }
 
 impl AofIo {
@@ -174,6 +178,7 @@ impl AofIo {
             policy: AtomicU8::new(policy.to_u8()),
             ctl: Mutex::new(Ctl {
                 file: None,
+                file_size: 0,
                 retired: Vec::new(),
                 failed: None,
                 recovering: false,
@@ -184,6 +189,7 @@ impl AofIo {
             cv: Condvar::new(),
             progress: tokio::sync::watch::channel(0).0,
             manifest: Mutex::new(manifest::Manifest::default()),
+            pending: Mutex::new(Vec::new()),
         }
     }
 
@@ -362,8 +368,9 @@ pub fn feed(state: &mut State, db: usize, argv: &[Bytes]) {
     format::encode(&mut aof.buf, argv);
 }
 
-/// Writes the pending records (plus their `#CRC64` line) to the current
-/// incremental file. Returns true if there were records.
+/// Hands the records of the running batch (plus their `#CRC64` line) to
+/// the writer: they join [`AofIo::pending`], in execution order, and are
+/// written by [`AofIo::write_through`]. Returns true if there were records.
 pub fn flush(state: &mut State) -> bool {
     let aof = &mut state.aof;
     if aof.buf.is_empty() {
@@ -374,49 +381,93 @@ pub fn flush(state: &mut State) -> bool {
     let len = aof.seg.1 + data.len() as u64;
     data.extend_from_slice(format::crc_line(crc, len).as_bytes());
     aof.seg = (0, 0);
-    let io = &aof.io;
-    let end = io.appended.fetch_add(data.len() as u64, Ordering::AcqRel) + data.len() as u64;
-    let mut ctl = io.ctl.lock();
-    if ctl.failed.is_some() && !ctl.recovering {
-        // Nothing more goes to a damaged file; the recovery rewrite's
-        // snapshot covers these records.
-        return true;
+    let n = data.len() as u64;
+    aof.incr_size += n;
+    // `appended` moves with `pending`, under its lock (flushes themselves
+    // are serialized by the state lock).
+    let mut p = aof.io.pending.lock();
+    if p.is_empty() && p.capacity() < data.capacity() {
+        *p = data;
+    } else {
+        p.extend_from_slice(&data);
     }
-    let Some(file) = ctl.file.clone() else {
-        return true;
-    };
-    let result = io
-        .failpoints
-        .check("aof.write")
-        .and_then(|()| (&*file).write_all(&data));
-    match result {
-        Ok(()) => {
-            aof.incr_size += data.len() as u64;
-            if ctl.recovering {
-                ctl.shadow_written = end;
-            } else {
-                io.written.store(end, Ordering::Release);
-            }
-            drop(ctl);
-            if aof.fsync == Fsync::Always {
-                io.cv.notify_one();
-            }
-        }
-        Err(e) => {
-            // Cut a partial write back so the file ends on a whole record.
-            let good = aof.incr_size;
-            if io.failpoints.check("aof.truncate").is_err() || file.set_len(good).is_err() {
-                crate::log::warning("Could not remove the partial AOF write with ftruncate");
-            }
-            io.fail(&mut ctl, "writing", &e);
-        }
-    }
+    let end = aof.io.appended.load(Ordering::Relaxed) + n;
+    aof.io.appended.store(end, Ordering::Release);
     true
 }
 
+impl AofIo {
+    /// Makes sure the records before `ticket` went through `write(2)`:
+    /// whoever comes first writes everything pending, for every batch
+    /// queued so far (one `write(2)` for many connections). Runs without
+    /// the state lock; `ctl` orders the writes.
+    pub fn write_through(&self, ticket: u64) {
+        if self.written.load(Ordering::Acquire) >= ticket {
+            return;
+        }
+        let mut ctl = self.ctl.lock();
+        self.write_pending(&mut ctl);
+    }
+
+    /// Writes everything pending to the current file (`ctl` held).
+    fn write_pending(&self, ctl: &mut Ctl) {
+        let (data, end) = {
+            let mut p = self.pending.lock();
+            (
+                std::mem::take(&mut *p),
+                self.appended.load(Ordering::Acquire),
+            )
+        };
+        if data.is_empty() {
+            return;
+        }
+        if ctl.failed.is_some() && !ctl.recovering {
+            // Nothing more goes to a damaged file; the recovery rewrite's
+            // snapshot covers these records.
+            return;
+        }
+        let Some(file) = ctl.file.clone() else {
+            return;
+        };
+        let result = self
+            .failpoints
+            .check("aof.write")
+            .and_then(|()| (&*file).write_all(&data));
+        match result {
+            Ok(()) => {
+                ctl.file_size += data.len() as u64;
+                if ctl.recovering {
+                    ctl.shadow_written = end;
+                } else {
+                    self.written.store(end, Ordering::Release);
+                }
+                if self.policy() == Fsync::Always {
+                    self.cv.notify_one();
+                }
+            }
+            Err(e) => {
+                // Cut a partial write back so the file ends on a whole record.
+                let good = ctl.file_size;
+                if self.failpoints.check("aof.truncate").is_err() || file.set_len(good).is_err() {
+                    crate::log::warning("Could not remove the partial AOF write with ftruncate");
+                }
+                self.fail(ctl, "writing", &e);
+            }
+        }
+        let mut p = self.pending.lock();
+        if p.is_empty() && p.capacity() < data.capacity() && data.capacity() <= 1 << 20 {
+            // Keep the buffer for the next batches.
+            let mut data = data;
+            data.clear();
+            *p = data;
+        }
+    }
+}
+
 /// Called when a connection finished a batch (still under the lock):
-/// writes the batch's records and returns the ticket its replies must
-/// wait for, if any (see the module docs).
+/// queues the batch's records and returns the ticket its replies must
+/// wait for, if any; the connection then calls [`complete`] without the
+/// lock (see the module docs).
 pub fn batch_end(state: &mut State) -> Option<u64> {
     let wrote = flush(state);
     let io = &state.aof.io;
@@ -428,6 +479,14 @@ pub fn batch_end(state: &mut State) -> Option<u64> {
     }
     let t = io.appended.load(Ordering::Acquire);
     (!io.covered(t)).then_some(t)
+}
+
+/// Completes a ticket from [`batch_end`] (without the state lock): writes
+/// the pending records if nobody did yet, then waits until the ticket is
+/// covered. Returns false when the connection must close.
+pub async fn complete(io: &AofIo, ticket: u64, client: &ClientIo) -> bool {
+    io.write_through(ticket);
+    wait_ticket(io, ticket, client).await
 }
 
 /// Waits for a ticket from [`batch_end`]; gives up if the client is
@@ -465,7 +524,7 @@ pub async fn before_outbox(shared: &Arc<Shared>, client: &ClientIo) -> bool {
         }
         (st.aof.io.clone(), t)
     };
-    wait_ticket(&io.0, io.1, client).await
+    complete(&io.0, io.1, client).await
 }
 
 /// `MISCONF` for a write command while the AOF is failing (Redis's
@@ -589,7 +648,9 @@ pub fn start_writing(
     aof.io.policy.store(aof.fsync.to_u8(), Ordering::Relaxed);
     {
         let mut ctl = aof.io.ctl.lock();
+        aof.io.write_pending(&mut ctl);
         ctl.file = Some(Arc::new(file));
+        ctl.file_size = size;
         ctl.shutdown = false;
     }
     let end = aof.io.appended.load(Ordering::Acquire);
@@ -618,7 +679,10 @@ fn rotate(state: &mut State, seq: u64, keep_old: bool, recovering: bool) -> std:
     let aof = &mut state.aof;
     let point = aof.io.appended.load(Ordering::Acquire);
     let mut ctl = aof.io.ctl.lock();
+    // Records before the rotation point go to the old file.
+    aof.io.write_pending(&mut ctl);
     let old = ctl.file.replace(Arc::new(file));
+    ctl.file_size = 0;
     if let Some(old) = old {
         if keep_old && aof.fsync != Fsync::No {
             ctl.retired.push(old);
@@ -647,6 +711,7 @@ pub fn stop(state: &mut State) {
     io.on.store(false, Ordering::Release);
     state.prop.enabled = false;
     let mut ctl = io.ctl.lock();
+    io.write_pending(&mut ctl);
     let mut files = std::mem::take(&mut ctl.retired);
     files.extend(ctl.file.take());
     for f in files {
@@ -664,7 +729,8 @@ pub fn shutdown(state: &mut State) {
     if state.aof.is_on() {
         flush(state);
         let io = state.aof.io.clone();
-        let ctl = io.ctl.lock();
+        let mut ctl = io.ctl.lock();
+        io.write_pending(&mut ctl);
         if ctl.failed.is_none() {
             let r = io
                 .failpoints
@@ -722,7 +788,10 @@ pub fn config_changed(state: &mut State, name: &str) {
 /// Cron: writes pending records (active expiry), collects a finished
 /// rewrite, recovers from a failure, starts an automatic rewrite.
 pub fn cron(state: &mut State, now_ms: i64) {
-    flush(state);
+    if flush(state) {
+        let t = state.aof.io.appended.load(Ordering::Acquire);
+        state.aof.io.write_through(t);
+    }
     rewrite::collect(state, now_ms);
     if !state.aof.is_on() || state.aof.rw.in_progress {
         return;

@@ -179,7 +179,7 @@ impl<'a> Reader<'a> {
         let mut argv = Vec::with_capacity(argc as usize);
         for _ in 0..argc {
             let len = self.number(b'$', "expected '$' (bulk length)")?;
-            if len < 0 || len > 4 * 1024 * 1024 * 1024 {
+            if !(0..=4 * 1024 * 1024 * 1024).contains(&len) {
                 return Err(Stop::Bad(self.pos, "bad bulk length"));
             }
             let len = len as usize;
@@ -222,6 +222,9 @@ fn genuine_checksum_after(data: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// A command inside an open MULTI block, with its offset.
+type Queued<'a> = (Vec<&'a [u8]>, usize);
+
 /// Scans `data`, calling `on_command` with every command in order. Inner
 /// commands of a `MULTI` ... `EXEC` block are delivered together when the
 /// `EXEC` is read (MULTI and EXEC themselves are not delivered), so an
@@ -245,7 +248,7 @@ pub fn scan<'a>(
     // Start of the current checksum segment.
     let mut seg_start = 0usize;
     // Open MULTI block: its start offset and buffered commands.
-    let mut multi: Option<(usize, Vec<(Vec<&'a [u8]>, usize)>)> = None;
+    let mut multi: Option<(usize, Vec<Queued<'a>>)> = None;
     loop {
         let at = r.pos;
         match r.step() {

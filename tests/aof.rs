@@ -986,3 +986,48 @@ fn auto_rewrite_on_growth() {
         .expect("size");
     assert!(size < 20_000, "{size}");
 }
+
+#[test]
+fn checkpoint_seam_keeps_only_later_parts() {
+    use strata::aof::manifest::Part;
+    use strata::aof::rewrite::{self, Base};
+    let tmp = tempfile::tempdir().expect("tmp");
+    {
+        let s = start(tmp.path(), &[]);
+        let mut c = s.raw();
+        c.cmd_str("SET a 1");
+        c.cmd_str("INCR n");
+        let (io, dir, prefix, pos, snap) = {
+            let mut st = s.shared.state.lock();
+            let pos = rewrite::checkpoint_begin(&mut st).expect("begin");
+            let snap = strata::persist::snapshot_with(&st, true).expect("snapshot");
+            (
+                st.aof.io.clone(),
+                st.aof.dir.clone(),
+                st.aof.prefix.clone(),
+                pos,
+                snap,
+            )
+        };
+        // Written after the checkpoint: must come from the new incr file.
+        c.cmd_str("INCR n");
+        let name = rewrite::write_base(&io, &dir, &prefix, 7, &Base::Rdb(snap)).expect("base");
+        rewrite::drop_parts_before(&io, &dir, &prefix, Part { name, seq: 7 }, pos, false)
+            .expect("drop");
+        c.cmd_str("INCR n");
+    }
+    let names: Vec<String> = std::fs::read_dir(aof_dir(tmp.path()))
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "appendonly.aof.7.base.rdb"),
+        "{names:?}"
+    );
+    let s = start(tmp.path(), &[]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd_str("GET n"), Resp::Bulk(Some(b"3".to_vec())));
+    assert_eq!(c.cmd_str("GET a"), Resp::Bulk(Some(b"1".to_vec())));
+}

@@ -41,11 +41,11 @@
 //! **Rewrite** (`BGREWRITEAOF`, automatic growth, recovery): see
 //! [`rewrite`]. **Loading**: see [`load`].
 //!
-//! Seams for checkpoints spanning the cold tier: [`rewrite::start`] with a
-//! base of any content ([`rewrite::Base`]) writes a base snapshot and
-//! opens a new incremental file at the same point; [`rewrite::position`]
-//! and [`rewrite::drop_parts_before`] drop the parts older than a
-//! checkpoint.
+//! Seams for checkpoints spanning the cold tier:
+//! [`rewrite::checkpoint_begin`] (new incremental file at the snapshot's
+//! position), [`rewrite::write_base`] ("write a base snapshot") and
+//! [`rewrite::drop_parts_before`] ("after a checkpoint at position X, drop
+//! older parts"); [`rewrite::start`] also takes a caller-made base.
 
 pub mod check;
 pub mod format;

@@ -213,6 +213,57 @@ pub fn write_base(
     result.map(|()| name)
 }
 
+/// Starts a checkpoint (for a snapshot taken by the caller in the same
+/// lock hold): appending moves to a new incremental file, and the manifest
+/// names it before this returns (one small fsynced file written under the
+/// lock). The returned position is where the snapshot stands: after the
+/// caller wrote its base ([`write_base`]), [`drop_parts_before`] with this
+/// position makes the AOF `base + incrementals from here`.
+///
+/// # Errors
+/// The AOF is off, a rewrite runs, or the file or manifest could not be
+/// written (the AOF then enters the failed state, as for a rewrite).
+pub fn checkpoint_begin(state: &mut State) -> Result<Position, String> {
+    if !state.aof.is_on() {
+        return Err("the AOF is off".into());
+    }
+    if state.aof.rw.in_progress {
+        return Err("Background append only file rewriting already in progress".into());
+    }
+    let seq = state
+        .aof
+        .io
+        .manifest
+        .lock()
+        .next_incr_seq()
+        .max(state.aof.incr_seq + 1);
+    super::rotate(state, seq, true, false)
+        .map_err(|e| format!("can't create the new AOF incr file: {e}"))?;
+    let point = state.aof.io.limit.load(Ordering::Acquire);
+    let io = state.aof.io.clone();
+    let mut m = io.manifest.lock().clone();
+    m.incrs.push(Part {
+        name: manifest::incr_name(&state.aof.prefix, seq),
+        seq,
+    });
+    if let Err(e) = manifest::persist(&state.aof.dir, &state.aof.prefix, &m, &io.failpoints) {
+        let mut ctl = io.ctl.lock();
+        io.fail(&mut ctl, "writing the manifest of", &e);
+        return Err(format!(
+            "can't persist the AOF manifest: {}",
+            super::strerror(&e)
+        ));
+    }
+    *io.manifest.lock() = m;
+    io.limit.store(u64::MAX, Ordering::Release);
+    io.cv.notify_all();
+    io.bump();
+    Ok(Position {
+        incr_seq: seq,
+        offset: point,
+    })
+}
+
 /// Where the AOF is now (pending records written first).
 pub fn position(state: &mut State) -> Position {
     super::flush(state);

@@ -821,6 +821,15 @@ fn fsync_failure_under_always_holds_replies_and_refuses_writes() {
     assert_eq!(c.cmd_str("SET x 1"), Resp::Error(MISCONF.into()));
     assert!(matches!(c.cmd_str("EXEC"), Resp::Error(e) if e.starts_with("EXECABORT")));
     assert_eq!(info_field(&mut c, "aof_last_write_status"), "err");
+    // Scripts: the write inside fails, reads work.
+    assert!(
+        matches!(c.cmd(&[b"EVAL", b"return redis.call('set','s','1')", b"0"]),
+            Resp::Error(e) if e.starts_with(&format!("{MISCONF} script: "))),
+    );
+    assert_eq!(
+        c.cmd(&[b"EVAL", b"return redis.call('get','before')", b"0"]),
+        Resp::Bulk(Some(b"1".to_vec()))
+    );
     // The disk comes back: the recovery rewrite releases the held reply.
     fp.failpoints.clear();
     let r = held

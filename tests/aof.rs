@@ -1040,3 +1040,31 @@ fn checkpoint_seam_keeps_only_later_parts() {
     assert_eq!(c.cmd_str("GET n"), Resp::Bulk(Some(b"3".to_vec())));
     assert_eq!(c.cmd_str("GET a"), Resp::Bulk(Some(b"1".to_vec())));
 }
+
+#[test]
+fn bgrewriteaof_with_appendonly_no_writes_a_base_only() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    {
+        let s = TestServer::start_in(tmp.path(), &[]).expect("start");
+        let mut c = s.raw();
+        c.cmd_str("SET a 1");
+        assert!(matches!(c.cmd_str("BGREWRITEAOF"), Resp::Simple(_)));
+        wait_rewrite(&mut c);
+    }
+    let m = aof_dir(tmp.path()).join("appendonly.aof.manifest");
+    assert_eq!(
+        std::fs::read_to_string(&m).expect("manifest"),
+        "file appendonly.aof.1.base.rdb seq 1 type b\n"
+    );
+    let s = start(tmp.path(), &[]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd_str("GET a"), Resp::Bulk(Some(b"1".to_vec())));
+    c.cmd_str("SET b 2");
+    drop(c);
+    drop(s);
+    assert!(std::fs::read_to_string(&m)
+        .expect("manifest")
+        .contains("type i"));
+    let s = start(tmp.path(), &[]);
+    assert_eq!(s.raw().cmd_str("GET b"), Resp::Bulk(Some(b"2".to_vec())));
+}

@@ -353,6 +353,10 @@ pub fn start(state: &mut State, mode: Mode, base: Option<Base>) -> Result<(), St
         None => snapshot(state).map_err(|e| format!("snapshot failed: {e}"))?,
     };
     let on = state.aof.is_on();
+    if !on {
+        // BGREWRITEAOF with appendonly no: replace whatever AOF is on disk.
+        *state.aof.io.manifest.lock() = read_manifest(&state.aof.dir, &state.aof.prefix);
+    }
     let new_incr = if on && mode != Mode::Enable {
         let seq = state
             .aof
@@ -406,6 +410,15 @@ pub fn start(state: &mut State, mode: Mode, base: Option<Base>) -> Result<(), St
     Ok(())
 }
 
+/// The manifest on disk, or an empty one when there is none (or it is
+/// unreadable: the rewrite then replaces it).
+fn read_manifest(dir: &Path, prefix: &str) -> Manifest {
+    std::fs::read(dir.join(manifest::manifest_name(prefix)))
+        .ok()
+        .and_then(|t| Manifest::parse(&t).ok())
+        .unwrap_or_default()
+}
+
 /// CONFIG SET appendonly yes: opens a new incremental file and writes the
 /// first base.
 ///
@@ -417,10 +430,7 @@ pub fn enable(state: &mut State) -> Result<(), String> {
     }
     let dir = state.aof.dir.clone();
     std::fs::create_dir_all(&dir).map_err(|e| format!("can't create {}: {e}", dir.display()))?;
-    let on_disk = std::fs::read(dir.join(manifest::manifest_name(&state.aof.prefix)))
-        .ok()
-        .and_then(|t| Manifest::parse(&t).ok())
-        .unwrap_or_default();
+    let on_disk = read_manifest(&dir, &state.aof.prefix);
     let seq = on_disk.next_incr_seq().max(state.aof.incr_seq + 1);
     *state.aof.io.manifest.lock() = on_disk;
     super::start_writing(state, seq, 0, (0, 0), true)

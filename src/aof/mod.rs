@@ -9,9 +9,12 @@
 //! **Writing.** Commands reach [`feed`] through the propagation layer
 //! (`src/propagate.rs`) and collect in [`Aof::buf`] while the state lock
 //! is held. When a connection finishes its batch (or the cron its tick),
-//! [`batch_end`] appends the buffer plus a `#CRC64` annotation to the
-//! current incremental file with one `write(2)`, still under the lock, so
-//! records reach the file in execution order. Durability is counted in
+//! [`batch_end`] queues the buffer plus a `#CRC64` annotation in
+//! `AofIo::pending` (execution order, still under the lock). After the
+//! lock is released, [`complete`] writes everything queued if nobody did
+//! yet ([`AofIo::write_through`]: the first connection to take the writer
+//! mutex writes the batches of all the others with one `write(2)`), so no
+//! `write(2)` happens under the state lock. Durability is counted in
 //! logical byte offsets (everything ever appended since start):
 //! `appended`, `written` and `synced` in [`AofIo`]. The connection gets a
 //! ticket (an offset) and holds its replies until the offset is covered:
@@ -21,9 +24,8 @@
 //!   records were written meanwhile shares one fsync (group commit). Reads
 //!   in a batch also wait for writes still being fsynced, so nobody sees a
 //!   value that a crash could take back.
-//! * `everysec` / `no`: the `write(2)` is done before the lock is released,
-//!   so replies go out at once; the syncer fsyncs every second (`everysec`)
-//!   or never (`no`).
+//! * `everysec` / `no`: until `written` reaches it, which `complete` does
+//!   itself; the syncer fsyncs every second (`everysec`) or never (`no`).
 //!
 //! **Failures are never hidden.** A failed `write(2)` or fsync puts the
 //! AOF in the failed state: write commands (and PING, as Redis) get
@@ -162,7 +164,7 @@ pub struct AofIo {
     pub manifest: Mutex<manifest::Manifest>,
     /// Records handed over by [`flush`] and not written yet; `appended` is
     /// the logical offset of their end.
-    pending: Mutex<Vec<u8>>,
+    pub(crate) pending: Mutex<Vec<u8>>,
 }
 
 impl AofIo {
@@ -369,7 +371,7 @@ pub fn feed(state: &mut State, db: usize, argv: &[Bytes]) {
 }
 
 /// Hands the records of the running batch (plus their `#CRC64` line) to
-/// the writer: they join [`AofIo::pending`], in execution order, and are
+/// the writer: they join `AofIo::pending`, in execution order, and are
 /// written by [`AofIo::write_through`]. Returns true if there were records.
 pub fn flush(state: &mut State) -> bool {
     let aof = &mut state.aof;

@@ -347,7 +347,11 @@ pub fn scan<'a>(
                     Stop::Eof => (
                         at,
                         ProblemKind::Truncated,
-                        "unexpected end of file inside a command".to_string(),
+                        if data.get(at) == Some(&b'#') {
+                            "unexpected end of file inside an annotation line".to_string()
+                        } else {
+                            "unexpected end of file inside a command".to_string()
+                        },
                     ),
                     Stop::Bad(off, what) => {
                         if data[at..].iter().all(|b| *b == 0) {

@@ -260,6 +260,7 @@ fn rerun(state: &mut State, client: &mut Client, reply: &mut Reply, args: &[Byte
     let Some(cmd) = args.first().and_then(|n| crate::command::table().get(n)) else {
         return;
     };
+    let frame = crate::propagate::enter(state);
     let result = {
         let mut ctx = Ctx {
             state: &mut *state,
@@ -271,11 +272,14 @@ fn rerun(state: &mut State, client: &mut Client, reply: &mut Reply, args: &[Byte
         };
         (cmd.handler)(&mut ctx)
     };
+    crate::propagate::leave(state, frame, client.db, cmd, args);
     if let Err(e) = result {
         reply.error(&e.text());
     }
     state.stats.count_errors(reply.take_errors());
     state.after_command();
+    // Each served client is its own unit (Redis propagates after each).
+    crate::propagate::end_unit(state);
 }
 
 /// Serves clients blocked on keys signalled ready (Redis's

@@ -469,6 +469,28 @@ fn reject(state: &mut State, reply: &mut Reply, name: Option<&'static str>, e: E
     state.stats.count_errors(reply.take_errors());
 }
 
+/// A write refused because persistence is failing (`MISCONF ...`), as
+/// Redis's `rejectCommand`: flags a transaction being queued; a refused
+/// EXEC discards it (`EXECABORT Transaction discarded because of: ...`).
+fn reject_write(
+    state: &mut State,
+    client: &mut Client,
+    reply: &mut Reply,
+    cmd: &'static CommandSpec,
+    e: Error,
+) {
+    if cmd.name == "exec" {
+        client.multi = None;
+        state.unwatch_all(client);
+        let text = format!("EXECABORT Transaction discarded because of: {}", e.text());
+        return reject(state, reply, Some(cmd.name), Error::custom(text));
+    }
+    if let Some(m) = client.multi.as_mut() {
+        m.failed = true;
+    }
+    reject(state, reply, Some(cmd.name), e)
+}
+
 /// Runs one command for `client`, writing its reply into `reply`.
 ///
 /// Order of checks, as Redis's `processCommand`: unknown command, arity,
@@ -504,6 +526,9 @@ pub fn dispatch(
             cmd.name
         ));
         return reject(state, reply, Some(cmd.name), e);
+    }
+    if let Some(e) = crate::aof::deny_write(state, client, cmd) {
+        return reject_write(state, client, reply, cmd, e);
     }
     if client.multi.is_some() && !MULTI_IMMEDIATE.contains(&cmd.name) {
         if cmd.flags.has(Flags::NO_MULTI) {
@@ -547,6 +572,7 @@ pub fn call(
     let started = Instant::now();
     let errors_before = reply.error_count();
     state.dispatch_depth += 1;
+    let frame = crate::propagate::enter(state);
     let result = {
         let mut ctx = Ctx {
             state: &mut *state,
@@ -558,6 +584,7 @@ pub fn call(
         };
         (cmd.handler)(&mut ctx)
     };
+    crate::propagate::leave(state, frame, client.db, cmd, args);
     state.dispatch_depth -= 1;
     if let Err(e) = result {
         reply.error(&e.text());
@@ -572,6 +599,9 @@ pub fn call(
     }
     state.after_command();
     client.last_cmd = cmd.name;
+    if state.dispatch_depth == 0 {
+        crate::propagate::end_unit(state);
+    }
     // Redis serves clients blocked on keys made ready by this command (or
     // EXEC/script) right after it, before any other client runs.
     if state.dispatch_depth == 0 && !state.ready_keys.is_empty() {

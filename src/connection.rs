@@ -178,8 +178,15 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                 }
                 let closing = client.close_after_reply;
                 st.clients.insert(id, client);
-                closing
+                // Write the batch's AOF records; replies wait for the ticket.
+                (closing, crate::aof::batch_end(&mut st))
             };
+            let (closing, ticket) = closing;
+            if let Some(t) = ticket {
+                if !crate::aof::complete(&shared.aof, t, &io).await {
+                    break;
+                }
+            }
             let queued = io.take();
             if !queued.is_empty() && !send(&mut wr, &queued, &io).await {
                 break;
@@ -228,6 +235,9 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
             biased;
             _ = io.wake.notified() => {
                 let queued = io.take();
+                if !queued.is_empty() && !crate::aof::before_outbox(&shared, &io).await {
+                    break;
+                }
                 if !queued.is_empty() && !send(&mut wr, &queued, &io).await {
                     break;
                 }
@@ -346,6 +356,9 @@ async fn wait_until_released(
             biased;
             _ = io.wake.notified() => {
                 let queued = io.take();
+                if !queued.is_empty() && !crate::aof::before_outbox(shared, io).await {
+                    return false;
+                }
                 if !queued.is_empty() && !send(wr, &queued, io).await {
                     return false;
                 }

@@ -457,26 +457,7 @@ fn persistence(st: &State, now_ms: i64, out: &mut String) {
     line!(out, "rdb_last_cow_size:0");
     line!(out, "rdb_last_load_keys_expired:{}", st.rdb.loaded_expired);
     line!(out, "rdb_last_load_keys_loaded:{}", st.rdb.loaded_keys);
-    line!(
-        out,
-        "aof_enabled:{}",
-        i32::from(st.config.get_bool("appendonly"))
-    );
-    for fixed in [
-        "aof_rewrite_in_progress:0",
-        "aof_rewrite_scheduled:0",
-        "aof_last_rewrite_time_sec:-1",
-        "aof_current_rewrite_time_sec:-1",
-        "aof_last_bgrewrite_status:ok",
-        "aof_rewrites:0",
-        "aof_rewrites_consecutive_failures:0",
-        "aof_last_write_status:ok",
-        "aof_last_cow_size:0",
-        "module_fork_in_progress:0",
-        "module_fork_last_cow_size:0",
-    ] {
-        line!(out, "{fixed}");
-    }
+    crate::aof::info(st, now_ms, out);
 }
 
 fn stats(st: &State, out: &mut String) {

@@ -22,6 +22,7 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+pub mod aof;
 pub mod args;
 pub mod blocking;
 pub mod client;
@@ -30,9 +31,11 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod failpoint;
 pub mod info;
 pub mod log;
 pub mod persist;
+pub mod propagate;
 pub mod pubsub;
 pub mod reply;
 pub mod resp;

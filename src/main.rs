@@ -40,17 +40,15 @@ fn main() {
                 std::process::exit(1);
             }
         };
+        if let Err(e) = server.load_data() {
+            strata::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+            std::process::exit(1);
+        }
         strata::log::notice(&format!(
             "Strata version={} started, listening on {}",
             env!("CARGO_PKG_VERSION"),
             server.addr
         ));
-        // dir/dbfilename (the import path from Redis), as Redis does before
-        // serving; the tests' harness already did this, the binary did not.
-        if let Err(e) = server.load_data() {
-            strata::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
-            std::process::exit(1);
-        }
         strata::log::notice("Ready to accept connections tcp");
         server.run(listener, shutdown_signal()).await;
     });

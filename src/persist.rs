@@ -92,7 +92,7 @@ struct DbSnapshot {
 }
 
 /// Takes a snapshot of the whole dataset (both tiers) at this instant.
-pub fn begin_snapshot(state: &State) -> std::io::Result<Snapshot> {
+pub fn begin_snapshot(state: &State, aof_base: bool) -> std::io::Result<Snapshot> {
     let now = now_ms();
     let policy = state.config.get("maxmemory-policy");
     let save_lfu = policy.contains("lfu");
@@ -102,7 +102,7 @@ pub fn begin_snapshot(state: &State) -> std::io::Result<Snapshot> {
         ("redis-bits", "64".to_string()),
         ("ctime", (now / 1000).to_string()),
         ("used-mem", crate::info::allocated_bytes().to_string()),
-        ("aof-base", "0".to_string()),
+        ("aof-base", if aof_base { "1" } else { "0" }.to_string()),
     ];
     let compress = state.config.get_bool("rdbcompression");
     let checksum = state.config.get_bool("rdbchecksum");
@@ -207,7 +207,13 @@ impl Snapshot {
 
 /// Encodes the whole dataset (both tiers) as a dump.rdb image.
 pub fn snapshot(state: &State) -> std::io::Result<Vec<u8>> {
-    begin_snapshot(state)?.write_to(Vec::new())
+    snapshot_with(state, false)
+}
+
+/// [`snapshot`], marked as an AOF base (`aof-base` aux field 1) when
+/// `aof_base`.
+pub fn snapshot_with(state: &State, aof_base: bool) -> std::io::Result<Vec<u8>> {
+    begin_snapshot(state, aof_base)?.write_to(Vec::new())
 }
 
 /// Writes a snapshot to `path` atomically (temp file, fsync, rename,
@@ -257,7 +263,7 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// SAVE: snapshot and write now, under the lock.
 pub fn save(state: &mut State) -> std::io::Result<()> {
     let started = now_ms();
-    let snap = begin_snapshot(state)?;
+    let snap = begin_snapshot(state, false)?;
     let path = rdb_path(state);
     let written = write_snapshot_atomically(&path, snap)?;
     state.dirty = 0;
@@ -274,7 +280,7 @@ pub fn save(state: &mut State) -> std::io::Result<()> {
 
 /// BGSAVE: snapshot now, write on a background thread.
 pub fn bgsave(state: &mut State) -> std::io::Result<()> {
-    let snap = begin_snapshot(state)?;
+    let snap = begin_snapshot(state, false)?;
     let path = rdb_path(state);
     let outcome = state.rdb.outcome.clone();
     let dirty_at_start = state.dirty;
@@ -356,13 +362,32 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("can't read {}: {e}", path.display())),
     };
+    let (loaded, expired) = load_rdb_bytes(state, &data, &path.display().to_string(), false)?;
+    state.rdb.loaded_keys = loaded;
+    state.rdb.loaded_expired = expired;
+    Ok(())
+}
+
+/// Loads an RDB image (`name` names it in messages) into the keyspace.
+/// Keys already expired are skipped unless `keep_expired` (an AOF base:
+/// commands after it may still touch them, as Redis loads preambles).
+/// Returns (keys loaded, expired keys skipped).
+///
+/// # Errors
+/// A corrupt image, naming the file and the byte offset.
+pub fn load_rdb_bytes(
+    state: &mut State,
+    data: &[u8],
+    name: &str,
+    keep_expired: bool,
+) -> Result<(u64, u64), String> {
     let started = now_ms();
     // The file image is not dataset memory.
     state.tier.discount = data.len() as u64;
     let fail = |e: strata_storage::rdb::RdbError| {
-        format!("{}: {} (file size {} bytes)", path.display(), e, data.len())
+        format!("{}: {} (file size {} bytes)", name, e, data.len())
     };
-    let mut reader = RdbFileReader::new(&data).map_err(fail)?;
+    let mut reader = RdbFileReader::new(data).map_err(fail)?;
     let limits = limits(state);
     let now = now_ms();
     let databases = state.keyspace.dbs.len();
@@ -377,17 +402,15 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
                 if db >= databases {
                     return Err(format!(
                         "{}: database {} out of range at offset {at}",
-                        path.display(),
-                        e.db
+                        name, e.db
                     ));
                 }
-                if e.expire_ms.is_some_and(|t| t <= now) {
+                if !keep_expired && e.expire_ms.is_some_and(|t| t <= now) {
                     expired += 1;
                     continue;
                 }
-                let value = convert::from_rdb(e.value, limits).ok_or_else(|| {
-                    format!("{}: empty collection at offset {at}", path.display())
-                })?;
+                let value = convert::from_rdb(e.value, limits)
+                    .ok_or_else(|| format!("{}: empty collection at offset {at}", name))?;
                 let mut entry = strata_storage::keyspace::Entry::new(value, now);
                 if let Some(f) = e.lfu_freq {
                     entry.lfu = strata_storage::lfu::Lfu(
@@ -409,12 +432,8 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
                 }
             }
             RdbItem::Function(code) => {
-                crate::scripting::functions::load_code(state, &code, false).map_err(|e| {
-                    format!(
-                        "{}: Failed loading library, {e} (at offset {at})",
-                        path.display()
-                    )
-                })?;
+                crate::scripting::functions::load_code(state, &code, false)
+                    .map_err(|e| format!("{name}: Failed loading library, {e} (at offset {at})"))?;
             }
             RdbItem::Aux(..) | RdbItem::ResizeDb { .. } => {}
         }
@@ -432,8 +451,6 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
         }
     }
     state.tier.discount = 0;
-    state.rdb.loaded_keys = loaded;
-    state.rdb.loaded_expired = expired;
     crate::log::notice(&format!(
         "DB loaded from disk: {} keys ({} expired skipped), {} bytes in {} ms",
         loaded,
@@ -441,5 +458,5 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
         data.len(),
         now_ms() - started
     ));
-    Ok(())
+    Ok((loaded, expired))
 }

@@ -158,6 +158,10 @@ pub struct State {
     pub scripting: crate::scripting::Scripting,
     /// Tiering: the cold store, memory accounting, the spiller.
     pub tier: crate::tier::Tier,
+    /// Command propagation (what the AOF sees).
+    pub prop: crate::propagate::Propagation,
+    /// The append-only file.
+    pub aof: crate::aof::Aof,
 }
 
 impl State {
@@ -180,7 +184,10 @@ impl State {
         };
         let notify_flags = crate::pubsub::events::parse(config.get("notify-keyspace-events"));
         crate::info::sample_memory();
+        let aof = crate::aof::Aof::new(&config);
         State {
+            prop: crate::propagate::Propagation::default(),
+            aof,
             keyspace,
             config_file: config
                 .file
@@ -413,6 +420,7 @@ impl State {
             for key in expired {
                 self.key_modified(i, &key);
                 self.notify_keyspace_event('x', "expired", &key, i);
+                crate::propagate::expired(self, i, &key);
             }
         }
     }
@@ -547,6 +555,9 @@ impl State {
             "maxmemory" | "tiering" => {
                 self.tier.kick.wake();
             }
+            "appendonly" | "appendfsync" | "aof-timestamp-enabled" => {
+                crate::aof::config_changed(self, name);
+            }
             "slowlog-max-len" => {
                 let max = self.config.hot.slowlog_max_len;
                 self.slowlog.truncate(max);
@@ -572,6 +583,7 @@ impl State {
         crate::tier::cron(self, now_ms);
         self.after_command();
         crate::persist::cron(self, now_ms);
+        crate::aof::cron(self, now_ms);
         crate::info::sample_memory();
         let ops = self.stats.total_commands_processed;
         let delta = ops - self.stats.last_sample_ops;
@@ -590,6 +602,8 @@ pub struct Shared {
     pub next_client_id: AtomicU64,
     /// The running script's status, readable without the state lock.
     pub script: Arc<crate::scripting::ScriptStatus>,
+    /// The AOF's durability counters, readable without the state lock.
+    pub aof: Arc<crate::aof::AofIo>,
 }
 
 /// A running server, as tests and `main` see it.
@@ -628,7 +642,7 @@ impl Server {
         if self.shared.state.lock().config.get_bool("tiering") {
             crate::tier::start_spiller(&self.shared);
         }
-        crate::persist::load_at_startup(&mut self.shared.state.lock())
+        crate::aof::load_at_startup(&mut self.shared.state.lock())
     }
 
     /// Wraps an already bound listener (tests bind port 0).
@@ -639,8 +653,10 @@ impl Server {
         let mut state = State::new(config);
         state.port = addr.port();
         let script = state.scripting.status.clone();
+        let aof = state.aof.io.clone();
         let shared = Arc::new(Shared {
             script,
+            aof,
             state: Mutex::new(state),
             next_client_id: AtomicU64::new(1),
         });
@@ -686,6 +702,7 @@ impl Server {
                 crate::log::warning(&format!("Error trying to save the DB: {e}"));
             }
         }
+        crate::aof::shutdown(&mut st);
         for c in st.clients.values() {
             c.io.kill();
         }

@@ -413,6 +413,7 @@ fn evict_by_deletion(state: &mut State) {
         };
         if state.keyspace.dbs[db].delete(&key, now) {
             state.stats.evicted_keys += 1;
+            crate::propagate::evicted(state, db, &key);
             state.key_modified(db, &key);
             state.notify_keyspace_event('e', "evicted", &key, db);
         }

@@ -93,6 +93,8 @@ fn restore(ctx: &mut Ctx) -> CmdResult {
     };
     if deadline.is_some_and(|at| at <= now) {
         if deleted {
+            let del = crate::propagate::del_or_unlink(ctx.state, "lazyfree-lazy-server-del");
+            ctx.propagate_rewrite(vec![del, key.clone()]);
             ctx.signal_modified(&key);
             ctx.notify('g', "del", &key);
             ctx.add_dirty(1);
@@ -106,6 +108,13 @@ fn restore(ctx: &mut Ctx) -> CmdResult {
     }
     if let Some(secs) = idle {
         entry.set_idle(now, secs);
+    }
+    if let (Some(at), false, true) = (deadline, absttl, ctx.propagating()) {
+        // Propagate the TTL as an absolute time.
+        let mut argv = ctx.args.to_vec();
+        argv[2] = crate::propagate::int_arg(at);
+        argv.push(Bytes::from_static(b"ABSTTL"));
+        ctx.propagate_rewrite(argv);
     }
     ctx.db()
         .insert_entry(Bytes::copy_from_slice(&key), entry, deadline);

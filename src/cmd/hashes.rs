@@ -348,6 +348,13 @@ fn hincrbyfloat(ctx: &mut Ctx) -> CmdResult {
     };
     h.set(&args[2], &new, lim);
     ctx.reply.bulk(&new);
+    // Replicas and the AOF get the result, not the float arithmetic.
+    ctx.propagate_rewrite(vec![
+        Bytes::from_static(b"HSET"),
+        key.clone(),
+        args[2].clone(),
+        Bytes::copy_from_slice(&new),
+    ]);
     ctx.signal_modified(&key);
     ctx.notify('h', "hincrbyfloat", &key);
     ctx.add_dirty(1);

@@ -315,6 +315,8 @@ fn flushdb(ctx: &mut Ctx) -> CmdResult {
     let data = ctx.db().flush();
     free_flushed(vec![data], background);
     ctx.add_dirty(n);
+    // Propagated even when the database was already empty (as Redis).
+    ctx.force_propagation();
     ctx.reply.ok();
     Ok(())
 }
@@ -416,11 +418,20 @@ fn expire_generic(ctx: &mut Ctx, basetime: i64, seconds: bool) -> CmdResult {
     }
     if when <= ctx.now_ms {
         // A deadline in the past deletes the key (propagated as DEL).
+        let del = crate::propagate::del_or_unlink(ctx.state, "lazyfree-lazy-expire");
+        ctx.propagate_rewrite(vec![del, key.clone()]);
         ctx.db().delete(&key, i64::MIN);
         ctx.add_dirty(1);
         ctx.signal_modified(&key);
         ctx.notify('g', "del", &key);
     } else {
+        // Propagated as PEXPIREAT with the absolute deadline.
+        if ctx.propagating() {
+            let mut argv = ctx.args.to_vec();
+            argv[0] = Bytes::from_static(b"PEXPIREAT");
+            argv[2] = crate::propagate::int_arg(when);
+            ctx.propagate_rewrite(argv);
+        }
         ctx.db().set_expire(&key, when);
         ctx.signal_modified(&key);
         ctx.notify('g', "expire", &key);

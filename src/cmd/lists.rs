@@ -507,6 +507,16 @@ fn parse_mpop(args: &[Bytes], at: usize) -> Result<Mpop, Error> {
 fn mpop_first(ctx: &mut Ctx, keys: &[Bytes], end: End, count: usize) -> Result<bool, Error> {
     for key in keys {
         if let Some(v) = pop_from(ctx, key, end, count)? {
+            // LMPOP / BLMPOP are propagated as `LPOP|RPOP key count`.
+            let name = match end {
+                End::Left => Bytes::from_static(b"LPOP"),
+                End::Right => Bytes::from_static(b"RPOP"),
+            };
+            ctx.propagate_rewrite(vec![
+                name,
+                key.clone(),
+                crate::propagate::int_arg(count as i64),
+            ]);
             ctx.reply.array(2);
             ctx.reply.bulk(key);
             ctx.reply.array(v.len());
@@ -535,6 +545,12 @@ fn bpop(ctx: &mut Ctx, end: End) -> CmdResult {
     let keys = &args[1..args.len() - 1];
     for key in keys {
         if let Some(mut v) = pop_from(ctx, key, end, 1)? {
+            // Propagated as the non-blocking pop.
+            let name = match end {
+                End::Left => Bytes::from_static(b"LPOP"),
+                End::Right => Bytes::from_static(b"RPOP"),
+            };
+            ctx.propagate_rewrite(vec![name, key.clone()]);
             if let Some(e) = v.pop() {
                 ctx.reply.array(2);
                 ctx.reply.bulk(key);
@@ -562,6 +578,17 @@ fn blmove_generic(ctx: &mut Ctx, from: End, to: End, deadline: Option<i64>) -> C
     if list_write(ctx, &src)?.is_none() {
         block_on_keys(ctx, &[src], deadline, TimeoutReply::NullBulk);
         return Ok(());
+    }
+    // Propagated as LMOVE / RPOPLPUSH.
+    if ctx.propagating() {
+        let argv = if ctx.cmd.name == "brpoplpush" {
+            vec![Bytes::from_static(b"RPOPLPUSH"), src.clone(), dst.clone()]
+        } else {
+            let mut v = vec![Bytes::from_static(b"LMOVE")];
+            v.extend_from_slice(&ctx.args[1..5]);
+            v
+        };
+        ctx.propagate_rewrite(argv);
     }
     lmove_generic(ctx, &src, &dst, from, to)
 }

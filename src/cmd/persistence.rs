@@ -50,6 +50,33 @@ fn bgsave(ctx: &mut Ctx) -> CmdResult {
     }
 }
 
+/// BGREWRITEAOF
+fn bgrewriteaof(ctx: &mut Ctx) -> CmdResult {
+    if ctx.state.aof.rw.in_progress {
+        return Err(Error::err(
+            "Background append only file rewriting already in progress",
+        ));
+    }
+    let mode = if ctx.state.aof.io.is_failed() {
+        crate::aof::rewrite::Mode::Recover
+    } else {
+        crate::aof::rewrite::Mode::Normal
+    };
+    match crate::aof::rewrite::start(ctx.state, mode, None) {
+        Ok(()) => {
+            ctx.reply
+                .simple("Background append only file rewriting started");
+            Ok(())
+        }
+        Err(e) => {
+            crate::log::warning(&format!("Can't rewrite the AOF: {e}"));
+            Err(Error::err(
+                "Can't execute an AOF background rewriting. Please check the server logs for more information.",
+            ))
+        }
+    }
+}
+
 const SAVE_FLAGS: Flags = Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::NO_MULTI);
 
 pub static TABLE: &[CommandSpec] = &[
@@ -69,5 +96,17 @@ pub static TABLE: &[CommandSpec] = &[
         "server",
         "1.0.0",
         "Asynchronously saves the database(s) to disk.",
+    ),
+    CommandSpec::new(
+        "bgrewriteaof",
+        1,
+        Flags::ADMIN.or(Flags::NOSCRIPT),
+        Keys::None,
+        bgrewriteaof,
+    )
+    .doc(
+        "server",
+        "1.0.0",
+        "Asynchronously rewrites the append-only file to disk.",
     ),
 ];

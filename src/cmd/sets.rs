@@ -167,6 +167,12 @@ fn spop(ctx: &mut Ctx) -> CmdResult {
         return Ok(());
     };
     let empty = set.is_empty();
+    // Propagated as SREM of the popped member.
+    ctx.propagate_rewrite(vec![
+        Bytes::from_static(b"SREM"),
+        key.clone(),
+        member.clone(),
+    ]);
     ctx.notify('s', "spop", &key);
     ctx.reply.bulk(&member);
     if empty {
@@ -201,6 +207,8 @@ fn spop_count(ctx: &mut Ctx) -> CmdResult {
         }
         ctx.notify('s', "spop", &key);
         ctx.add_dirty(size);
+        let del = crate::propagate::del_or_unlink(ctx.state, "lazyfree-lazy-server-del");
+        ctx.propagate_rewrite(vec![del, key.clone()]);
         reply_members(ctx.reply, &all);
         ctx.db().remove(&key);
         ctx.notify('g', "del", &key);
@@ -233,6 +241,13 @@ fn spop_count(ctx: &mut Ctx) -> CmdResult {
     }
     ctx.notify('s', "spop", &key);
     ctx.add_dirty(count);
+    // One SREM per popped member (in one MULTI/EXEC), not the SPOP.
+    if ctx.propagating() {
+        for m in &out {
+            ctx.also_propagate(vec![Bytes::from_static(b"SREM"), key.clone(), m.clone()]);
+        }
+    }
+    ctx.prevent_propagation();
     ctx.reply.set(out.len());
     for m in &out {
         ctx.reply.bulk(m);

@@ -202,6 +202,29 @@ fn set_generic(
         return Ok(());
     }
     let now = ctx.now_ms;
+    if ctx.propagating() {
+        // Redis 7.0: an expire becomes `SET key value PXAT <ms>`; otherwise
+        // GET is dropped.
+        if let Some(at) = deadline {
+            let argv = vec![
+                Bytes::from_static(b"SET"),
+                key.clone(),
+                value.clone(),
+                Bytes::from_static(b"PXAT"),
+                crate::propagate::int_arg(at),
+            ];
+            ctx.propagate_rewrite(argv);
+        } else if flags & GET != 0 {
+            let argv: Vec<Bytes> = ctx
+                .args
+                .iter()
+                .enumerate()
+                .filter(|(j, a)| *j < 3 || !args::is(a, "get"))
+                .map(|(_, a)| a.clone())
+                .collect();
+            ctx.propagate_rewrite(argv);
+        }
+    }
     let v = Value::Str(Str::from_bytes(value));
     if flags & KEEPTTL != 0 {
         ctx.db().set_keep_ttl(key.clone(), v, now);
@@ -273,18 +296,26 @@ fn getex(ctx: &mut Ctx) -> CmdResult {
     let absolute = opts.flags & (EXAT | PXAT) != 0;
     match deadline {
         Some(at) if absolute && at <= ctx.now_ms => {
+            let del = crate::propagate::del_or_unlink(ctx.state, "lazyfree-lazy-expire");
+            ctx.propagate_rewrite(vec![del, key.clone()]);
             ctx.db().remove(&key);
             ctx.signal_modified(&key);
             ctx.notify('g', "del", &key);
             ctx.add_dirty(1);
         }
         Some(at) => {
+            ctx.propagate_rewrite(vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                key.clone(),
+                crate::propagate::int_arg(at),
+            ]);
             ctx.db().set_expire(&key, at);
             ctx.signal_modified(&key);
             ctx.notify('g', "expire", &key);
             ctx.add_dirty(1);
         }
         None => {
+            ctx.propagate_rewrite(vec![Bytes::from_static(b"PERSIST"), key.clone()]);
             if opts.flags & PERSIST != 0 && ctx.db().persist(&key) {
                 ctx.signal_modified(&key);
                 ctx.notify('g', "persist", &key);
@@ -299,6 +330,8 @@ fn getex(ctx: &mut Ctx) -> CmdResult {
 fn getdel(ctx: &mut Ctx) -> CmdResult {
     let key = ctx.arg(1).clone();
     if get_generic(ctx, &key)? {
+        let del = crate::propagate::del_or_unlink(ctx.state, "lazyfree-lazy-user-del");
+        ctx.propagate_rewrite(vec![del, key.clone()]);
         ctx.db().remove(&key);
         ctx.signal_modified(&key);
         ctx.notify('g', "del", &key);
@@ -627,6 +660,13 @@ fn incrbyfloat(ctx: &mut Ctx) -> CmdResult {
     ctx.signal_modified(&key);
     ctx.notify('$', "incrbyfloat", &key);
     ctx.add_dirty(1);
+    // Replicas and the AOF get the result, not the float arithmetic.
+    ctx.propagate_rewrite(vec![
+        Bytes::from_static(b"SET"),
+        key.clone(),
+        sum.clone(),
+        Bytes::from_static(b"KEEPTTL"),
+    ]);
     ctx.reply.bulk(&sum);
     Ok(())
 }

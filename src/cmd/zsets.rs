@@ -663,6 +663,19 @@ fn pop_and_reply(ctx: &mut Ctx, key: &Bytes, max: bool, count: i64, emitkey: boo
         r.double(*s);
     }
     if !popped.is_empty() {
+        // Blocking and multi-key pops are propagated as ZPOPMIN/ZPOPMAX.
+        let name = if max {
+            Bytes::from_static(b"ZPOPMAX")
+        } else {
+            Bytes::from_static(b"ZPOPMIN")
+        };
+        match ctx.cmd.name {
+            "bzpopmin" | "bzpopmax" => ctx.propagate_rewrite(vec![name, key.clone()]),
+            "zmpop" | "bzmpop" => {
+                ctx.propagate_rewrite(vec![name, key.clone(), crate::propagate::int_arg(n as i64)])
+            }
+            _ => {}
+        }
         ctx.notify('z', if max { "zpopmax" } else { "zpopmin" }, key);
         ctx.signal_modified(key);
         ctx.add_dirty(popped.len() as u64);

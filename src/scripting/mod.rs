@@ -654,6 +654,12 @@ fn script_call(
         return fail("Write commands are not allowed from read-only scripts.");
     }
     if cmd.flags.has(Flags::WRITE) {
+        // The AOF is failing: MISCONF, as Redis's scriptVerifyWriteCommandAllow.
+        if let Some(e) = crate::aof::deny_write(env.state, env.client, cmd) {
+            env.state.stats.rejected(cmd.name);
+            // With its code (Redis's message starts with "-MISCONF").
+            return fail(&format!("-{}", e.text()));
+        }
         env.status.wrote.store(true, Ordering::Relaxed);
     }
     let resp3 = env.resp == 3;

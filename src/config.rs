@@ -399,7 +399,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("tiering", BOOL, "yes"),
     opt("tier-compression-level", int(1, 22), "3"),
     opt("tier-max-disk", mem(0, LL), "0"),
-    fixed("tier-block-cache-size", mem(0, LL), "33554432"),
+    fixed("tier-block-cache-size", mem(0, LL), "0"),
     // Persistence.
     opt("save", Kind::Text(save_points), "3600 1 300 100 60 10000"),
     protected("dbfilename", Kind::Text(any_text), "dump.rdb"),

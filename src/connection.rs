@@ -122,7 +122,20 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                 reply.resp3 = client.resp3;
                 client.query_buf = buf.len();
                 let mut ran = 0;
+                if !warmed_front && st.tier.store.is_some() {
+                    // Cold keys of this batch not in the cache: read them
+                    // off the lock first (one round for the whole batch),
+                    // so the disk never stalls other clients.
+                    for args in batch.iter().take(MAX_BATCH) {
+                        cold_reads
+                            .extend(crate::tier::command_keys_needing_io(&mut st, &client, args));
+                    }
+                }
+                warmed_front = false;
                 while let Some(args) = batch.front() {
+                    if !cold_reads.is_empty() {
+                        break;
+                    }
                     let now = now_ms();
                     if st.pause.is_some()
                         && crate::blocking::must_postpone(&mut st, &client, args, now)
@@ -133,15 +146,6 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                         wait = Wait::Paused;
                         break;
                     }
-                    if !warmed_front && st.tier.store.is_some() {
-                        // Cold keys not in the cache: read them off the
-                        // lock first, so the disk never stalls others.
-                        cold_reads = crate::tier::command_keys_needing_io(&mut st, &client, args);
-                        if !cold_reads.is_empty() {
-                            break;
-                        }
-                    }
-                    warmed_front = false;
                     let Some(args) = batch.pop_front() else { break };
                     client.last_interaction_ms = now;
                     let mark = reply.len();

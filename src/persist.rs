@@ -142,7 +142,7 @@ pub fn begin_snapshot(state: &State, aof_base: bool) -> std::io::Result<Snapshot
             expires: db.expires_len() as u64,
             hot,
             in_flight: if cold.is_some() {
-                db.in_flight().cloned().unwrap_or_default()
+                db.shadowed_keys()
             } else {
                 Default::default()
             },

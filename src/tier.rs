@@ -124,15 +124,16 @@ pub fn open(state: &mut State) -> Result<(), String> {
     let path = std::path::Path::new(state.config.get("dir")).join(COLD_DIR);
     let maxmemory = state.config.hot.maxmemory.max(0) as usize;
     let configured = state.config.get_int("tier-block-cache-size").max(0) as usize;
+    // RocksDB's memory counts inside maxmemory: keep it a small share.
     let block_cache = if configured > 0 {
         configured
     } else if maxmemory > 0 {
-        (maxmemory / 8).clamp(1 << 20, 1 << 30)
+        (maxmemory / 16).clamp(256 << 10, 1 << 30)
     } else {
         32 << 20
     };
     let write_buffer = if maxmemory > 0 {
-        (maxmemory / 32).clamp(1 << 20, 16 << 20)
+        (maxmemory / 64).clamp(256 << 10, 16 << 20)
     } else {
         8 << 20
     };
@@ -228,10 +229,15 @@ fn prepare(
         let Some((db, key)) = pool.pick(&mut state.keyspace.dbs, pol, samples, now) else {
             break;
         };
-        if let Some(job) = state.keyspace.dbs[db].spill_prepare(&key, now) {
-            freed += job.mem as u64;
-            bytes += job.payload.len();
-            jobs.push((db, job));
+        match state.keyspace.dbs[db].spill_prepare_or_drop(&key, now) {
+            Some(Ok(job)) => {
+                freed += job.mem as u64;
+                bytes += job.payload.len();
+                jobs.push((db, job));
+            }
+            // Unchanged since promotion: dropped from memory, no write.
+            Some(Err(mem)) => freed += mem as u64,
+            None => {}
         }
         if started.elapsed() > Duration::from_micros(500) {
             break;
@@ -537,6 +543,7 @@ pub fn info(state: &State, out: &mut String) {
     line(format!("cold_misses:{}", stats.cold_misses));
     line(format!("cold_expired:{}", stats.expired));
     line(format!("cold_errors:{}", stats.errors));
+    line(format!("clean_drops:{}", stats.clean_drops));
     line(format!("cold_read_p50_us:{}", stats.read_percentile(0.5)));
     line(format!("cold_read_p99_us:{}", stats.read_percentile(0.99)));
     line(format!("spilled_raw_bytes:{}", stats.spill_bytes_raw));
@@ -545,6 +552,11 @@ pub fn info(state: &State, out: &mut String) {
     line("dictionary_records:0".to_string());
     line(format!("tier_disk_bytes:{disk}"));
     line(format!("tier_memory_bytes:{mem}"));
+    if let Some(st) = &state.tier.store {
+        for (name, v) in st.mem_detail() {
+            line(format!("tier_memory_{name}:{v}"));
+        }
+    }
     line(format!("tier_disk_full:{}", u8::from(state.tier.disk_full)));
     line(format!("sync_spill_rounds:{}", state.tier.sync_rounds));
     line(format!(

@@ -182,7 +182,7 @@ pub fn resp_snapshot(state: &State) -> Vec<u8> {
         }
         // Cold keys: their DUMP payloads, restored as they are.
         if let Some(Ok(rx)) = db.cold_snapshot() {
-            let in_flight = db.in_flight().cloned().unwrap_or_default();
+            let in_flight = db.shadowed_keys();
             for chunk in rx {
                 let Ok(chunk) = chunk else { break };
                 for (dk, rec) in chunk {

@@ -220,6 +220,8 @@ pub struct ColdStats {
     pub cold_misses: u64,
     pub expired: u64,
     pub errors: u64,
+    /// Evictions of promoted keys that were unchanged: no write needed.
+    pub clean_drops: u64,
     /// Cold read latencies, log2 buckets of microseconds.
     pub read_us: [u64; 40],
 }
@@ -235,6 +237,7 @@ impl Default for ColdStats {
             cold_misses: 0,
             expired: 0,
             errors: 0,
+            clean_drops: 0,
             read_us: [0; 40],
         }
     }
@@ -273,6 +276,7 @@ impl ColdStats {
         self.cold_misses += o.cold_misses;
         self.expired += o.expired;
         self.errors += o.errors;
+        self.clean_drops += o.clean_drops;
         for (a, b) in self.read_us.iter_mut().zip(o.read_us.iter()) {
             *a += b;
         }
@@ -294,6 +298,13 @@ struct ColdDb {
     /// written. A cold lookup of such a key answers "absent": memory (or
     /// its absence) is the truth until the spill commits.
     in_flight: HashSet<Bytes>,
+    /// Keys in memory whose cold record is still on disk, unchanged since
+    /// promotion ("shadowed"): payload hash and length, and the record's
+    /// deadline. Evicting such a key again only drops it from memory.
+    /// Any removal from memory deletes the record too.
+    clean: std::collections::HashMap<Bytes, (u64, usize, Option<i64>)>,
+    /// Shadowed records with a deadline.
+    clean_expires: u64,
     limits: rdb::convert::Limits,
     stats: ColdStats,
     /// Cold-tier problems not yet logged by the server.
@@ -399,12 +410,44 @@ impl Db {
 
     /// Number of keys in the cold tier.
     pub fn cold_len(&self) -> usize {
-        self.cold.as_ref().map_or(0, |c| c.keys as usize)
+        self.cold
+            .as_ref()
+            .map_or(0, |c| (c.keys as usize).saturating_sub(c.clean.len()))
     }
 
     /// Number of keys with a deadline (both tiers).
     pub fn expires_len(&self) -> usize {
-        self.expires.len() + self.cold.as_ref().map_or(0, |c| c.expires as usize)
+        self.expires.len()
+            + self
+                .cold
+                .as_ref()
+                .map_or(0, |c| c.expires.saturating_sub(c.clean_expires) as usize)
+    }
+
+    /// A key left memory: if its record was shadowed, the record goes too.
+    fn drop_shadow(&mut self, key: &[u8]) {
+        let Some(c) = self.cold.as_mut() else {
+            return;
+        };
+        let Some((_, _, at)) = c.clean.remove(key) else {
+            return;
+        };
+        if at.is_some() {
+            c.clean_expires -= 1;
+        }
+        let dk = cold::data_key(c.id, key);
+        self.cold_delete(dk, key, at);
+    }
+
+    /// Keys whose cold record must be ignored (their value is in memory):
+    /// spills in flight and shadowed records. Snapshots skip them.
+    pub fn shadowed_keys(&self) -> HashSet<Bytes> {
+        let Some(c) = self.cold.as_ref() else {
+            return HashSet::new();
+        };
+        let mut out = c.in_flight.clone();
+        out.extend(c.clean.keys().cloned());
+        out
     }
 
     // ----- cold tier ---------------------------------------------------
@@ -418,6 +461,8 @@ impl Db {
             keys: 0,
             expires: 0,
             in_flight: HashSet::new(),
+            clean: std::collections::HashMap::new(),
+            clean_expires: 0,
             limits,
             stats: ColdStats::default(),
             errors: Vec::new(),
@@ -589,15 +634,18 @@ impl Db {
             cold::decode_record(&rec)
                 .and_then(|r| r.payload())
                 .and_then(|p| {
+                    let fingerprint = (xxhash_rust::xxh3::xxh3_64(&p), p.len());
                     rdb::restore_payload(&p)
                         .map_err(|_| ColdError("payload fails its checksum or format".into()))
+                        .map(|v| (v, fingerprint))
                 })
-                .and_then(|v| {
+                .and_then(|(v, f)| {
                     rdb::convert::from_rdb(v, limits)
+                        .map(|v| (v, f))
                         .ok_or_else(|| ColdError("empty collection".into()))
                 })
         };
-        let value = match value {
+        let (value, fingerprint) = match value {
             Ok(v) => v,
             Err(e) => {
                 self.cold_error(format!(
@@ -607,19 +655,24 @@ impl Db {
                 return false;
             }
         };
-        if !self.cold_delete(dk, key, meta.expire_at) {
-            return false;
-        }
+        // The record stays on disk, shadowed: evicting the key again while
+        // unchanged costs no write.
+        let _ = dk;
         let mut entry = Entry::new(value, now_ms);
         entry.lfu = Lfu((u32::from(crate::lfu::minutes(now_ms)) << 8) | u32::from(meta.lfu));
         let key = crate::value::compact(Bytes::copy_from_slice(key));
         if let Some(at) = meta.expire_at {
             self.expires.insert(key.clone(), at);
         }
-        self.keys.insert(key, entry);
+        self.keys.insert(key.clone(), entry);
         if let Some(c) = self.cold.as_mut() {
             c.stats.promotions += 1;
             c.stats.cold_hits += 1;
+            c.clean
+                .insert(key, (fingerprint.0, fingerprint.1, meta.expire_at));
+            if meta.expire_at.is_some() {
+                c.clean_expires += 1;
+            }
         }
         true
     }
@@ -640,6 +693,16 @@ impl Db {
     /// marks it in flight. The caller compresses and writes the record
     /// off the lock, then calls [`Db::spill_commit`].
     pub fn spill_prepare(&mut self, key: &[u8], now_ms: i64) -> Option<SpillJob> {
+        self.spill_prepare_or_drop(key, now_ms).and_then(|r| r.ok())
+    }
+
+    /// [`Db::spill_prepare`], or, for a key whose record is still on disk
+    /// unchanged, drop it from memory at once (`Err(bytes freed)`).
+    pub fn spill_prepare_or_drop(
+        &mut self,
+        key: &[u8],
+        now_ms: i64,
+    ) -> Option<Result<SpillJob, usize>> {
         let params = self.lfu;
         let c = self.cold.as_mut()?;
         if c.in_flight.contains(key) {
@@ -651,18 +714,37 @@ impl Db {
         let mem = e.value.mem_usage() + k.len() + 96;
         let payload = rdb::convert::dump_plain(&e.value);
         let expire_at = self.expires.get(key).copied();
+        if let Some(&(hash, len, at)) = c.clean.get(key) {
+            if at == expire_at
+                && len == payload.len()
+                && hash == xxhash_rust::xxh3::xxh3_64(&payload)
+            {
+                // Unchanged since promotion: the record on disk is it.
+                c.clean.remove(key);
+                if at.is_some() {
+                    c.clean_expires -= 1;
+                }
+                self.keys.remove(key);
+                self.expires.remove(key);
+                c.stats.clean_drops += 1;
+                return Some(Err(mem));
+            }
+            // Changed: the old record goes now, the new one is written.
+            self.drop_shadow(key);
+        }
+        let c = self.cold.as_mut()?;
         if let Some(e) = self.keys.get_mut(key) {
             e.lru |= SPILLING;
         }
         c.in_flight.insert(k.clone());
-        Some(SpillJob {
+        Some(Ok(SpillJob {
             key: k,
             payload,
             expire_at,
             lfu,
             mem,
             cold_id: c.id,
-        })
+        }))
     }
 
     /// Finishes a spill whose record was written (`written`) or not. The
@@ -739,6 +821,10 @@ impl Db {
         }
         let mut n = 0;
         for (at, key) in due {
+            if self.keys.contains_key(&key[..]) {
+                // In memory (shadowed): memory's own expiry decides.
+                continue;
+            }
             let Some(c) = self.cold.as_mut() else { break };
             if c.in_flight.contains(&key[..]) {
                 continue;
@@ -777,7 +863,7 @@ impl Db {
             let live = cold::decode_record(v)
                 .map(|r| r.expire_at.is_none_or(|at| at > now_ms))
                 .unwrap_or(false);
-            if live && !c.in_flight.contains(key) {
+            if live && !c.in_flight.contains(key) && !self.keys.contains_key(key) {
                 f(key);
             }
             true
@@ -804,6 +890,7 @@ impl Db {
             Some(&at) if at <= now_ms => {
                 self.expires.remove(key);
                 if let Some((k, _)) = self.keys.remove(key) {
+                    self.drop_shadow(key);
                     self.expired.push(k);
                 }
                 true
@@ -924,6 +1011,7 @@ impl Db {
             self.promote(key, i64::MIN);
         }
         let (_, entry) = self.keys.remove(key)?;
+        self.drop_shadow(key);
         let at = self.expires.remove(key).map(|(_, at)| at);
         Some((entry, at))
     }
@@ -934,6 +1022,7 @@ impl Db {
     pub fn delete(&mut self, key: &[u8], now_ms: i64) -> bool {
         if self.keys.remove(key).is_some() {
             self.expires.remove(key);
+            self.drop_shadow(key);
             return true;
         }
         if self.cold_len() == 0 {
@@ -1046,6 +1135,8 @@ impl Db {
             Ok(()) => {
                 c.keys = 0;
                 c.expires = 0;
+                c.clean.clear();
+                c.clean_expires = 0;
             }
             Err(e) => {
                 c.stats.errors += 1;
@@ -1788,5 +1879,31 @@ mod tests {
             assert_eq!(val(&mut db, k).as_deref(), Some(v.as_str()));
         }
         assert_eq!(db.cold_len(), 0);
+        // Evict everything again: unchanged keys drop without a write,
+        // then every value still reads back.
+        let keys: Vec<Bytes> = model.keys().cloned().collect();
+        let mut drops = 0;
+        for k in &keys {
+            match db.spill_prepare_or_drop(k, 0) {
+                Some(Err(_)) => drops += 1,
+                Some(Ok(job)) => {
+                    let rec = crate::cold::encode_record(&job.payload, job.expire_at, job.lfu, 1)
+                        .expect("encode");
+                    store.write(job.ops(rec)).expect("write");
+                    assert!(db.spill_commit(&job, true, 0));
+                }
+                None => panic!("{k:?} not in memory"),
+            }
+        }
+        assert!(drops > 0);
+        assert_eq!(db.hot_len(), 0);
+        assert_eq!(db.len(), model.len());
+        for (k, (v, t)) in &model {
+            assert_eq!(db.expire_at(k), *t);
+            assert_eq!(val(&mut db, k).as_deref(), Some(v.as_str()));
+            assert!(db.delete(k, 0));
+        }
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.expires_len(), 0);
     }
 }

@@ -94,6 +94,10 @@ pub trait ColdStore: Send + Sync {
     fn mem_bytes(&self) -> u64;
     /// Human-readable name for INFO.
     fn kind(&self) -> &'static str;
+    /// The parts of [`ColdStore::mem_bytes`], for INFO.
+    fn mem_detail(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// Shared handle to a store.
@@ -119,6 +123,41 @@ pub struct Record<'a> {
     pub body: &'a [u8],
 }
 
+thread_local! {
+    /// Per-thread zstd contexts (creating one per record costs more than
+    /// compressing a 1 KiB value).
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn zstd_compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.as_ref().is_none_or(|(l, _)| *l != level) {
+            *c = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        match c.as_mut() {
+            Some((_, z)) => z.compress(data),
+            None => zstd::bulk::compress(data, level),
+        }
+    })
+}
+
+fn zstd_decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match d.as_mut() {
+            Some(z) => z.decompress(data, capacity),
+            None => zstd::bulk::decompress(data, capacity),
+        }
+    })
+}
+
 /// Builds a record from a DUMP payload.
 pub fn encode_record(
     payload: &[u8],
@@ -127,7 +166,7 @@ pub fn encode_record(
     level: i32,
 ) -> Result<Vec<u8>, ColdError> {
     let rdb_type = payload.first().copied().unwrap_or(0);
-    let body = zstd::bulk::compress(payload, level).map_err(|e| ColdError(e.to_string()))?;
+    let body = zstd_compress(payload, level).map_err(|e| ColdError(e.to_string()))?;
     let (compressed, body) = if body.len() < payload.len() {
         (true, body)
     } else {
@@ -216,7 +255,7 @@ impl Record<'_> {
                 self.raw_len
             )));
         }
-        let out = zstd::bulk::decompress(self.body, self.raw_len as usize)
+        let out = zstd_decompress(self.body, self.raw_len as usize)
             .map_err(|e| ColdError(format!("bad zstd frame in cold record: {e}")))?;
         if out.len() != self.raw_len as usize {
             return Err(ColdError(format!(

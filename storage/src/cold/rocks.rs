@@ -49,18 +49,18 @@ impl RocksStore {
     /// Opens (creating if needed) the store at `path`. With `fresh`, any
     /// previous contents are destroyed first.
     pub fn open(path: &Path, cfg: &RocksConfig, fresh: bool) -> Result<RocksStore, ColdError> {
-        let cache = Cache::new_lru_cache(cfg.block_cache_bytes.max(1 << 20));
+        let cache = Cache::new_lru_cache(cfg.block_cache_bytes.max(256 << 10));
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&cache);
         table.set_bloom_filter(10.0, false);
         table.set_block_size(16 << 10);
         table.set_cache_index_and_filter_blocks(true);
-        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(false);
         let mut cf_opts = Options::default();
         cf_opts.set_block_based_table_factory(&table);
         cf_opts.set_compression_type(DBCompressionType::None);
-        cf_opts.set_write_buffer_size(cfg.write_buffer_bytes.max(1 << 20));
-        cf_opts.set_max_write_buffer_number(3);
+        cf_opts.set_write_buffer_size(cfg.write_buffer_bytes.max(256 << 10));
+        cf_opts.set_max_write_buffer_number(2);
         cf_opts.set_level_compaction_dynamic_level_bytes(true);
         let mut opts = cf_opts.clone();
         opts.create_if_missing(true);
@@ -235,6 +235,17 @@ impl ColdStore for RocksStore {
 
     fn kind(&self) -> &'static str {
         "rocksdb"
+    }
+
+    fn mem_detail(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("memtables", self.prop("rocksdb.cur-size-all-mem-tables")),
+            ("block_cache", self.cache.get_usage() as u64),
+            (
+                "table_readers",
+                self.prop("rocksdb.estimate-table-readers-mem"),
+            ),
+        ]
     }
 }
 

@@ -260,7 +260,7 @@ fn write_jobs(store: &dyn ColdStore, jobs: &[(usize, SpillJob)], level: i32) -> 
             Err(_) => return (false, sizes),
         }
     }
-    (store.write(ops).is_ok(), sizes)
+    (store.write_or_fail(ops).is_ok(), sizes)
 }
 
 /// Commits a round under the lock.

@@ -71,6 +71,13 @@ pub trait ColdStore: Send + Sync {
     fn get(&self, cf: Cf, key: &[u8], cache_only: bool) -> Result<Fetch, ColdError>;
     /// Applies a batch atomically.
     fn write(&self, ops: Vec<Op>) -> Result<(), ColdError>;
+    /// Like [`ColdStore::write`], but fails at once instead of waiting
+    /// when the store is stalled (a full disk, compaction far behind):
+    /// spills use it, so a sick disk never blocks the server; the values
+    /// simply stay in memory.
+    fn write_or_fail(&self, ops: Vec<Op>) -> Result<(), ColdError> {
+        self.write(ops)
+    }
     /// Calls `f` for keys in `[from, to)` in order until it returns false.
     fn scan(
         &self,

@@ -142,6 +142,20 @@ impl ColdStore for RocksStore {
         self.db.write_opt(b, &write_opts()).map_err(err)
     }
 
+    fn write_or_fail(&self, ops: Vec<Op>) -> Result<(), ColdError> {
+        let mut b = WriteBatch::default();
+        for op in ops {
+            match op {
+                Op::Put(cf, k, v) => b.put_cf(self.cf(cf)?, k, v),
+                Op::Delete(cf, k) => b.delete_cf(self.cf(cf)?, k),
+                Op::DeleteRange(cf, from, to) => b.delete_range_cf(self.cf(cf)?, from, to),
+            }
+        }
+        let mut w = write_opts();
+        w.set_no_slowdown(true);
+        self.db.write_opt(b, &w).map_err(err)
+    }
+
     fn scan(
         &self,
         cf: Cf,

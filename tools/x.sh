@@ -94,9 +94,9 @@ cmd_test() {
     # The differential tests start their own redis-server on a free port.
     local out status
     out="$(mktemp)"
-    log "cargo test --release --workspace"
+    log "cargo test --release --workspace --no-fail-fast"
     set +e
-    cargo test --release --workspace --color never 2>&1 | tee "$out"
+    cargo test --release --workspace --no-fail-fast --color never 2>&1 | tee "$out"
     status=${PIPESTATUS[0]}
     set -e
     echo

@@ -892,3 +892,61 @@ fn a_dump_larger_than_maxmemory_imports_by_spilling() {
         assert_eq!(v, format!("{i}:{value}"));
     }
 }
+
+#[test]
+fn a_full_disk_tier_falls_back_to_the_eviction_policy() {
+    // A tiny disk budget: once reached, spilling stops; with the default
+    // `noeviction`, writes that need memory get Redis's OOM error while
+    // reads (of both tiers) keep working.
+    let s = TestServer::start(&[("tier-max-disk", "64kb")]);
+    let mut c = s.client().get_connection().expect("conn");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1")
+        .query(&mut c)
+        .expect("cfg");
+    let mut refused = None;
+    for i in 0..5000u32 {
+        // Incompressible values fill the disk budget quickly.
+        let v: String = (0..1000u32)
+            .map(|j| {
+                char::from(b'a' + ((i.wrapping_mul(7919) ^ j.wrapping_mul(104_729)) % 26) as u8)
+            })
+            .collect();
+        match redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(v)
+            .query::<()>(&mut c)
+        {
+            Ok(()) => {}
+            Err(e) => {
+                refused = Some((i, e.to_string()));
+                break;
+            }
+        }
+    }
+    let (at, err) = refused.expect("the disk budget never stopped writes");
+    assert!(
+        err.contains("command not allowed when used memory"),
+        "{err}"
+    );
+    assert_eq!(info_field(&mut c, "tiering", "tier_disk_full"), 1);
+    assert!(cold_keys(&mut c) > 0);
+    // Everything written before is still readable.
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
+    assert_eq!(n, i64::from(at));
+    let v: Option<String> = redis::cmd("GET").arg("k0").query(&mut c).expect("get");
+    assert_eq!(v.map(|v| v.len()), Some(1000));
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .query(&mut c)
+        .expect("cfg");
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("1")
+        .query(&mut c)
+        .expect("writes work under the limit");
+}

@@ -152,30 +152,53 @@ impl RedisServer {
     /// found there).
     pub fn start_in(dir: tempfile::TempDir) -> Option<RedisServer> {
         let bin = which("redis-server")?;
-        let port = free_port();
-        let child = Command::new(bin)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        // The port is free when chosen but another test may bind it
+        // before redis-server does: check that the server answering is
+        // this child, and retry on another port otherwise.
+        for _ in 0..10 {
+            let port = free_port();
+            let mut child = Command::new(&bin)
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut ours = false;
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                    let _ = s.write_all(b"INFO server\r\n");
+                    let mut buf = vec![0u8; 8192];
+                    let n = std::io::Read::read(&mut s, &mut buf).unwrap_or(0);
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    ours = text.contains(&format!("process_id:{}\r\n", child.id()));
+                    break;
+                }
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if ours {
+                return Some(RedisServer { port, child, dir });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        Some(RedisServer { port, child, dir })
+        panic!("redis-server did not start on a free port after 10 attempts");
     }
 
     /// Like [`RedisServer::start`] but fails when running in CI.

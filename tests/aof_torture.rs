@@ -41,3 +41,20 @@ fn kill9_torture_everysec_with_rewrites() {
         "600",
     ]);
 }
+
+/// The same with a memory limit far below the data: tiering spills and
+/// promotes keys throughout, and the AOF replay must still rebuild
+/// exactly what was acknowledged.
+#[test]
+fn kill9_torture_everysec_while_tiering_spills() {
+    torture(&[
+        "--fsync",
+        "everysec",
+        "--cycles",
+        "20",
+        "--clients",
+        "6",
+        "--maxmemory",
+        "1",
+    ]);
+}

@@ -128,6 +128,9 @@ struct Opts {
     min_ms: u64,
     max_ms: u64,
     rewrites: bool,
+    /// `--maxmemory` for the server: small values keep tiering spilling
+    /// and promoting during the run.
+    maxmemory: Option<String>,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -142,6 +145,7 @@ fn parse_opts() -> Result<Opts, String> {
         min_ms: 50,
         max_ms: 400,
         rewrites: false,
+        maxmemory: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -165,6 +169,7 @@ fn parse_opts() -> Result<Opts, String> {
             "--dir" => o.dir = Some(PathBuf::from(val(i)?)),
             "--min-ms" => o.min_ms = num(i)?,
             "--max-ms" => o.max_ms = num(i)?,
+            "--maxmemory" => o.maxmemory = Some(val(i)?),
             "--rewrites" => {
                 o.rewrites = true;
                 i += 1;
@@ -207,6 +212,9 @@ fn start_server(
     .args(["--appendonly", "yes", "--appendfsync", &o.fsync])
     .arg("--dir")
     .arg(dir);
+    if let Some(m) = &o.maxmemory {
+        cmd.args(["--maxmemory", m]);
+    }
     if o.rewrites {
         cmd.args([
             "--auto-aof-rewrite-min-size",

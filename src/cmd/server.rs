@@ -989,6 +989,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
 }
 
 /// DEBUG PROTOCOL <type>: one test value of each reply type.
+// Redis's literal test value 3.141 (not PI).
+#[allow(clippy::approx_constant)]
 fn debug_protocol(ctx: &mut Ctx) -> CmdResult {
     let name = String::from_utf8_lossy(ctx.arg(2)).to_ascii_lowercase();
     let r = &mut *ctx.reply;

@@ -288,7 +288,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Default> Dict<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.len() == 0 {
+        if self.is_empty() {
             return None;
         }
         let h = self.hash(key);
@@ -340,7 +340,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Default> Dict<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.len() == 0 {
+        if self.is_empty() {
             return None;
         }
         // Lookups help rehashing along too (as Redis's dictFind).
@@ -394,7 +394,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Default> Dict<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.len() == 0 {
+        if self.is_empty() {
             return None;
         }
         self.step();
@@ -452,7 +452,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Default> Dict<K, V, S> {
     /// visited at least once, whatever resizes happen in between; elements
     /// may be visited more than once.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&K, &V)) -> u64 {
-        if self.len() == 0 {
+        if self.is_empty() {
             return 0;
         }
         let mut v = cursor;
@@ -493,7 +493,7 @@ impl<K: Hash + Eq, V, S: BuildHasher + Default> Dict<K, V, S> {
 
     /// A random entry, roughly uniform (chain-length bias as in Redis).
     pub fn random_entry<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<(&K, &V)> {
-        if self.len() == 0 {
+        if self.is_empty() {
             return None;
         }
         // Pick a random non-empty bucket across both tables, then a random

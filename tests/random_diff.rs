@@ -115,10 +115,12 @@ fn generate(rng: &mut SmallRng) -> Op {
             s(pick(rng, &["REPLACE", "DB", "x"])),
             s("0"),
         ]),
+        // Absolute deadlines (year 2100 plus a few choices): relative
+        // EXPIRE with GT/LT would compare two clocks a millisecond apart.
         15 => ordered(vec![
-            s("EXPIRE"),
+            s("EXPIREAT"),
             k,
-            s("100"),
+            s(pick(rng, &["4102444800", "4102444900", "4102445000"])),
             s(pick(rng, &["NX", "XX", "GT", "LT"])),
         ]),
         16 => ordered(vec![s("PERSIST"), k]),

@@ -122,7 +122,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                 reply.resp3 = client.resp3;
                 client.query_buf = buf.len();
                 let mut ran = 0;
-                if !warmed_front && st.tier.store.is_some() {
+                if !warmed_front && st.tier.store.is_some() && crate::tier::read_off_lock(&mut st) {
                     // Cold keys of this batch not in the cache: read them
                     // off the lock first (one round for the whole batch),
                     // so the disk never stalls other clients.

@@ -49,6 +49,72 @@ pub struct Tier {
     /// Bytes not to count as used memory (the dump file image while
     /// loading it).
     pub discount: u64,
+    /// Cold reads happen under the lock (the store has been answering
+    /// fast: page-cache hits), instead of a round off the lock first.
+    pub inline_reads: bool,
+    /// Consecutive off-lock warm-up rounds whose slowest read was fast.
+    fast_warms: u32,
+    /// `slow_reads` seen when inline reads were last checked.
+    slow_seen: u64,
+    /// Batches not probed since probing was relaxed.
+    skipped: u64,
+}
+
+/// Slow reads under the lock (> 2 ms) that send reads back off it.
+const SLOW_READS_TOLERATED: u64 = 4;
+/// Fast off-lock rounds needed before reading under the lock.
+const FAST_ROUNDS: u32 = 32;
+
+/// Whether the connection should probe this batch's cold keys (and read
+/// those not in the cache off the lock). Probing costs a cache-only read
+/// per key of every command, so after `FAST_ROUNDS` consecutive probes
+/// that found nothing needing the disk (the records are in the cache),
+/// only every 64th batch is probed; a probe that needs the disk, or a few
+/// reads slower than two milliseconds under the lock, turn probing back on
+/// for every batch.
+pub fn read_off_lock(state: &mut State) -> bool {
+    if state.tier.inline_reads {
+        let slow: u64 = state
+            .keyspace
+            .dbs
+            .iter()
+            .filter_map(|d| d.cold_stats())
+            .map(|s| s.slow_reads)
+            .sum();
+        // A few slow reads (a compaction, a scheduling hiccup) are
+        // tolerated; a disk that is really being read is not.
+        if slow >= state.tier.slow_seen + SLOW_READS_TOLERATED {
+            state.tier.slow_seen = slow;
+            state.tier.inline_reads = false;
+            state.tier.fast_warms = 0;
+            crate::log::notice("Cold reads are slow: probing every batch again");
+            return true;
+        }
+        state.tier.skipped = state.tier.skipped.wrapping_add(1);
+        return state.tier.skipped % 64 == 0;
+    }
+    true
+}
+
+/// Records a probe's outcome (`needed_io`: some key had to be read off
+/// the lock).
+pub fn probe_done(state: &mut State, needed_io: bool) {
+    if needed_io {
+        state.tier.fast_warms = 0;
+        state.tier.inline_reads = false;
+        return;
+    }
+    state.tier.fast_warms = state.tier.fast_warms.saturating_add(1);
+    if !state.tier.inline_reads && state.tier.fast_warms >= FAST_ROUNDS {
+        state.tier.inline_reads = true;
+        state.tier.slow_seen = state
+            .keyspace
+            .dbs
+            .iter()
+            .filter_map(|d| d.cold_stats())
+            .map(|s| s.slow_reads)
+            .sum();
+    }
 }
 
 /// Condvar-based wake-up for the spiller thread.
@@ -484,10 +550,15 @@ pub fn command_keys_needing_io(
 }
 
 /// Reads records so that the next read under the lock hits the cache.
-pub fn warm(store: &Store, keys: &[Vec<u8>]) {
+/// Returns the slowest read's duration.
+pub fn warm(store: &Store, keys: &[Vec<u8>]) -> Duration {
+    let mut slowest = Duration::ZERO;
     for k in keys {
+        let t = Instant::now();
         let _ = store.get(cold::Cf::Data, k, false);
+        slowest = slowest.max(t.elapsed());
     }
+    slowest
 }
 
 /// Cron work: active expiry of cold records, disk budget, wake-ups.
@@ -559,6 +630,12 @@ pub fn info(state: &State, out: &mut String) {
     }
     line(format!("tier_disk_full:{}", u8::from(state.tier.disk_full)));
     line(format!("sync_spill_rounds:{}", state.tier.sync_rounds));
+    line(format!(
+        "cold_reads_inline:{}",
+        u8::from(state.tier.inline_reads)
+    ));
+    line(format!("fast_warm_rounds:{}", state.tier.fast_warms));
+    line(format!("slow_cold_reads:{}", stats.slow_reads));
     line(format!(
         "spiller_rounds:{}",
         state.tier.kick.rounds.load(Ordering::Relaxed)

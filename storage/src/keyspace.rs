@@ -222,6 +222,8 @@ pub struct ColdStats {
     pub errors: u64,
     /// Evictions of promoted keys that were unchanged: no write needed.
     pub clean_drops: u64,
+    /// Reads that took over two milliseconds (disk, not cache).
+    pub slow_reads: u64,
     /// Cold read latencies, log2 buckets of microseconds.
     pub read_us: [u64; 40],
 }
@@ -238,6 +240,7 @@ impl Default for ColdStats {
             expired: 0,
             errors: 0,
             clean_drops: 0,
+            slow_reads: 0,
             read_us: [0; 40],
         }
     }
@@ -277,6 +280,7 @@ impl ColdStats {
         self.expired += o.expired;
         self.errors += o.errors;
         self.clean_drops += o.clean_drops;
+        self.slow_reads += o.slow_reads;
         for (a, b) in self.read_us.iter_mut().zip(o.read_us.iter()) {
             *a += b;
         }
@@ -514,7 +518,11 @@ impl Db {
         let dk = cold::data_key(c.id, key);
         let started = std::time::Instant::now();
         let r = c.store.get(Cf::Data, &dk, cache_only);
-        c.stats.record_read(started.elapsed().as_micros() as u64);
+        let micros = started.elapsed().as_micros() as u64;
+        c.stats.record_read(micros);
+        if micros > 2000 {
+            c.stats.slow_reads += 1;
+        }
         match r {
             Ok(Fetch::Found(v)) => Some((dk, v)),
             Ok(Fetch::Missing) | Ok(Fetch::NeedsIo) => None,

@@ -205,8 +205,11 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                 let store = shared.state.lock().tier.store.clone();
                 if let Some(store) = store {
                     let keys = std::mem::take(&mut cold_reads);
-                    let _ =
+                    let slowest =
                         tokio::task::spawn_blocking(move || crate::tier::warm(&store, &keys)).await;
+                    if let Ok(slowest) = slowest {
+                        crate::tier::warm_done(&mut shared.state.lock(), slowest);
+                    }
                 }
                 warmed_front = true;
                 continue;

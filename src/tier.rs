@@ -62,16 +62,18 @@ pub struct Tier {
 
 /// Slow reads under the lock (> 2 ms) that send reads back off it.
 const SLOW_READS_TOLERATED: u64 = 4;
-/// Fast off-lock rounds needed before reading under the lock.
+/// Evidence of cheap cold reads needed before probing is relaxed.
 const FAST_ROUNDS: u32 = 32;
 
 /// Whether the connection should probe this batch's cold keys (and read
 /// those not in the cache off the lock). Probing costs a cache-only read
-/// per key of every command, so after `FAST_ROUNDS` consecutive probes
-/// that found nothing needing the disk (the records are in the cache),
-/// only every 64th batch is probed; a probe that needs the disk, or a few
-/// reads slower than two milliseconds under the lock, turn probing back on
-/// for every batch.
+/// per key of every command, so after `FAST_ROUNDS` pieces of evidence
+/// that cold reads are cheap (cold keys found in the cache, or off-lock
+/// rounds whose slowest read took under a millisecond: the OS page cache
+/// holds the data), only every 64th batch is probed; an off-lock round
+/// with a slow read, or a few reads slower than two milliseconds under
+/// the lock, turn probing back on for every batch. Keys in memory are no
+/// evidence: a store that really reads the disk never leaves probing.
 pub fn read_off_lock(state: &mut State) -> bool {
     if state.tier.inline_reads {
         let slow: u64 = state
@@ -96,14 +98,9 @@ pub fn read_off_lock(state: &mut State) -> bool {
     true
 }
 
-/// Records a probe's outcome (`needed_io`: some key had to be read off
-/// the lock).
-pub fn probe_done(state: &mut State, needed_io: bool) {
-    if needed_io {
-        state.tier.fast_warms = 0;
-        state.tier.inline_reads = false;
-        return;
-    }
+/// One cold read known to be cheap (found in the cache, or read off the
+/// lock quickly).
+fn fast_evidence(state: &mut State) {
     state.tier.fast_warms = state.tier.fast_warms.saturating_add(1);
     if !state.tier.inline_reads && state.tier.fast_warms >= FAST_ROUNDS {
         state.tier.inline_reads = true;
@@ -114,6 +111,18 @@ pub fn probe_done(state: &mut State, needed_io: bool) {
             .filter_map(|d| d.cold_stats())
             .map(|s| s.slow_reads)
             .sum();
+    }
+}
+
+/// Records an off-lock read round (`slowest`: its slowest read): fast
+/// rounds count towards reading under the lock, a slow one (the disk is
+/// really read) stops it.
+pub fn warm_done(state: &mut State, slowest: Duration) {
+    if slowest < Duration::from_millis(1) {
+        fast_evidence(state);
+    } else {
+        state.tier.fast_warms = 0;
+        state.tier.inline_reads = false;
     }
 }
 
@@ -507,10 +516,16 @@ pub fn keys_needing_io(state: &mut State, db: usize, args: &[Bytes]) -> Vec<Vec<
     let mut out = Vec::new();
     for i in cmd.keys.positions(args) {
         if let Some(k) = args.get(i) {
-            if state.keyspace.dbs[db].cold_needs_io(k) {
-                if let Some((_, id)) = state.keyspace.dbs[db].cold_store() {
-                    out.push(cold::data_key(id, k));
+            match state.keyspace.dbs[db].cold_probe(k) {
+                strata_storage::keyspace::Probe::NeedsIo => {
+                    if let Some((_, id)) = state.keyspace.dbs[db].cold_store() {
+                        out.push(cold::data_key(id, k));
+                    }
                 }
+                // A cold key served from the cache: evidence that reads
+                // are cheap.
+                strata_storage::keyspace::Probe::Cached => fast_evidence(state),
+                strata_storage::keyspace::Probe::NotCold => {}
             }
         }
     }

@@ -352,6 +352,14 @@ impl SpillJob {
     }
 }
 
+/// Result of [`Db::cold_probe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    NotCold,
+    Cached,
+    NeedsIo,
+}
+
 /// What the cold tier holds for a key, read without decompressing.
 #[derive(Clone, Copy, Debug)]
 pub struct ColdMeta {
@@ -537,19 +545,26 @@ impl Db {
     /// True if reading `key` from the cold tier would need disk I/O (the
     /// server then reads it off the lock first, warming the cache).
     pub fn cold_needs_io(&mut self, key: &[u8]) -> bool {
+        self.cold_probe(key) == Probe::NeedsIo
+    }
+
+    /// Where a key's value would come from: memory or nowhere
+    /// (`NotCold`), the store's cache (`Cached`), or its disk (`NeedsIo`).
+    pub fn cold_probe(&mut self, key: &[u8]) -> Probe {
         if self.keys.contains_key(key) {
-            return false;
+            return Probe::NotCold;
         }
         let Some(c) = self.cold.as_mut() else {
-            return false;
+            return Probe::NotCold;
         };
         if c.keys == 0 || c.in_flight.contains(key) {
-            return false;
+            return Probe::NotCold;
         }
-        matches!(
-            c.store.get(Cf::Data, &cold::data_key(c.id, key), true),
-            Ok(Fetch::NeedsIo)
-        )
+        match c.store.get(Cf::Data, &cold::data_key(c.id, key), true) {
+            Ok(Fetch::NeedsIo) => Probe::NeedsIo,
+            Ok(Fetch::Found(_)) => Probe::Cached,
+            _ => Probe::NotCold,
+        }
     }
 
     fn cold_error(&mut self, what: String) {

@@ -76,13 +76,7 @@ const FAST_ROUNDS: u32 = 32;
 /// evidence: a store that really reads the disk never leaves probing.
 pub fn read_off_lock(state: &mut State) -> bool {
     if state.tier.inline_reads {
-        let slow: u64 = state
-            .keyspace
-            .dbs
-            .iter()
-            .filter_map(|d| d.cold_stats())
-            .map(|s| s.slow_reads)
-            .sum();
+        let slow = slow_reads(state);
         // A few slow reads (a compaction, a scheduling hiccup) are
         // tolerated; a disk that is really being read is not.
         if slow >= state.tier.slow_seen + SLOW_READS_TOLERATED {
@@ -98,19 +92,24 @@ pub fn read_off_lock(state: &mut State) -> bool {
     true
 }
 
+/// Cold reads slower than 2 ms so far, all databases.
+fn slow_reads(state: &State) -> u64 {
+    state
+        .keyspace
+        .dbs
+        .iter()
+        .filter_map(|d| d.cold_stats())
+        .map(|s| s.slow_reads)
+        .sum()
+}
+
 /// One cold read known to be cheap (found in the cache, or read off the
 /// lock quickly).
 fn fast_evidence(state: &mut State) {
     state.tier.fast_warms = state.tier.fast_warms.saturating_add(1);
     if !state.tier.inline_reads && state.tier.fast_warms >= FAST_ROUNDS {
         state.tier.inline_reads = true;
-        state.tier.slow_seen = state
-            .keyspace
-            .dbs
-            .iter()
-            .filter_map(|d| d.cold_stats())
-            .map(|s| s.slow_reads)
-            .sum();
+        state.tier.slow_seen = slow_reads(state);
     }
 }
 

@@ -702,6 +702,11 @@ fn object_encoding(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// OBJECT FREQ's error when the policy does not track frequency.
+fn no_lfu_error() -> Error {
+    Error::err("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+}
+
 /// OBJECT FREQ key
 fn object_freq(ctx: &mut Ctx) -> CmdResult {
     let key = ctx.arg(2).clone();
@@ -711,9 +716,7 @@ fn object_freq(ctx: &mut Ctx) -> CmdResult {
         // A cold key: the counter saved in its record, no promotion.
         if let Some(m) = ctx.db().cold_meta(&key, now) {
             if !lfu_policy(ctx) {
-                return Err(Error::err(
-                    "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-                ));
+                return Err(no_lfu_error());
             }
             ctx.reply.int(i64::from(m.lfu));
             return Ok(());
@@ -725,9 +728,7 @@ fn object_freq(ctx: &mut Ctx) -> CmdResult {
     };
     let counter = e.lfu;
     if !lfu_policy(ctx) {
-        return Err(Error::err(
-            "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-        ));
+        return Err(no_lfu_error());
     }
     ctx.reply.int(i64::from(counter.decayed(now, params)));
     Ok(())

@@ -240,26 +240,6 @@ pub fn write_snapshot_atomically(path: &Path, snap: Snapshot) -> std::io::Result
     result
 }
 
-/// Writes `data` to `path` atomically (temp file, fsync, rename, fsync dir).
-pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!("temp-{}-{}.rdb", std::process::id(), now_ms()));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// SAVE: snapshot and write now, under the lock.
 pub fn save(state: &mut State) -> std::io::Result<()> {
     let started = now_ms();

@@ -131,7 +131,7 @@ pub struct Kick {
     pending: StdMutex<bool>,
     cv: Condvar,
     pub stop: AtomicBool,
-    /// Keys spilled by the thread (for tests and INFO).
+    /// Spill rounds run by the thread (INFO tiering).
     pub rounds: AtomicU64,
 }
 

@@ -481,11 +481,6 @@ impl Db {
         }));
     }
 
-    /// True when a cold tier is attached.
-    pub fn has_cold(&self) -> bool {
-        self.cold.is_some()
-    }
-
     /// The cold store and this database's id in it.
     pub fn cold_store(&self) -> Option<(Store, u16)> {
         self.cold.as_ref().map(|c| (c.store.clone(), c.id))
@@ -509,11 +504,6 @@ impl Db {
             .as_mut()
             .map(|c| std::mem::take(&mut c.errors))
             .unwrap_or_default()
-    }
-
-    /// Keys whose spill is in flight.
-    pub fn in_flight(&self) -> Option<&HashSet<Bytes>> {
-        self.cold.as_ref().map(|c| &c.in_flight)
     }
 
     /// The cold record of `key` (raw), if the tier may hold it. Keys with
@@ -540,12 +530,6 @@ impl Db {
                 None
             }
         }
-    }
-
-    /// True if reading `key` from the cold tier would need disk I/O (the
-    /// server then reads it off the lock first, warming the cache).
-    pub fn cold_needs_io(&mut self, key: &[u8]) -> bool {
-        self.cold_probe(key) == Probe::NeedsIo
     }
 
     /// Where a key's value would come from: memory or nowhere

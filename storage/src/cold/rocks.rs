@@ -45,6 +45,13 @@ fn err(e: rocksdb::Error) -> ColdError {
 
 const CF_NAMES: [&str; 2] = ["data", "ttl"];
 
+fn cf_name(cf: Cf) -> &'static str {
+    match cf {
+        Cf::Data => CF_NAMES[0],
+        Cf::Ttl => CF_NAMES[1],
+    }
+}
+
 impl RocksStore {
     /// Opens (creating if needed) the store at `path`. With `fresh`, any
     /// previous contents are destroyed first.
@@ -83,13 +90,22 @@ impl RocksStore {
     }
 
     fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily, ColdError> {
-        let name = match cf {
-            Cf::Data => CF_NAMES[0],
-            Cf::Ttl => CF_NAMES[1],
-        };
+        let name = cf_name(cf);
         self.db
             .cf_handle(name)
             .ok_or_else(|| ColdError(format!("column family {name} missing")))
+    }
+
+    fn batch(&self, ops: Vec<Op>) -> Result<WriteBatch, ColdError> {
+        let mut b = WriteBatch::default();
+        for op in ops {
+            match op {
+                Op::Put(cf, k, v) => b.put_cf(self.cf(cf)?, k, v),
+                Op::Delete(cf, k) => b.delete_cf(self.cf(cf)?, k),
+                Op::DeleteRange(cf, from, to) => b.delete_range_cf(self.cf(cf)?, from, to),
+            }
+        }
+        Ok(b)
     }
 
     fn prop(&self, name: &str) -> u64 {
@@ -131,29 +147,15 @@ impl ColdStore for RocksStore {
     }
 
     fn write(&self, ops: Vec<Op>) -> Result<(), ColdError> {
-        let mut b = WriteBatch::default();
-        for op in ops {
-            match op {
-                Op::Put(cf, k, v) => b.put_cf(self.cf(cf)?, k, v),
-                Op::Delete(cf, k) => b.delete_cf(self.cf(cf)?, k),
-                Op::DeleteRange(cf, from, to) => b.delete_range_cf(self.cf(cf)?, from, to),
-            }
-        }
-        self.db.write_opt(b, &write_opts()).map_err(err)
+        self.db
+            .write_opt(self.batch(ops)?, &write_opts())
+            .map_err(err)
     }
 
     fn write_or_fail(&self, ops: Vec<Op>) -> Result<(), ColdError> {
-        let mut b = WriteBatch::default();
-        for op in ops {
-            match op {
-                Op::Put(cf, k, v) => b.put_cf(self.cf(cf)?, k, v),
-                Op::Delete(cf, k) => b.delete_cf(self.cf(cf)?, k),
-                Op::DeleteRange(cf, from, to) => b.delete_range_cf(self.cf(cf)?, from, to),
-            }
-        }
         let mut w = write_opts();
         w.set_no_slowdown(true);
-        self.db.write_opt(b, &w).map_err(err)
+        self.db.write_opt(self.batch(ops)?, &w).map_err(err)
     }
 
     fn scan(
@@ -186,10 +188,7 @@ impl ColdStore for RocksStore {
         to: Vec<u8>,
     ) -> Result<mpsc::Receiver<Result<Chunk, ColdError>>, ColdError> {
         let db = self.db.clone();
-        let name = match cf {
-            Cf::Data => CF_NAMES[0],
-            Cf::Ttl => CF_NAMES[1],
-        };
+        let name = cf_name(cf);
         let (tx, rx) = mpsc::sync_channel::<Result<Chunk, ColdError>>(4);
         let (taken_tx, taken_rx) = mpsc::channel::<()>();
         std::thread::Builder::new()

@@ -91,8 +91,25 @@ struct DbSnapshot {
     in_flight: std::collections::HashSet<bytes::Bytes>,
 }
 
+/// Aux field of an AOF base naming the cold-tier checkpoint taken with it.
+pub const COLD_AUX: &str = "strata-cold";
+
 /// Takes a snapshot of the whole dataset (both tiers) at this instant.
 pub fn begin_snapshot(state: &State, aof_base: bool) -> std::io::Result<Snapshot> {
+    begin_snapshot_in(state, aof_base, None)
+}
+
+/// [`begin_snapshot`]; with `cold_checkpoint` (a directory that does not
+/// exist yet, and the name it will have once made durable) and a cold
+/// store, the cold tier is not streamed: the store is checkpointed into
+/// that directory in the same lock hold, with its cut file, and the image
+/// holds the hot tier only plus an aux field (`strata-cold`) naming it. Such an image is an AOF base,
+/// meaningful only next to its checkpoint.
+pub fn begin_snapshot_in(
+    state: &State,
+    aof_base: bool,
+    cold_checkpoint: Option<(&Path, &str)>,
+) -> std::io::Result<Snapshot> {
     let now = now_ms();
     let policy = state.config.get("maxmemory-policy");
     let save_lfu = policy.contains("lfu");
@@ -104,12 +121,26 @@ pub fn begin_snapshot(state: &State, aof_base: bool) -> std::io::Result<Snapshot
         ("used-mem", crate::info::allocated_bytes().to_string()),
         ("aof-base", if aof_base { "1" } else { "0" }.to_string()),
     ];
+    let mut aux = aux;
+    let checkpointed = match (cold_checkpoint, &state.tier.store) {
+        (Some((dir, name)), Some(store)) => {
+            checkpoint_cold(state, store, dir)?;
+            aux.push((COLD_AUX, name.to_string()));
+            true
+        }
+        _ => false,
+    };
     let compress = state.config.get_bool("rdbcompression");
     let checksum = state.config.get_bool("rdbchecksum");
     let functions = crate::scripting::functions::dump_all(state);
     let mut dbs = Vec::new();
     for (i, db) in state.keyspace.dbs.iter().enumerate() {
-        if db.is_empty() {
+        let empty = if checkpointed {
+            db.hot_len() == 0
+        } else {
+            db.is_empty()
+        };
+        if empty {
             continue;
         }
         let mut hot = Vec::new();
@@ -132,14 +163,20 @@ pub fn begin_snapshot(state: &State, aof_base: bool) -> std::io::Result<Snapshot
             ));
         }
         let cold = match db.cold_snapshot() {
+            _ if checkpointed => None,
             Some(Ok(rx)) => Some(rx),
             Some(Err(e)) => return Err(std::io::Error::other(format!("cold tier: {e}"))),
             None => None,
         };
+        let (keys, expires) = if checkpointed {
+            (db.hot_len(), db.hot_expires_len())
+        } else {
+            (db.len(), db.expires_len())
+        };
         dbs.push(DbSnapshot {
             index: i as u32,
-            keys: db.len() as u64,
-            expires: db.expires_len() as u64,
+            keys: keys as u64,
+            expires: expires as u64,
             hot,
             in_flight: if cold.is_some() {
                 db.shadowed_keys()
@@ -158,6 +195,54 @@ pub fn begin_snapshot(state: &State, aof_base: bool) -> std::io::Result<Snapshot
         now,
         dbs,
     })
+}
+
+/// Checkpoints the cold store into `dir` and writes the cut file there
+/// (called under the state lock, so no spill commits and no cold write
+/// from a command happens meanwhile). Files are made durable later, by
+/// [`finish_cold_checkpoint`].
+fn checkpoint_cold(
+    state: &State,
+    store: &strata_storage::cold::Store,
+    dir: &Path,
+) -> std::io::Result<()> {
+    use strata_storage::cold::cut;
+    let started = std::time::Instant::now();
+    store
+        .checkpoint(dir)
+        .map_err(|e| std::io::Error::other(format!("cold tier checkpoint: {e}")))?;
+    let dbs: Vec<cut::DbCut> = state
+        .keyspace
+        .dbs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, db)| db.cold_cut(i as u32))
+        .collect();
+    let result = fs::write(dir.join(cut::CUT_FILE), cut::encode(&dbs));
+    if result.is_err() {
+        let _ = fs::remove_dir_all(dir);
+    }
+    result?;
+    crate::log::notice(&format!(
+        "Cold tier checkpoint {} taken in {} us",
+        dir.display(),
+        started.elapsed().as_micros()
+    ));
+    Ok(())
+}
+
+/// Makes a cold checkpoint taken into `tmp` durable under its final name
+/// `dir/name` (every file fsynced, renamed, the directory fsynced).
+pub fn finish_cold_checkpoint(tmp: &Path, dir: &Path, name: &str) -> std::io::Result<()> {
+    for entry in fs::read_dir(tmp)? {
+        let path = entry?.path();
+        if path.is_file() {
+            File::open(&path)?.sync_all()?;
+        }
+    }
+    File::open(tmp)?.sync_all()?;
+    fs::rename(tmp, dir.join(name))?;
+    File::open(dir)?.sync_all()
 }
 
 impl Snapshot {
@@ -414,6 +499,16 @@ pub fn load_rdb_bytes(
             RdbItem::Function(code) => {
                 crate::scripting::functions::load_code(state, &code, false)
                     .map_err(|e| format!("{name}: Failed loading library, {e} (at offset {at})"))?;
+            }
+            RdbItem::Aux(k, v) if &k[..] == COLD_AUX.as_bytes() => {
+                // The image holds the hot tier only: without its cold
+                // checkpoint it would be a silent half-load.
+                if state.tier.restored_from.as_deref().map(str::as_bytes) != Some(&v[..]) {
+                    return Err(format!(
+                        "{name}: this image holds only the hot tier of a checkpoint whose cold tier ({}) was not restored; load it through its AOF manifest (offset {at})",
+                        String::from_utf8_lossy(&v)
+                    ));
+                }
             }
             RdbItem::Aux(..) | RdbItem::ResizeDb { .. } => {}
         }

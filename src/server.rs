@@ -635,8 +635,13 @@ impl Server {
     pub fn load_data(&self) -> Result<(), String> {
         {
             let mut st = self.shared.state.lock();
-            if st.config.get_bool("tiering") && st.config.hot.maxmemory > 0 {
-                crate::tier::open(&mut st)?;
+            // A cold tier checkpointed with the AOF base is opened whatever
+            // the limits are now: part of the data lives there.
+            let checkpoint = crate::aof::load::cold_checkpoint(&st)?;
+            if checkpoint.is_some()
+                || (st.config.get_bool("tiering") && st.config.hot.maxmemory > 0)
+            {
+                crate::tier::open(&mut st, checkpoint.as_deref())?;
             }
         }
         if self.shared.state.lock().config.get_bool("tiering") {

@@ -58,6 +58,9 @@ pub struct Tier {
     slow_seen: u64,
     /// Batches not probed since probing was relaxed.
     skipped: u64,
+    /// The checkpoint (directory name in the AOF directory) the cold tier
+    /// was restored from at startup.
+    pub restored_from: Option<String>,
 }
 
 /// Slow reads under the lock (> 2 ms) that send reads back off it.
@@ -189,9 +192,12 @@ pub fn limits(state: &State) -> strata_storage::rdb::convert::Limits {
     crate::persist::limits(state)
 }
 
-/// Opens the cold store (fresh: the cold tier does not outlive the
-/// process; dump.rdb is what persists) and attaches it to every database.
-pub fn open(state: &mut State) -> Result<(), String> {
+/// Opens the cold store and attaches it to every database: fresh, or,
+/// with `checkpoint` (the one the AOF base names), as a copy of that
+/// checkpoint with the counts of its cut file. The live store never
+/// outlives the process on its own: after a crash its contents are
+/// unknown, so it is always rebuilt from a checkpoint or started empty.
+pub fn open(state: &mut State, checkpoint: Option<&std::path::Path>) -> Result<(), String> {
     if state.tier.store.is_some() {
         return Ok(());
     }
@@ -215,13 +221,63 @@ pub fn open(state: &mut State) -> Result<(), String> {
         block_cache_bytes: block_cache,
         write_buffer_bytes: write_buffer,
     };
-    let store = cold::rocks::RocksStore::open(&path, &cfg, true).map_err(|e| e.to_string())?;
+    let Some(ckpt) = checkpoint else {
+        let store = cold::rocks::RocksStore::open(&path, &cfg, true).map_err(|e| e.to_string())?;
+        crate::log::notice(&format!(
+            "Cold tier opened at {} (block cache {} bytes)",
+            path.display(),
+            block_cache
+        ));
+        attach(state, Arc::new(store));
+        return Ok(());
+    };
+    let started = Instant::now();
+    let cut_path = ckpt.join(cold::cut::CUT_FILE);
+    let cut = std::fs::read(&cut_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| cold::cut::decode(&b).map_err(|e| e.0))
+        .map_err(|e| format!("Bad cold tier cut file {}: {e}", cut_path.display()))?;
+    let store = cold::rocks::RocksStore::open_from_checkpoint(ckpt, &path, &cfg)
+        .map_err(|e| format!("can't restore the cold tier from {}: {e}", ckpt.display()))?;
+    let store: Store = Arc::new(store);
+    let limits = limits(state);
+    let databases = state.keyspace.dbs.len();
+    if let Some(d) = cut
+        .iter()
+        .find(|d| d.index as usize >= databases && d.keys > 0)
+    {
+        return Err(format!(
+            "{}: database {} holds cold keys but only {databases} databases are configured",
+            cut_path.display(),
+            d.index
+        ));
+    }
+    let mut used: std::collections::HashSet<u16> = cut.iter().map(|d| d.id).collect();
+    let (mut keys, mut next_id) = (0u64, 0u16);
+    for (i, db) in state.keyspace.dbs.iter_mut().enumerate() {
+        match cut.iter().find(|d| d.index as usize == i) {
+            Some(d) => {
+                db.attach_cold_restored(store.clone(), d.id, limits, d)
+                    .map_err(|e| format!("can't restore the cold tier: {e}"))?;
+                keys += d.keys;
+            }
+            None => {
+                while used.contains(&next_id) {
+                    next_id += 1;
+                }
+                used.insert(next_id);
+                db.attach_cold(store.clone(), next_id, limits);
+            }
+        }
+    }
+    state.tier.store = Some(store);
+    state.tier.restored_from = ckpt.file_name().map(|n| n.to_string_lossy().into_owned());
     crate::log::notice(&format!(
-        "Cold tier opened at {} (block cache {} bytes)",
+        "Cold tier restored at {} from checkpoint {}: {keys} records in {} ms",
         path.display(),
-        block_cache
+        ckpt.display(),
+        started.elapsed().as_millis()
     ));
-    attach(state, Arc::new(store));
     Ok(())
 }
 
@@ -322,7 +378,11 @@ fn prepare(
 }
 
 /// Compresses and writes a round's records (off the lock).
-fn write_jobs(store: &dyn ColdStore, jobs: &[(usize, SpillJob)], level: i32) -> (bool, Vec<usize>) {
+fn write_jobs(
+    store: &dyn ColdStore,
+    jobs: &[(usize, SpillJob)],
+    level: i32,
+) -> (Result<(), String>, Vec<usize>) {
     let mut ops = Vec::with_capacity(jobs.len() * 2);
     let mut sizes = Vec::with_capacity(jobs.len());
     for (_, job) in jobs {
@@ -331,10 +391,10 @@ fn write_jobs(store: &dyn ColdStore, jobs: &[(usize, SpillJob)], level: i32) -> 
                 sizes.push(rec.len());
                 ops.extend(job.ops(rec));
             }
-            Err(_) => return (false, sizes),
+            Err(e) => return (Err(format!("compression failed: {e}")), sizes),
         }
     }
-    (store.write_or_fail(ops).is_ok(), sizes)
+    (store.write_or_fail(ops).map_err(|e| e.0), sizes)
 }
 
 /// Commits a round under the lock.
@@ -382,11 +442,17 @@ fn spill_round(shared: &Arc<Shared>, max_keys: usize, max_bytes: usize) -> bool 
     if jobs.is_empty() {
         return false;
     }
-    let (ok, sizes) = write_jobs(store.as_ref(), &jobs, level);
+    let (result, sizes) = write_jobs(store.as_ref(), &jobs, level);
     let mut st = shared.state.lock();
-    if !ok {
-        st.tier.last_error = Some("cold tier write failed".into());
-        crate::log::warning("Cold tier write failed: keys stay in memory");
+    let ok = result.is_ok();
+    if let Err(e) = result {
+        // A write stall (compaction behind) is routine: retried next round.
+        if st.tier.last_error.as_deref() != Some(e.as_str()) {
+            crate::log::warning(&format!(
+                "Cold tier write failed ({e}): keys stay in memory"
+            ));
+        }
+        st.tier.last_error = Some(e);
     }
     commit(&mut st, &jobs, ok, &sizes);
     log_cold_errors(&mut st);
@@ -432,7 +498,11 @@ pub fn spill_now(state: &mut State, max_keys: usize) -> usize {
         return 0;
     }
     let level = state.config.get_int("tier-compression-level") as i32;
-    let (ok, sizes) = write_jobs(store.as_ref(), &jobs, level);
+    let (result, sizes) = write_jobs(store.as_ref(), &jobs, level);
+    let ok = result.is_ok();
+    if let Err(e) = result {
+        state.tier.last_error = Some(e);
+    }
     commit(state, &jobs, ok, &sizes);
     state.tier.sync_rounds += 1;
     jobs.len()
@@ -453,7 +523,7 @@ pub fn before_command(state: &mut State, cmd: &'static CommandSpec) -> Result<()
     let max = state.config.hot.maxmemory as u64;
     if state.config.get_bool("tiering") {
         if state.tier.store.is_none() {
-            if let Err(e) = open(state) {
+            if let Err(e) = open(state, None) {
                 crate::log::warning(&format!("Can't open the cold tier: {e}"));
                 state.tier.last_error = Some(e);
                 state.tier.disk_full = true;

@@ -3,7 +3,8 @@
 //! restart, that no acknowledged write was lost, nothing never written
 //! appeared and MULTI blocks were all or nothing. 20 cycles each for
 //! `appendfsync always` and `everysec` (the latter with rewrites racing
-//! the kills). `tools/torture.sh` runs longer campaigns.
+//! the kills), and both again with tiering spilling every key and
+//! rewrites checkpointing the cold tier. `tools/torture.sh` runs longer campaigns.
 
 use std::process::Command;
 
@@ -43,8 +44,10 @@ fn kill9_torture_everysec_with_rewrites() {
 }
 
 /// The same with a memory limit far below the data: tiering spills and
-/// promotes keys throughout, and the AOF replay must still rebuild
-/// exactly what was acknowledged.
+/// promotes keys throughout, and rewrites checkpoint the cold tier in
+/// place: after a kill the cold tier is rolled back to the last
+/// checkpoint and the AOF tail replayed on it, and must rebuild exactly
+/// what was acknowledged (no INCR, APPEND or LPUSH applied twice).
 #[test]
 fn kill9_torture_everysec_while_tiering_spills() {
     torture(&[
@@ -56,5 +59,25 @@ fn kill9_torture_everysec_while_tiering_spills() {
         "6",
         "--maxmemory",
         "1",
+        "--rewrites",
+        "--max-ms",
+        "600",
+    ]);
+}
+
+#[test]
+fn kill9_torture_always_while_tiering_spills() {
+    torture(&[
+        "--fsync",
+        "always",
+        "--cycles",
+        "20",
+        "--clients",
+        "6",
+        "--maxmemory",
+        "1",
+        "--rewrites",
+        "--max-ms",
+        "600",
     ]);
 }

@@ -79,6 +79,11 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
                     *state.aof.io.manifest.lock() = next;
                 }
             }
+            super::rewrite::remove_stale_cold(
+                &dir,
+                state.tier.restored_from.as_deref(),
+                state.config.get_bool("aof-disable-auto-gc"),
+            );
             crate::log::notice(&format!(
                 "DB loaded from append only file: {:.3} seconds",
                 (now_ms() - started) as f64 / 1000.0
@@ -105,6 +110,63 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
     state.dirty = 0;
     fix_clocks(state);
     Ok(())
+}
+
+fn base_cold_name(base: &super::rewrite::Base) -> Option<String> {
+    match base {
+        super::rewrite::Base::Rdb(_, Some(c)) => Some(c.name.clone()),
+        _ => None,
+    }
+}
+
+/// The cold-store checkpoint the AOF base names (`strata-cold` aux field),
+/// if `appendonly yes` and the base has one: the cold tier is restored
+/// from it before anything is loaded. Problems with the manifest or the
+/// base are left to [`load_at_startup`], which reports them.
+///
+/// # Errors
+/// The base names a checkpoint directory that is not there.
+pub fn cold_checkpoint(state: &State) -> Result<Option<std::path::PathBuf>, String> {
+    use std::io::Read;
+    if !state.config.get_bool("appendonly") {
+        return Ok(None);
+    }
+    let dir = &state.aof.dir;
+    let mpath = dir.join(manifest::manifest_name(&state.aof.prefix));
+    let Some(base) = fs::read(&mpath)
+        .ok()
+        .and_then(|t| Manifest::parse(&t).ok())
+        .and_then(|m| m.base)
+    else {
+        return Ok(None);
+    };
+    let path = dir.join(&base.name);
+    let mut head = Vec::new();
+    let Ok(f) = fs::File::open(&path) else {
+        return Ok(None);
+    };
+    if f.take(1 << 20).read_to_end(&mut head).is_err() || !head.starts_with(b"REDIS") {
+        return Ok(None);
+    }
+    let Ok(mut reader) = strata_storage::rdb::file::RdbFileReader::new(&head) else {
+        return Ok(None);
+    };
+    while let Ok(strata_storage::rdb::file::RdbItem::Aux(k, v)) = reader.next_item() {
+        if &k[..] != crate::persist::COLD_AUX.as_bytes() {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&v).into_owned();
+        let ckpt = dir.join(&name);
+        if name.contains('/') || !ckpt.is_dir() {
+            return Err(format!(
+                "The AOF base {} needs its cold tier checkpoint {}, which is missing",
+                path.display(),
+                ckpt.display()
+            ));
+        }
+        return Ok(Some(ckpt));
+    }
+    Ok(None)
 }
 
 /// An AOF directory with AOF files but no manifest is not "no AOF":
@@ -155,9 +217,8 @@ fn create_fresh(state: &mut State) -> Result<(), String> {
     manifest::persist(&dir, &prefix, &m, &io.failpoints)
         .map_err(|e| format!("can't persist the AOF manifest: {e}"))?;
     *io.manifest.lock() = m;
-    state.aof.base_size = match &base {
-        super::rewrite::Base::Rdb(b) | super::rewrite::Base::Resp(b) => b.len() as u64,
-    };
+    state.aof.base_size = base.bytes().len() as u64;
+    super::rewrite::remove_stale_cold(&dir, base_cold_name(&base).as_deref(), false);
     Ok(())
 }
 

@@ -48,21 +48,72 @@ pub enum Mode {
 
 /// A base file's contents.
 pub enum Base {
-    /// An RDB image (`.base.rdb`).
-    Rdb(Vec<u8>),
+    /// An RDB image (`.base.rdb`); with a cold tier, the hot tier only and
+    /// the checkpoint of the cold store taken with it.
+    Rdb(Vec<u8>, Option<ColdCheckpoint>),
     /// RESP commands (`.base.aof`).
     Resp(Vec<u8>),
 }
 
+/// A cold-store checkpoint taken with a base, waiting in `tmp` to be made
+/// durable as `name` (next to the base, in the AOF directory) just before
+/// the base itself is written.
+pub struct ColdCheckpoint {
+    pub tmp: PathBuf,
+    pub name: String,
+}
+
 impl Base {
-    fn bytes(&self) -> &[u8] {
+    pub fn bytes(&self) -> &[u8] {
         match self {
-            Base::Rdb(b) | Base::Resp(b) => b,
+            Base::Rdb(b, _) | Base::Resp(b) => b,
         }
     }
 
     fn is_rdb(&self) -> bool {
-        matches!(self, Base::Rdb(_))
+        matches!(self, Base::Rdb(..))
+    }
+
+    fn cold(&self) -> Option<&ColdCheckpoint> {
+        match self {
+            Base::Rdb(_, c) => c.as_ref(),
+            Base::Resp(_) => None,
+        }
+    }
+
+    /// Drops a checkpoint not (yet) made durable.
+    pub fn discard(&self) {
+        if let Some(c) = self.cold() {
+            let _ = std::fs::remove_dir_all(&c.tmp);
+        }
+    }
+}
+
+/// Suffix of cold-store checkpoint directories in the AOF directory.
+pub const COLD_SUFFIX: &str = ".cold";
+
+/// Removes cold-store checkpoints of the AOF directory other than `keep`
+/// (older bases' ones, and unfinished ones left by a crash). With
+/// `only_unfinished`, finished ones stay (history is kept).
+pub fn remove_stale_cold(dir: &Path, keep: Option<&str>, only_unfinished: bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // RocksDB builds a checkpoint in `<target>.tmp` first.
+        let unfinished = name.starts_with("temp-") && name.contains(COLD_SUFFIX);
+        if !(unfinished || name.ends_with(COLD_SUFFIX)) || Some(name.as_str()) == keep {
+            continue;
+        }
+        if only_unfinished && !unfinished {
+            continue;
+        }
+        crate::log::notice(&format!(
+            "Removing the {} cold tier checkpoint {name}",
+            if unfinished { "unfinished" } else { "old" }
+        ));
+        let _ = std::fs::remove_dir_all(e.path());
     }
 }
 
@@ -89,7 +140,29 @@ pub struct Position {
 /// Encoding failed.
 pub fn snapshot(state: &State) -> std::io::Result<Base> {
     if state.config.get_bool("aof-use-rdb-preamble") {
-        Ok(Base::Rdb(crate::persist::snapshot_with(state, true)?))
+        // With a store that persists, the cold tier is checkpointed in
+        // place rather than copied into the base.
+        let durable_cold = state
+            .tier
+            .store
+            .as_ref()
+            .is_some_and(|s| s.kind() == "rocksdb");
+        if !durable_cold {
+            return Ok(Base::Rdb(crate::persist::snapshot_with(state, true)?, None));
+        }
+        let name = format!(
+            "{}.{}-{}{COLD_SUFFIX}",
+            state.aof.prefix,
+            now_ms(),
+            std::process::id()
+        );
+        let tmp = state.aof.dir.join(format!("temp-{name}"));
+        let image = crate::persist::begin_snapshot_in(state, true, Some((&tmp, &name)))?
+            .write_to(Vec::new())
+            .inspect_err(|_| {
+                let _ = std::fs::remove_dir_all(&tmp);
+            })?;
+        Ok(Base::Rdb(image, Some(ColdCheckpoint { tmp, name })))
     } else {
         Ok(Base::Resp(resp_snapshot(state)))
     }
@@ -232,6 +305,10 @@ pub fn write_base(
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     let fp = &io.failpoints;
     let result = (|| {
+        if let Some(c) = base.cold() {
+            fp.check("aof.cold.checkpoint")?;
+            crate::persist::finish_cold_checkpoint(&c.tmp, dir, &c.name)?;
+        }
         let mut f = std::fs::File::create(&tmp)?;
         fp.check("aof.base.write")?;
         f.write_all(base.bytes())?;
@@ -243,6 +320,10 @@ pub fn write_base(
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+        if let Some(c) = base.cold() {
+            let _ = std::fs::remove_dir_all(&c.tmp);
+            let _ = std::fs::remove_dir_all(dir.join(&c.name));
+        }
     }
     result.map(|()| name)
 }
@@ -399,8 +480,10 @@ pub fn start(state: &mut State, mode: Mode, base: Option<Base>) -> Result<(), St
             .lock()
             .next_incr_seq()
             .max(state.aof.incr_seq + 1);
-        super::rotate(state, seq, mode == Mode::Normal, mode == Mode::Recover)
-            .map_err(|e| format!("can't create the new AOF incr file: {e}"))?;
+        if let Err(e) = super::rotate(state, seq, mode == Mode::Normal, mode == Mode::Recover) {
+            base.discard();
+            return Err(format!("can't create the new AOF incr file: {e}"));
+        }
         crate::log::notice(&format!(
             "Creating AOF incr file {} on background rewrite",
             manifest::incr_name(&state.aof.prefix, seq)
@@ -487,6 +570,7 @@ fn run(job: Job) {
         }
         Err(e) => {
             crate::log::warning(&format!("Background AOF rewrite failed: {e}"));
+            job.base.discard();
             match job.mode {
                 Mode::Recover => {
                     let mut ctl = io.ctl.lock();
@@ -585,6 +669,11 @@ fn run_steps(job: &Job) -> Result<u64, String> {
         Mode::Normal => {}
     }
     // 4. Old parts.
+    remove_stale_cold(
+        &job.dir,
+        job.base.cold().map(|c| c.name.as_str()),
+        job.keep_history,
+    );
     if !job.keep_history {
         for p in old {
             if p.name != name {

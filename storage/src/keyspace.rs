@@ -427,6 +427,11 @@ impl Db {
             .map_or(0, |c| (c.keys as usize).saturating_sub(c.clean.len()))
     }
 
+    /// Number of keys in memory with a deadline.
+    pub fn hot_expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
     /// Number of keys with a deadline (both tiers).
     pub fn expires_len(&self) -> usize {
         self.expires.len()
@@ -479,6 +484,47 @@ impl Db {
             stats: ColdStats::default(),
             errors: Vec::new(),
         }));
+    }
+
+    /// Attaches a store restored from a checkpoint, where this database
+    /// (id `id`) holds `keys` records, `expires` of them with a deadline.
+    /// Records of spills that were in flight at the checkpoint are stale
+    /// (their values are in the hot image): they are deleted first.
+    pub fn attach_cold_restored(
+        &mut self,
+        store: Store,
+        id: u16,
+        limits: rdb::convert::Limits,
+        cut: &cold::cut::DbCut,
+    ) -> Result<(), ColdError> {
+        let ops: Vec<Op> = cut
+            .in_flight
+            .iter()
+            .map(|k| Op::Delete(Cf::Data, cold::data_key(id, k)))
+            .collect();
+        if !ops.is_empty() {
+            store.write(ops)?;
+        }
+        self.attach_cold(store, id, limits);
+        if let Some(c) = self.cold.as_mut() {
+            c.keys = cut.keys;
+            c.expires = cut.expires;
+        }
+        Ok(())
+    }
+
+    /// This database's part of a checkpoint's cut (see
+    /// [`cold::cut::DbCut`]), taken in the same lock hold as the
+    /// checkpoint of the store itself.
+    pub fn cold_cut(&self, index: u32) -> Option<cold::cut::DbCut> {
+        let c = self.cold.as_ref()?;
+        Some(cold::cut::DbCut {
+            index,
+            id: c.id,
+            keys: c.keys,
+            expires: c.expires,
+            in_flight: c.in_flight.iter().cloned().collect(),
+        })
     }
 
     /// The cold store and this database's id in it.

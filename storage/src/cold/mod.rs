@@ -16,6 +16,7 @@
 //! The store knows nothing of the keyspace: [`crate::keyspace::Db`] keeps
 //! the counts and decides what to write.
 
+pub mod cut;
 pub mod rocks;
 
 use std::collections::BTreeMap;
@@ -104,6 +105,17 @@ pub trait ColdStore: Send + Sync {
     /// The parts of [`ColdStore::mem_bytes`], for INFO.
     fn mem_detail(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
+    }
+    /// Writes an openable copy of the store as it is now into `dir`
+    /// (which must not exist yet): every write applied before the call is
+    /// in it, none made after it returns. Stores that cannot outlive the
+    /// process say so.
+    fn checkpoint(&self, dir: &std::path::Path) -> Result<(), ColdError> {
+        Err(ColdError(format!(
+            "the {} store keeps no checkpoints ({})",
+            self.kind(),
+            dir.display()
+        )))
     }
 }
 

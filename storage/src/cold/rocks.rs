@@ -73,6 +73,9 @@ impl RocksStore {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
+        // The WAL is off: flushing every column family together keeps a
+        // checkpoint (and a crash) consistent across them.
+        opts.set_atomic_flush(true);
         if fresh && path.exists() {
             DB::destroy(&opts, path).map_err(err)?;
             let _ = std::fs::remove_dir_all(path);
@@ -87,6 +90,36 @@ impl RocksStore {
             db: Arc::new(db),
             cache,
         })
+    }
+
+    /// Opens the store at `live` as a copy of the checkpoint `checkpoint`
+    /// (whatever `live` held is discarded). Table files are immutable, so
+    /// they are hard-linked (copied across file systems); the small
+    /// metadata files are copied, so the checkpoint stays untouched.
+    pub fn open_from_checkpoint(
+        checkpoint: &Path,
+        live: &Path,
+        cfg: &RocksConfig,
+    ) -> Result<RocksStore, ColdError> {
+        let io = |p: &Path, e: std::io::Error| ColdError(format!("{}: {e}", p.display()));
+        if live.exists() {
+            std::fs::remove_dir_all(live).map_err(|e| io(live, e))?;
+        }
+        std::fs::create_dir_all(live).map_err(|e| io(live, e))?;
+        let entries = std::fs::read_dir(checkpoint).map_err(|e| io(checkpoint, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io(checkpoint, e))?;
+            let from = entry.path();
+            if !from.is_file() {
+                continue;
+            }
+            let to = live.join(entry.file_name());
+            let is_table = from.extension().is_some_and(|x| x == "sst");
+            if !(is_table && std::fs::hard_link(&from, &to).is_ok()) {
+                std::fs::copy(&from, &to).map_err(|e| io(&from, e))?;
+            }
+        }
+        Self::open(live, cfg, false)
     }
 
     fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily, ColdError> {
@@ -248,6 +281,12 @@ impl ColdStore for RocksStore {
 
     fn kind(&self) -> &'static str {
         "rocksdb"
+    }
+
+    fn checkpoint(&self, dir: &Path) -> Result<(), ColdError> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(self.db.as_ref()).map_err(err)?;
+        cp.create_checkpoint(dir)
+            .map_err(|e| ColdError(format!("{}: {}", dir.display(), e.into_string())))
     }
 
     fn mem_detail(&self) -> Vec<(&'static str, u64)> {

@@ -67,6 +67,9 @@ pub fn limits(state: &State) -> Limits {
 /// cold tier as point-in-time streams read later by the writer, so the
 /// cold tier is never loaded into memory.
 pub struct Snapshot {
+    /// Set when the memory tier is gathered incrementally after the cut
+    /// (see [`start_incremental`]) rather than encoded into `hot`.
+    incremental: Option<Incremental>,
     aux: Vec<(&'static str, String)>,
     /// Functions libraries (FUNCTION2 records, before the keys).
     functions: Vec<bytes::Bytes>,
@@ -96,7 +99,68 @@ pub const COLD_AUX: &str = "strata-cold";
 
 /// Takes a snapshot of the whole dataset (both tiers) at this instant.
 pub fn begin_snapshot(state: &State, aof_base: bool) -> std::io::Result<Snapshot> {
-    begin_snapshot_in(state, aof_base, None)
+    begin_snapshot_in(state, aof_base, None, false)
+}
+
+/// An incremental snapshot's link to the server: its writer locks the
+/// state in short slices to walk the memory tier.
+struct Incremental {
+    shared: std::sync::Weak<crate::server::Shared>,
+    id: u64,
+    /// Databases whose walk is not finished.
+    remaining: usize,
+    alive: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Incremental {
+    fn drop(&mut self) {
+        // A writer that fails or is dropped ends the snapshot (the
+        // databases notice at their next touch).
+        self.alive
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Keys looked at per lock hold by an incremental snapshot's writer.
+const WALK_BUDGET: usize = 1024;
+
+/// A snapshot for a background writer (BGSAVE, AOF rewrite): the memory
+/// tier is gathered incrementally when possible (no copy of it is made at
+/// the cut; clients wait only for the O(1) cut and short walk slices),
+/// else encoded now (another incremental snapshot already runs, or no
+/// server to walk with).
+pub fn begin_background(
+    state: &mut State,
+    aof_base: bool,
+    cold_checkpoint: Option<(&Path, &str)>,
+) -> std::io::Result<Snapshot> {
+    let busy = state.keyspace.dbs.iter().any(|d| d.snap_status().is_some());
+    let shared = state.shared.clone();
+    let incremental = !busy && shared.upgrade().is_some();
+    let mut snap = begin_snapshot_in(state, aof_base, cold_checkpoint, incremental)?;
+    if incremental {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let opts = strata_storage::keyspace::SnapOptions {
+            now_ms: snap.now,
+            save_lfu: snap.save_lfu,
+            save_lru: state.config.get("maxmemory-policy").contains("lru"),
+            compress: snap.compress,
+        };
+        let mut remaining = 0;
+        for (i, db) in state.keyspace.dbs.iter_mut().enumerate() {
+            db.snap_begin(id, i as u32, opts, alive.clone());
+            remaining += 1;
+        }
+        snap.incremental = Some(Incremental {
+            shared,
+            id,
+            remaining,
+            alive,
+        });
+    }
+    Ok(snap)
 }
 
 /// [`begin_snapshot`]; with `cold_checkpoint` (a directory that does not
@@ -109,6 +173,7 @@ pub fn begin_snapshot_in(
     state: &State,
     aof_base: bool,
     cold_checkpoint: Option<(&Path, &str)>,
+    defer_hot: bool,
 ) -> std::io::Result<Snapshot> {
     let now = now_ms();
     let policy = state.config.get("maxmemory-policy");
@@ -144,7 +209,7 @@ pub fn begin_snapshot_in(
             continue;
         }
         let mut hot = Vec::new();
-        for (key, entry) in db.iter() {
+        for (key, entry) in db.iter().filter(|_| !defer_hot) {
             let expire_ms = db.hot_expire_at(key);
             if expire_ms.is_some_and(|at| at <= now) {
                 continue;
@@ -187,6 +252,7 @@ pub fn begin_snapshot_in(
         });
     }
     Ok(Snapshot {
+        incremental: None,
         aux,
         functions,
         compress,
@@ -247,12 +313,23 @@ pub fn finish_cold_checkpoint(tmp: &Path, dir: &Path, name: &str) -> std::io::Re
 
 impl Snapshot {
     /// Writes the dump.rdb image to `out` (streaming the cold tier).
-    pub fn write_to<W: Write>(self, out: W) -> std::io::Result<W> {
+    pub fn write_to<W: Write>(mut self, out: W) -> std::io::Result<W> {
         let mut w = RdbFileWriter::new(out, &self.aux, self.compress, self.checksum)?;
         for code in &self.functions {
             w.function(code)?;
         }
+        if let Some(inc) = self.incremental.take() {
+            let hints: Vec<(u32, u64, u64)> = self
+                .dbs
+                .iter()
+                .map(|d| (d.index, d.keys, d.expires))
+                .collect();
+            walk(inc, &mut w, &hints)?;
+        }
         for db in self.dbs {
+            if db.hot.is_empty() && db.cold.is_none() {
+                continue;
+            }
             w.select_db(db.index, db.keys, db.expires)?;
             w.encoded(&db.hot)?;
             let Some(rx) = db.cold else { continue };
@@ -288,6 +365,72 @@ impl Snapshot {
         }
         w.finish()
     }
+}
+
+/// Gathers an incremental snapshot's memory tier: short slices under the
+/// state lock walk each database (and collect the values saved by
+/// changes meanwhile); the bytes are written outside the lock.
+fn walk<W: Write>(
+    mut inc: Incremental,
+    w: &mut RdbFileWriter<W>,
+    hints: &[(u32, u64, u64)],
+) -> std::io::Result<()> {
+    let mut current: Option<u32> = None;
+    while inc.remaining > 0 {
+        let shared = inc
+            .shared
+            .upgrade()
+            .ok_or_else(|| std::io::Error::other("the server went away"))?;
+        let mut chunks: Vec<(u32, Vec<u8>)> = Vec::new();
+        {
+            let mut st = shared.state.lock();
+            let mut stepped = false;
+            let mut found = 0;
+            for db in st.keyspace.dbs.iter_mut() {
+                let Some((id, _)) = db.snap_status() else {
+                    continue;
+                };
+                if id != inc.id {
+                    continue;
+                }
+                found += 1;
+                let done = if stepped {
+                    false
+                } else {
+                    stepped = true;
+                    db.snap_step(WALK_BUDGET)
+                };
+                if let Some(c) = db.snap_take() {
+                    if !c.1.is_empty() {
+                        chunks.push(c);
+                    }
+                }
+                if done {
+                    db.snap_end(inc.id);
+                    inc.remaining -= 1;
+                    stepped = false;
+                }
+            }
+            if found == 0 && inc.remaining > 0 {
+                return Err(std::io::Error::other(
+                    "the dataset was replaced while the snapshot was written",
+                ));
+            }
+        }
+        drop(shared);
+        for (origin, bytes) in chunks {
+            if current != Some(origin) {
+                let (k, e) = hints
+                    .iter()
+                    .find(|h| h.0 == origin)
+                    .map_or((0, 0), |h| (h.1, h.2));
+                w.select_db(origin, k, e)?;
+                current = Some(origin);
+            }
+            w.encoded(&bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// Encodes the whole dataset (both tiers) as a dump.rdb image.
@@ -345,7 +488,7 @@ pub fn save(state: &mut State) -> std::io::Result<()> {
 
 /// BGSAVE: snapshot now, write on a background thread.
 pub fn bgsave(state: &mut State) -> std::io::Result<()> {
-    let snap = begin_snapshot(state, false)?;
+    let snap = begin_background(state, false, None)?;
     let path = rdb_path(state);
     let outcome = state.rdb.outcome.clone();
     let dirty_at_start = state.dirty;

@@ -124,6 +124,9 @@ pub struct State {
     pub run_id: String,
     /// Port actually bound (INFO, CONFIG GET port with port 0).
     pub port: u16,
+    /// The server's shared handle (background snapshot writers lock the
+    /// state through it); empty for a `State` made outside a server.
+    pub shared: std::sync::Weak<Shared>,
     /// Set by SHUTDOWN; the accept loop watches it.
     pub shutdown: watch::Sender<bool>,
     /// Pub/sub subscriptions.
@@ -207,6 +210,7 @@ impl State {
             started: Instant::now(),
             run_id,
             port: 0,
+            shared: std::sync::Weak::new(),
             shutdown,
             ready_keys: Vec::new(),
             pubsub,
@@ -665,6 +669,7 @@ impl Server {
             state: Mutex::new(state),
             next_client_id: AtomicU64::new(1),
         });
+        shared.state.lock().shared = Arc::downgrade(&shared);
         (Server { shared, addr }, listener)
     }
 

@@ -1020,7 +1020,7 @@ fn checkpoint_seam_keeps_only_later_parts() {
         };
         // Written after the checkpoint: must come from the new incr file.
         c.cmd_str("INCR n");
-        let name =
+        let (name, _) =
             rewrite::write_base(&io, &dir, &prefix, 7, &Base::Rdb(snap, None)).expect("base");
         rewrite::drop_parts_before(&io, &dir, &prefix, Part { name, seq: 7 }, pos, false)
             .expect("drop");

@@ -114,7 +114,9 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
 
 fn base_cold_name(base: &super::rewrite::Base) -> Option<String> {
     match base {
-        super::rewrite::Base::Rdb(_, Some(c)) => Some(c.name.clone()),
+        super::rewrite::Base::Rdb(_, Some(c)) | super::rewrite::Base::RdbStream(_, Some(c)) => {
+            Some(c.name.clone())
+        }
         _ => None,
     }
 }
@@ -194,9 +196,10 @@ fn create_fresh(state: &mut State) -> Result<(), String> {
     let dir = state.aof.dir.clone();
     let prefix = state.aof.prefix.clone();
     fs::create_dir_all(&dir).map_err(|e| format!("can't create {}: {e}", dir.display()))?;
-    let base = super::rewrite::snapshot(state).map_err(|e| format!("snapshot failed: {e}"))?;
+    let base =
+        super::rewrite::snapshot(state, false).map_err(|e| format!("snapshot failed: {e}"))?;
     let io = state.aof.io.clone();
-    let name = super::rewrite::write_base(&io, &dir, &prefix, 1, &base)
+    let (name, size) = super::rewrite::write_base(&io, &dir, &prefix, 1, &base)
         .map_err(|e| format!("can't write the AOF base file: {e}"))?;
     crate::log::notice(&format!("Creating AOF base file {name} on server start"));
     let incr = Part {
@@ -217,7 +220,7 @@ fn create_fresh(state: &mut State) -> Result<(), String> {
     manifest::persist(&dir, &prefix, &m, &io.failpoints)
         .map_err(|e| format!("can't persist the AOF manifest: {e}"))?;
     *io.manifest.lock() = m;
-    state.aof.base_size = base.bytes().len() as u64;
+    state.aof.base_size = size;
     super::rewrite::remove_stale_cold(&dir, base_cold_name(&base).as_deref(), false);
     Ok(())
 }

@@ -51,6 +51,12 @@ pub enum Base {
     /// An RDB image (`.base.rdb`); with a cold tier, the hot tier only and
     /// the checkpoint of the cold store taken with it.
     Rdb(Vec<u8>, Option<ColdCheckpoint>),
+    /// The same, written by the rewrite thread from an incremental
+    /// snapshot (see `persist::begin_background`).
+    RdbStream(
+        parking_lot::Mutex<Option<crate::persist::Snapshot>>,
+        Option<ColdCheckpoint>,
+    ),
     /// RESP commands (`.base.aof`).
     Resp(Vec<u8>),
 }
@@ -64,20 +70,29 @@ pub struct ColdCheckpoint {
 }
 
 impl Base {
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            Base::Rdb(b, _) | Base::Resp(b) => b,
-        }
-    }
-
     fn is_rdb(&self) -> bool {
-        matches!(self, Base::Rdb(..))
+        !matches!(self, Base::Resp(..))
     }
 
     fn cold(&self) -> Option<&ColdCheckpoint> {
         match self {
-            Base::Rdb(_, c) => c.as_ref(),
+            Base::Rdb(_, c) | Base::RdbStream(_, c) => c.as_ref(),
             Base::Resp(_) => None,
+        }
+    }
+
+    /// Writes the contents to `out`.
+    fn write_to<W: std::io::Write>(&self, mut out: W) -> std::io::Result<W> {
+        match self {
+            Base::Rdb(b, _) | Base::Resp(b) => {
+                out.write_all(b)?;
+                Ok(out)
+            }
+            Base::RdbStream(snap, _) => snap
+                .lock()
+                .take()
+                .ok_or_else(|| std::io::Error::other("the base was already written"))?
+                .write_to(out),
         }
     }
 
@@ -134,11 +149,20 @@ pub struct Position {
 }
 
 /// The dataset as a base: RDB image or RESP commands per
-/// `aof-use-rdb-preamble`.
+/// `aof-use-rdb-preamble`. With `background`, an RDB image is gathered
+/// incrementally by the thread that writes it (which must not be the one
+/// holding the state lock).
 ///
 /// # Errors
 /// Encoding failed.
-pub fn snapshot(state: &State) -> std::io::Result<Base> {
+pub fn snapshot(state: &mut State, background: bool) -> std::io::Result<Base> {
+    let begin = |state: &mut State, cold: Option<(&Path, &str)>| {
+        if background {
+            crate::persist::begin_background(state, true, cold)
+        } else {
+            crate::persist::begin_snapshot_in(state, true, cold, false)
+        }
+    };
     if state.config.get_bool("aof-use-rdb-preamble") {
         // With a store that persists, the cold tier is checkpointed in
         // place rather than copied into the base.
@@ -148,7 +172,8 @@ pub fn snapshot(state: &State) -> std::io::Result<Base> {
             .as_ref()
             .is_some_and(|s| s.kind() == "rocksdb");
         if !durable_cold {
-            return Ok(Base::Rdb(crate::persist::snapshot_with(state, true)?, None));
+            let snap = begin(state, None)?;
+            return Ok(Base::RdbStream(parking_lot::Mutex::new(Some(snap)), None));
         }
         let name = format!(
             "{}.{}-{}{COLD_SUFFIX}",
@@ -157,12 +182,11 @@ pub fn snapshot(state: &State) -> std::io::Result<Base> {
             std::process::id()
         );
         let tmp = state.aof.dir.join(format!("temp-{name}"));
-        let image = crate::persist::begin_snapshot_in(state, true, Some((&tmp, &name)))?
-            .write_to(Vec::new())
-            .inspect_err(|_| {
-                let _ = std::fs::remove_dir_all(&tmp);
-            })?;
-        Ok(Base::Rdb(image, Some(ColdCheckpoint { tmp, name })))
+        let snap = begin(state, Some((&tmp, &name)))?;
+        Ok(Base::RdbStream(
+            parking_lot::Mutex::new(Some(snap)),
+            Some(ColdCheckpoint { tmp, name }),
+        ))
     } else {
         Ok(Base::Resp(resp_snapshot(state)))
     }
@@ -299,8 +323,9 @@ pub fn write_base(
     prefix: &str,
     seq: u64,
     base: &Base,
-) -> std::io::Result<String> {
+) -> std::io::Result<(String, u64)> {
     use std::io::Write;
+    let mut size = 0;
     let name = manifest::base_name(prefix, seq, base.is_rdb());
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     let fp = &io.failpoints;
@@ -309,11 +334,14 @@ pub fn write_base(
             fp.check("aof.cold.checkpoint")?;
             crate::persist::finish_cold_checkpoint(&c.tmp, dir, &c.name)?;
         }
-        let mut f = std::fs::File::create(&tmp)?;
+        let f = std::fs::File::create(&tmp)?;
         fp.check("aof.base.write")?;
-        f.write_all(base.bytes())?;
+        let mut w = base.write_to(std::io::BufWriter::with_capacity(1 << 20, f))?;
+        w.flush()?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
         fp.check("aof.base.fsync")?;
         f.sync_all()?;
+        size = f.metadata()?.len();
         fp.check("aof.rename")?;
         std::fs::rename(&tmp, dir.join(&name))?;
         manifest::sync_dir(dir, fp)
@@ -325,7 +353,7 @@ pub fn write_base(
             let _ = std::fs::remove_dir_all(dir.join(&c.name));
         }
     }
-    result.map(|()| name)
+    result.map(|()| (name, size))
 }
 
 /// Starts a checkpoint (for a snapshot taken by the caller in the same
@@ -465,7 +493,7 @@ pub fn start(state: &mut State, mode: Mode, base: Option<Base>) -> Result<(), St
     super::flush(state);
     let base = match base {
         Some(b) => b,
-        None => snapshot(state).map_err(|e| format!("snapshot failed: {e}"))?,
+        None => snapshot(state, true).map_err(|e| format!("snapshot failed: {e}"))?,
     };
     let on = state.aof.is_on();
     if !on {
@@ -626,7 +654,7 @@ fn run_steps(job: &Job) -> Result<u64, String> {
     }
     // 2. The base.
     let seq = m.next_base_seq();
-    let name = write_base(io, &job.dir, &job.prefix, seq, &job.base)
+    let (name, size) = write_base(io, &job.dir, &job.prefix, seq, &job.base)
         .map_err(|e| format!("can't write the AOF base file: {}", super::strerror(&e)))?;
     crate::log::notice(&format!(
         "Successfully renamed the temporary AOF base file into {name}"
@@ -682,7 +710,7 @@ fn run_steps(job: &Job) -> Result<u64, String> {
             }
         }
     }
-    Ok(job.base.bytes().len() as u64)
+    Ok(size)
 }
 
 /// Cron: picks up a finished rewrite.

@@ -45,6 +45,10 @@ const UNSHARED: u32 = 1 << 31;
 /// Entry flag: the value is being written to the cold tier. Any access
 /// clears it, which cancels the spill (the key stays in memory).
 const SPILLING: u32 = 1 << 30;
+/// Entry flag: the entry's snapshot mark. It equals the database's
+/// `snap_mark` once the entry is in the running snapshot (or was created
+/// after its cut, or no snapshot runs); see [`Db::snap_begin`].
+const SNAP: u32 = 1 << 29;
 /// Redis's OBJ_SHARED_INTEGERS: integers in `0..10000` are shared objects.
 pub const SHARED_INTEGERS: i64 = 10_000;
 
@@ -207,6 +211,68 @@ pub struct Db {
     pub avg_ttl: i64,
     /// The cold tier of this database, when tiering is on.
     cold: Option<Box<ColdDb>>,
+    /// The `SNAP` bit value meaning "already in the running snapshot".
+    snap_mark: u32,
+    /// The running incremental snapshot, if any.
+    snap: Option<Box<SnapState>>,
+}
+
+/// How a snapshot encodes entries.
+#[derive(Clone, Copy, Debug)]
+pub struct SnapOptions {
+    /// The snapshot's instant: keys past their deadline then are left out.
+    pub now_ms: i64,
+    pub save_lfu: bool,
+    pub save_lru: bool,
+    pub compress: bool,
+}
+
+/// An incremental (forkless) snapshot of a database's memory tier: the
+/// state of every key at the cut, gathered after it. A background walker
+/// encodes keys not yet saved ([`Db::snap_step`]); any change to a key not
+/// yet saved (write, delete, expiry, deadline change, spill) first saves
+/// its value as it was at the cut. Keys created after the cut are marked
+/// saved at birth, so they never enter it.
+struct SnapState {
+    /// Snapshot id (to tell a walker its snapshot is still this one).
+    id: u64,
+    /// Database number at the cut (SWAPDB moves the state with the `Db`).
+    origin: u32,
+    opts: SnapOptions,
+    cursor: u64,
+    done: bool,
+    /// Encoded RDB entries not yet taken by the writer.
+    pending: Vec<u8>,
+    /// Cleared by the writer when it goes away (failed or dropped): the
+    /// snapshot then ends at the next touch instead of gathering forever.
+    alive: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Keys encoded so far.
+    saved: u64,
+}
+
+/// Encodes one key as a dump.rdb entry (the RDB object encoding), or
+/// `None` if it is past its deadline at `opts.now_ms`.
+pub fn encode_rdb_entry(
+    db_index: u32,
+    key: &Bytes,
+    entry: &Entry,
+    expire_ms: Option<i64>,
+    lfu: LfuParams,
+    opts: &SnapOptions,
+) -> Option<Vec<u8>> {
+    if expire_ms.is_some_and(|at| at <= opts.now_ms) {
+        return None;
+    }
+    let (value, compact) = rdb::convert::to_rdb(&entry.value);
+    let e = rdb::file::RdbEntry {
+        db: db_index,
+        key: key.clone(),
+        value,
+        expire_ms,
+        lfu_freq: opts.save_lfu.then(|| entry.lfu.decayed(opts.now_ms, lfu)),
+        idle_secs: opts.save_lru.then(|| entry.idle_ms(opts.now_ms) / 1000),
+    };
+    Some(rdb::file::encode_entry(&e, compact, opts.compress))
 }
 
 /// Counters of one database's cold tier (INFO tiering).
@@ -402,6 +468,143 @@ impl Db {
             rng: SmallRng::seed_from_u64(seed),
             avg_ttl: 0,
             cold: None,
+            snap_mark: 0,
+            snap: None,
+        }
+    }
+
+    // ----- incremental snapshots ---------------------------------------
+
+    /// Starts an incremental snapshot of the memory tier at this instant
+    /// (`origin`: this database's number; `id`: the snapshot's). O(1):
+    /// flipping the mark makes every entry "not yet saved".
+    ///
+    /// # Panics
+    /// Never; a snapshot already running is finished first (saving every
+    /// key it had not reached, so it stays complete).
+    pub fn snap_begin(
+        &mut self,
+        id: u64,
+        origin: u32,
+        opts: SnapOptions,
+        alive: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        if self.snap.is_some() {
+            while !self.snap_step(usize::MAX) {}
+        }
+        self.snap_mark ^= SNAP;
+        self.snap = Some(Box::new(SnapState {
+            id,
+            origin,
+            opts,
+            cursor: 0,
+            done: false,
+            pending: Vec::new(),
+            alive,
+            saved: 0,
+        }));
+    }
+
+    /// The running snapshot, ended first if its writer went away.
+    fn snap_live(&mut self) -> Option<&mut SnapState> {
+        if self
+            .snap
+            .as_ref()
+            .is_some_and(|s| !s.alive.load(std::sync::atomic::Ordering::Acquire))
+        {
+            self.snap = None;
+        }
+        self.snap.as_deref_mut()
+    }
+
+    /// Saves `key` into the running snapshot if it is in memory and not
+    /// yet saved (called before anything changes or removes it).
+    fn snap_guard(&mut self, key: &[u8]) {
+        if self.snap.is_none() || self.snap_live().is_none() {
+            return;
+        }
+        let Some(s) = self.snap.as_deref_mut() else {
+            return;
+        };
+        let mark = self.snap_mark;
+        let Some((k, e)) = self.keys.get_key_value(key) else {
+            return;
+        };
+        if e.lru & SNAP == mark {
+            return;
+        }
+        let at = self.expires.get(key).copied();
+        if let Some(b) = encode_rdb_entry(s.origin, k, e, at, self.lfu, &s.opts) {
+            s.pending.extend_from_slice(&b);
+            s.saved += 1;
+        }
+        if let Some(e) = self.keys.get_mut(key) {
+            e.lru = (e.lru & !SNAP) | mark;
+        }
+    }
+
+    /// Marks an entry about to be inserted as outside the running
+    /// snapshot (it did not exist at the cut).
+    fn snap_mark_new(&self, entry: &mut Entry) {
+        entry.lru = (entry.lru & !SNAP) | self.snap_mark;
+    }
+
+    /// Walks the memory table from the snapshot's cursor, saving keys not
+    /// yet saved, until about `budget` keys were looked at. Returns true
+    /// once the walk is complete (or no snapshot runs).
+    pub fn snap_step(&mut self, budget: usize) -> bool {
+        let Some(s) = self.snap_live() else {
+            return true;
+        };
+        if s.done {
+            return true;
+        }
+        let mut cursor = s.cursor;
+        let mut seen = 0usize;
+        let mut keys: Vec<Bytes> = Vec::new();
+        loop {
+            keys.clear();
+            cursor = self.keys.scan(cursor, |k, _| keys.push(k.clone()));
+            seen += keys.len().max(1);
+            for k in &keys {
+                self.snap_guard(k);
+            }
+            if cursor == 0 || seen >= budget {
+                break;
+            }
+        }
+        let Some(s) = self.snap.as_mut() else {
+            return true;
+        };
+        s.cursor = cursor;
+        s.done = cursor == 0;
+        s.done
+    }
+
+    /// Takes the encoded entries gathered so far: (database number at the
+    /// cut, bytes).
+    pub fn snap_take(&mut self) -> Option<(u32, Vec<u8>)> {
+        let s = self.snap.as_mut()?;
+        Some((s.origin, std::mem::take(&mut s.pending)))
+    }
+
+    /// The running snapshot's id and whether its walk is complete.
+    pub fn snap_status(&self) -> Option<(u64, bool)> {
+        self.snap.as_ref().map(|s| (s.id, s.done))
+    }
+
+    /// Ends the snapshot `id` (after its last [`Db::snap_take`]).
+    pub fn snap_end(&mut self, id: u64) {
+        if self.snap.as_ref().is_some_and(|s| s.id == id) {
+            self.snap = None;
+        }
+    }
+
+    /// Saves every key the running snapshot has not reached (before the
+    /// whole table is dropped).
+    fn snap_save_all(&mut self) {
+        if self.snap.is_some() {
+            while !self.snap_step(usize::MAX) {}
         }
     }
 
@@ -713,6 +916,8 @@ impl Db {
         let _ = dk;
         let mut entry = Entry::new(value, now_ms);
         entry.lfu = Lfu((u32::from(crate::lfu::minutes(now_ms)) << 8) | u32::from(meta.lfu));
+        // Cold at the cut: a snapshot gets it from the cold tier.
+        self.snap_mark_new(&mut entry);
         let key = crate::value::compact(Bytes::copy_from_slice(key));
         if let Some(at) = meta.expire_at {
             self.expires.insert(key.clone(), at);
@@ -757,10 +962,11 @@ impl Db {
         now_ms: i64,
     ) -> Option<Result<SpillJob, usize>> {
         let params = self.lfu;
-        let c = self.cold.as_mut()?;
-        if c.in_flight.contains(key) {
+        if self.cold.as_ref()?.in_flight.contains(key) {
             return None;
         }
+        self.snap_guard(key);
+        let c = self.cold.as_mut()?;
         let (k, e) = self.keys.get_key_value(key)?;
         let k = k.clone();
         let lfu = e.lfu.decayed(now_ms, params);
@@ -818,6 +1024,11 @@ impl Db {
         }
         let same_expiry = self.expires.get(&job.key[..]).copied() == job.expire_at;
         if untouched && same_expiry && c.id == job.cold_id {
+            // A snapshot cut since the prepare has not seen it yet.
+            self.snap_guard(&job.key);
+            let Some(c) = self.cold.as_mut() else {
+                return false;
+            };
             self.keys.remove(&job.key[..]);
             self.expires.remove(&job.key[..]);
             c.keys += 1;
@@ -941,6 +1152,7 @@ impl Db {
     pub fn expire_if_needed(&mut self, key: &[u8], now_ms: i64) -> bool {
         match self.expires.get(key) {
             Some(&at) if at <= now_ms => {
+                self.snap_guard(key);
                 self.expires.remove(key);
                 if let Some((k, _)) = self.keys.remove(key) {
                     self.drop_shadow(key);
@@ -961,6 +1173,7 @@ impl Db {
         if self.cold_len() > 0 && !self.keys.contains_key(key) && !self.promote(key, now_ms) {
             return None;
         }
+        self.snap_guard(key);
         let entry = self.keys.get_mut(key)?;
         entry.lru &= !SPILLING;
         if touch == Touch::Yes {
@@ -1013,6 +1226,7 @@ impl Db {
 
     /// Sets a key to `value`, clearing any deadline (SET semantics).
     pub fn set(&mut self, key: Bytes, value: Value, now_ms: i64) {
+        self.snap_guard(&key);
         if self.cold_len() > 0 && !self.keys.contains_key(&key[..]) {
             self.take_cold(&key, i64::MIN);
         }
@@ -1024,10 +1238,13 @@ impl Db {
     /// overwritten key keeps its LFU counter (as Redis's `dbOverwrite`);
     /// the access clock restarts.
     pub fn set_keep_ttl(&mut self, key: Bytes, value: Value, now_ms: i64) {
+        self.snap_guard(&key);
+        let mark = self.snap_mark;
         if let Some(e) = self.keys.get_mut(&key[..]) {
             let lfu = e.lfu;
             *e = Entry::new(value, now_ms);
             e.lfu = lfu;
+            e.lru = (e.lru & !SNAP) | mark;
             return;
         }
         if self.cold_len() > 0 {
@@ -1035,14 +1252,17 @@ impl Db {
                 self.expires.insert(crate::value::compact(key.clone()), at);
             }
         }
-        self.keys
-            .insert(crate::value::compact(key), Entry::new(value, now_ms));
+        let mut entry = Entry::new(value, now_ms);
+        self.snap_mark_new(&mut entry);
+        self.keys.insert(crate::value::compact(key), entry);
     }
 
     /// Inserts a whole entry (with its LFU state) and an optional deadline.
     pub fn insert_entry(&mut self, key: Bytes, mut entry: Entry, expire_at: Option<i64>) {
         let key = crate::value::compact(key);
         entry.lru &= !SPILLING;
+        self.snap_guard(&key);
+        self.snap_mark_new(&mut entry);
         if self.cold_len() > 0 && !self.keys.contains_key(&key[..]) {
             self.take_cold(&key, i64::MIN);
         }
@@ -1063,6 +1283,7 @@ impl Db {
         if self.cold_len() > 0 && !self.keys.contains_key(key) {
             self.promote(key, i64::MIN);
         }
+        self.snap_guard(key);
         let (_, entry) = self.keys.remove(key)?;
         self.drop_shadow(key);
         let at = self.expires.remove(key).map(|(_, at)| at);
@@ -1073,6 +1294,7 @@ impl Db {
     /// UNLINK). Returns true if it existed (a cold key past its deadline
     /// is expired instead). In-memory expiry is the caller's job.
     pub fn delete(&mut self, key: &[u8], now_ms: i64) -> bool {
+        self.snap_guard(key);
         if self.keys.remove(key).is_some() {
             self.expires.remove(key);
             self.drop_shadow(key);
@@ -1134,6 +1356,7 @@ impl Db {
 
     /// Sets a deadline on an existing key. Returns false if no such key.
     pub fn set_expire(&mut self, key: &[u8], at_ms: i64) -> bool {
+        self.snap_guard(key);
         match self.keys.get_key_value(key) {
             Some((k, _)) => {
                 let k = k.clone();
@@ -1150,6 +1373,7 @@ impl Db {
 
     /// Removes a deadline. Returns true if one was removed.
     pub fn persist(&mut self, key: &[u8]) -> bool {
+        self.snap_guard(key);
         if self.keys.contains_key(key) {
             if let Some(e) = self.keys.get_mut(key) {
                 e.lru &= !SPILLING;
@@ -1166,6 +1390,7 @@ impl Db {
 
     /// Removes every key (both tiers).
     pub fn clear(&mut self) {
+        self.snap_save_all();
         self.keys.clear();
         self.expires.clear();
         self.cold_clear();
@@ -1202,6 +1427,7 @@ impl Db {
     /// memory can be freed elsewhere (FLUSHALL ASYNC). O(1); the cold
     /// tier is cleared with a range delete.
     pub fn flush(&mut self) -> Flushed {
+        self.snap_save_all();
         self.cold_clear();
         Flushed {
             _keys: std::mem::take(&mut self.keys),

@@ -529,8 +529,11 @@ pub fn before_command(state: &mut State, cmd: &'static CommandSpec) -> Result<()
             }
         }
     }
-    evict_by_deletion(state);
-    if excess(state) > 0 && cmd.flags.has(Flags::DENYOOM) {
+    // As Redis's performEvictions: only a policy that forbids eviction,
+    // or no candidates left, refuse the command; running out of time
+    // (EVICT_RUNNING) lets it run, and the next command evicts more.
+    let exhausted = evict_by_deletion(state);
+    if exhausted && excess(state) > 0 && cmd.flags.has(Flags::DENYOOM) {
         return Err(Error::custom(
             "OOM command not allowed when used memory > 'maxmemory'.",
         ));
@@ -539,17 +542,24 @@ pub fn before_command(state: &mut State, cmd: &'static CommandSpec) -> Result<()
 }
 
 /// Deletes victims until under the limit or out of candidates (1 ms at
-/// most per call, as Redis's eviction time limit).
-fn evict_by_deletion(state: &mut State) {
+/// most per call, as Redis's eviction time limit). Returns false if it
+/// stopped for lack of time, true otherwise (under the limit, no
+/// candidate left, or `noeviction`).
+fn evict_by_deletion(state: &mut State) -> bool {
     let pol = policy(state);
     if pol == Policy::NoEviction {
-        return;
+        return true;
     }
     let samples = state.config.get_int("maxmemory-samples").max(1) as usize;
     let started = Instant::now();
     let now = now_ms();
     let mut pool = std::mem::take(&mut state.tier.pool);
-    while excess(state) > 0 && started.elapsed() < Duration::from_millis(1) {
+    let mut exhausted = true;
+    while excess(state) > 0 {
+        if started.elapsed() >= Duration::from_millis(1) {
+            exhausted = false;
+            break;
+        }
         let Some((db, key)) = pool.pick(&mut state.keyspace.dbs, pol, samples, now) else {
             break;
         };
@@ -562,6 +572,7 @@ fn evict_by_deletion(state: &mut State) {
         state.tier.measured = None;
     }
     state.tier.pool = pool;
+    exhausted
 }
 
 /// Keys of the command at hand that live in the cold tier and are not in

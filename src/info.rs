@@ -429,11 +429,7 @@ fn persistence(st: &State, now_ms: i64, out: &mut String) {
     line!(
         out,
         "rdb_last_bgsave_status:{}",
-        if st.rdb.last_bgsave_ok || st.rdb.saves == 0 {
-            "ok"
-        } else {
-            "err"
-        }
+        if st.rdb.last_bgsave_ok { "ok" } else { "err" }
     );
     line!(
         out,

@@ -38,6 +38,9 @@ pub struct RdbStatus {
     pub saves: u64,
     /// Filled by the background writer thread.
     pub outcome: Arc<Mutex<Option<SaveOutcome>>>,
+    /// When the last background save started (unix seconds): after a
+    /// failure, save points retry only `BGSAVE_RETRY_DELAY_S` later.
+    pub last_try_s: i64,
     /// Keys loaded at startup.
     pub loaded_keys: u64,
     pub loaded_expired: u64,
@@ -495,6 +498,7 @@ pub fn bgsave(state: &mut State) -> std::io::Result<()> {
     let started = now_ms();
     state.rdb.bgsave_running = true;
     state.rdb.bgsave_started_ms = started;
+    state.rdb.last_try_s = started / 1000;
     crate::log::notice("Background saving started");
     std::thread::Builder::new()
         .name("bgsave".into())
@@ -543,6 +547,11 @@ pub fn cron(state: &mut State, now: i64) {
         .filter_map(|w| w.parse().ok())
         .collect();
     let elapsed = now / 1000 - state.lastsave_s;
+    // After a failed save, retry only every few seconds (Redis's
+    // CONFIG_BGSAVE_RETRY_DELAY), not on every tick.
+    if !state.rdb.last_bgsave_ok && now / 1000 - state.rdb.last_try_s <= BGSAVE_RETRY_DELAY_S {
+        return;
+    }
     for p in points.chunks(2) {
         if let [secs, changes] = *p {
             if state.dirty as i64 >= changes && elapsed >= secs {
@@ -554,6 +563,21 @@ pub fn cron(state: &mut State, now: i64) {
             }
         }
     }
+}
+
+/// Seconds between save-point retries after a failed background save.
+const BGSAVE_RETRY_DELAY_S: i64 = 5;
+
+/// Redis's `shared.bgsaveerr`.
+pub const BGSAVE_ERR: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// Writes are refused because the last background save failed (Redis's
+/// `stop-writes-on-bgsave-error`, which only applies with save points)
+/// until a save succeeds.
+pub fn writes_denied(state: &State) -> bool {
+    !state.rdb.last_bgsave_ok
+        && has_save_points(state)
+        && state.config.get_bool("stop-writes-on-bgsave-error")
 }
 
 /// True when save points are configured (SHUTDOWN then saves).

@@ -46,6 +46,13 @@ pub struct Tier {
     /// Synchronous spill rounds run by commands (spiller behind).
     pub sync_rounds: u64,
     pub last_error: Option<String>,
+    /// The last spill write failed (a full or failing disk; a mere write
+    /// stall does not count), and when; cleared by the next spill that
+    /// succeeds. Meanwhile spills are retried every `SPILL_RETRY`, and
+    /// memory may not grow past the hard limit (see [`before_command`]).
+    pub spill_failed: Option<Instant>,
+    /// Spill writes that failed (INFO tiering `spill_errors`).
+    pub spill_errors: u64,
     /// Bytes not to count as used memory (the dump file image while
     /// loading it).
     pub discount: u64,
@@ -62,6 +69,9 @@ pub struct Tier {
     /// was restored from at startup.
     pub restored_from: Option<String>,
 }
+
+/// Time between spill attempts while spill writes fail.
+const SPILL_RETRY: Duration = Duration::from_millis(250);
 
 /// Slow reads under the lock (> 2 ms) that send reads back off it.
 const SLOW_READS_TOLERATED: u64 = 4;
@@ -382,7 +392,7 @@ fn write_jobs(
     store: &dyn ColdStore,
     jobs: &[(usize, SpillJob)],
     level: i32,
-) -> (Result<(), String>, Vec<usize>) {
+) -> (Result<(), cold::ColdError>, Vec<usize>) {
     let mut ops = Vec::with_capacity(jobs.len() * 2);
     let mut sizes = Vec::with_capacity(jobs.len());
     for (_, job) in jobs {
@@ -391,10 +401,42 @@ fn write_jobs(
                 sizes.push(rec.len());
                 ops.extend(job.ops(rec));
             }
-            Err(e) => return (Err(format!("compression failed: {e}")), sizes),
+            Err(e) => return (Err(e), sizes),
         }
     }
-    (store.write_or_fail(ops).map_err(|e| e.0), sizes)
+    (store.write_or_fail(ops), sizes)
+}
+
+/// Records the outcome of a spill write (logged when it changes). A
+/// stalled store (flushes or compactions behind) is not a failure: the
+/// keys stay in memory and the next round tries again.
+fn spill_outcome(state: &mut State, result: Result<(), cold::ColdError>) {
+    match result {
+        Ok(()) => {
+            if state.tier.spill_failed.take().is_some() {
+                crate::log::notice("Cold tier writes succeed again: spilling resumed");
+            }
+        }
+        Err(e) if e.is_stall() => {}
+        Err(e) => {
+            if state.tier.spill_failed.is_none() {
+                crate::log::warning(&format!(
+                    "Cold tier write failed: {e}. Keys stay in memory; retrying, and refusing to grow past maxmemory meanwhile"
+                ));
+            }
+            state.tier.spill_failed = Some(Instant::now());
+            state.tier.spill_errors += 1;
+            state.tier.last_error = Some(e.0);
+        }
+    }
+}
+
+/// False while spill writes fail and the last attempt is recent.
+fn spill_retry_due(state: &State) -> bool {
+    state
+        .tier
+        .spill_failed
+        .is_none_or(|at| at.elapsed() >= SPILL_RETRY)
 }
 
 /// Commits a round under the lock.
@@ -422,7 +464,7 @@ fn spill_round(shared: &Arc<Shared>, max_keys: usize, max_bytes: usize) -> bool 
         let Some(store) = st.tier.store.clone() else {
             return false;
         };
-        if !spilling_enabled(&st) {
+        if !spilling_enabled(&st) || !spill_retry_due(&st) {
             return false;
         }
         let over = excess(&mut st);
@@ -443,17 +485,9 @@ fn spill_round(shared: &Arc<Shared>, max_keys: usize, max_bytes: usize) -> bool 
         return false;
     }
     let (result, sizes) = write_jobs(store.as_ref(), &jobs, level);
-    let mut st = shared.state.lock();
     let ok = result.is_ok();
-    if let Err(e) = result {
-        // A write stall (compaction behind) is routine: retried next round.
-        if st.tier.last_error.as_deref() != Some(e.as_str()) {
-            crate::log::warning(&format!(
-                "Cold tier write failed ({e}): keys stay in memory"
-            ));
-        }
-        st.tier.last_error = Some(e);
-    }
+    let mut st = shared.state.lock();
+    spill_outcome(&mut st, result);
     commit(&mut st, &jobs, ok, &sizes);
     log_cold_errors(&mut st);
     ok
@@ -484,11 +518,16 @@ pub fn log_cold_errors(state: &mut State) {
 }
 
 /// A whole spill round under the lock (commands, when the spiller is
-/// behind; loading a dump).
+/// behind; loading a dump). Returns how many keys were spilled (0 when
+/// the write failed: callers looping until memory is under the limit
+/// must stop).
 pub fn spill_now(state: &mut State, max_keys: usize) -> usize {
     let Some(store) = state.tier.store.clone() else {
         return 0;
     };
+    if !spill_retry_due(state) {
+        return 0;
+    }
     let over = excess(state);
     if over == 0 {
         return 0;
@@ -500,18 +539,22 @@ pub fn spill_now(state: &mut State, max_keys: usize) -> usize {
     let level = state.config.get_int("tier-compression-level") as i32;
     let (result, sizes) = write_jobs(store.as_ref(), &jobs, level);
     let ok = result.is_ok();
-    if let Err(e) = result {
-        state.tier.last_error = Some(e);
-    }
+    spill_outcome(state, result);
     commit(state, &jobs, ok, &sizes);
     state.tier.sync_rounds += 1;
-    jobs.len()
+    if ok {
+        jobs.len()
+    } else {
+        0
+    }
 }
 
 /// Redis's `performEvictions` before a command, with tiering: wake the
-/// spiller; spill inline only when far over the limit. Without tiering
-/// (or with the disk budget reached): delete victims per policy, and
-/// refuse commands that would grow memory when nothing can be evicted.
+/// spiller; spill inline only when far over the limit (the hard limit,
+/// 10% + 1 MB over). Without tiering, with the disk budget reached, or
+/// past the hard limit while spill writes fail (a full or failing disk):
+/// delete victims per policy, and refuse commands that would grow memory
+/// when nothing can be evicted.
 pub fn before_command(state: &mut State, cmd: &'static CommandSpec) -> Result<(), Error> {
     if state.config.hot.maxmemory <= 0 {
         return Ok(());
@@ -531,14 +574,22 @@ pub fn before_command(state: &mut State, cmd: &'static CommandSpec) -> Result<()
         }
         if spilling_enabled(state) {
             state.tier.kick.wake();
-            if over > max / 10 + (1 << 20) {
+            let hard = over > max / 10 + (1 << 20);
+            if hard {
                 spill_now(state, 64);
             }
-            return Ok(());
+            // Values that cannot be spilled stay in memory, but memory
+            // must not grow without bound while the disk refuses them.
+            if !(hard && state.tier.spill_failed.is_some()) {
+                return Ok(());
+            }
         }
     }
-    evict_by_deletion(state);
-    if excess(state) > 0 && cmd.flags.has(Flags::DENYOOM) {
+    // As Redis's performEvictions: only a policy that forbids eviction,
+    // or no candidates left, refuse the command; running out of time
+    // (EVICT_RUNNING) lets it run, and the next command evicts more.
+    let exhausted = evict_by_deletion(state);
+    if exhausted && excess(state) > 0 && cmd.flags.has(Flags::DENYOOM) {
         return Err(Error::custom(
             "OOM command not allowed when used memory > 'maxmemory'.",
         ));
@@ -547,17 +598,24 @@ pub fn before_command(state: &mut State, cmd: &'static CommandSpec) -> Result<()
 }
 
 /// Deletes victims until under the limit or out of candidates (1 ms at
-/// most per call, as Redis's eviction time limit).
-fn evict_by_deletion(state: &mut State) {
+/// most per call, as Redis's eviction time limit). Returns false if it
+/// stopped for lack of time, true otherwise (under the limit, no
+/// candidate left, or `noeviction`).
+fn evict_by_deletion(state: &mut State) -> bool {
     let pol = policy(state);
     if pol == Policy::NoEviction {
-        return;
+        return true;
     }
     let samples = state.config.get_int("maxmemory-samples").max(1) as usize;
     let started = Instant::now();
     let now = now_ms();
     let mut pool = std::mem::take(&mut state.tier.pool);
-    while excess(state) > 0 && started.elapsed() < Duration::from_millis(1) {
+    let mut exhausted = true;
+    while excess(state) > 0 {
+        if started.elapsed() >= Duration::from_millis(1) {
+            exhausted = false;
+            break;
+        }
         let Some((db, key)) = pool.pick(&mut state.keyspace.dbs, pol, samples, now) else {
             break;
         };
@@ -570,6 +628,7 @@ fn evict_by_deletion(state: &mut State) {
         state.tier.measured = None;
     }
     state.tier.pool = pool;
+    exhausted
 }
 
 /// Keys of the command at hand that live in the cold tier and are not in
@@ -713,6 +772,11 @@ pub fn info(state: &State, out: &mut String) {
         }
     }
     line(format!("tier_disk_full:{}", u8::from(state.tier.disk_full)));
+    line(format!(
+        "spill_failing:{}",
+        u8::from(state.tier.spill_failed.is_some())
+    ));
+    line(format!("spill_errors:{}", state.tier.spill_errors));
     line(format!("sync_spill_rounds:{}", state.tier.sync_rounds));
     line(format!(
         "cold_reads_inline:{}",

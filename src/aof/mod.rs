@@ -529,12 +529,15 @@ pub async fn before_outbox(shared: &Arc<Shared>, client: &ClientIo) -> bool {
     complete(&io.0, io.1, client).await
 }
 
-/// `MISCONF` for a write command while the AOF is failing (Redis's
-/// `writeCommandsDeniedByDiskError`): write commands, EXEC of a
-/// transaction with writes, and PING.
+/// `MISCONF` for a write command while the AOF is failing, or after a
+/// failed background save (`crate::persist::writes_denied`, checked first
+/// as Redis's `writeCommandsDeniedByDiskError` does): write commands, EXEC
+/// of a transaction with writes, and PING.
 pub fn deny_write(state: &State, client: &Client, cmd: &CommandSpec) -> Option<Error> {
     let io = &state.aof.io;
-    if !io.is_failed() || !io.on.load(Ordering::Relaxed) {
+    let aof_failed = io.is_failed() && io.on.load(Ordering::Relaxed);
+    let rdb_failed = crate::persist::writes_denied(state);
+    if !aof_failed && !rdb_failed {
         return None;
     }
     let write = cmd.flags.has(Flags::WRITE)
@@ -546,6 +549,9 @@ pub fn deny_write(state: &State, client: &Client, cmd: &CommandSpec) -> Option<E
                 .is_some_and(|m| m.queued.iter().any(|(c, _)| c.flags.has(Flags::WRITE))));
     if !write {
         return None;
+    }
+    if rdb_failed {
+        return Some(Error::custom(crate::persist::BGSAVE_ERR));
     }
     let err = io.error().unwrap_or_else(|| "Unknown error".into());
     Some(Error::custom(format!(

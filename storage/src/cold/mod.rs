@@ -54,6 +54,16 @@ pub enum Fetch {
 #[derive(Clone, Debug)]
 pub struct ColdError(pub String);
 
+impl ColdError {
+    /// The store refused a [`ColdStore::write_or_fail`] only because it
+    /// is stalled (RocksDB's `Result incomplete: Write stall`, the prefix
+    /// the rocksdb crate also maps to `ErrorKind::Incomplete`): nothing is
+    /// wrong with the disk, a later write may succeed.
+    pub fn is_stall(&self) -> bool {
+        self.0.starts_with("Result incomplete")
+    }
+}
+
 impl fmt::Display for ColdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -518,9 +518,10 @@ pub fn log_cold_errors(state: &mut State) {
 }
 
 /// A whole spill round under the lock (commands, when the spiller is
-/// behind; loading a dump). Returns how many keys were spilled (0 when
-/// the write failed: callers looping until memory is under the limit
-/// must stop).
+/// behind; loading a dump). Returns how many keys it tried to spill: 0
+/// when the write failed (callers looping until memory is under the
+/// limit must stop), the round's size after a stall (worth a retry, after
+/// a millisecond's pause).
 pub fn spill_now(state: &mut State, max_keys: usize) -> usize {
     let Some(store) = state.tier.store.clone() else {
         return 0;
@@ -539,10 +540,15 @@ pub fn spill_now(state: &mut State, max_keys: usize) -> usize {
     let level = state.config.get_int("tier-compression-level") as i32;
     let (result, sizes) = write_jobs(store.as_ref(), &jobs, level);
     let ok = result.is_ok();
+    // A stall (flushes behind) passes in milliseconds: worth retrying.
+    let stalled = matches!(&result, Err(e) if e.is_stall());
     spill_outcome(state, result);
     commit(state, &jobs, ok, &sizes);
     state.tier.sync_rounds += 1;
     if ok {
+        jobs.len()
+    } else if stalled {
+        std::thread::sleep(Duration::from_millis(1));
         jobs.len()
     } else {
         0

@@ -1,12 +1,17 @@
 //! dump.rdb: SAVE, BGSAVE, save points, save on shutdown, load at start.
 //!
-//! A snapshot is encoded under the state lock (CPU only: the RDB object
-//! encoding of every live key), then written by a background thread for
-//! BGSAVE, or inline for SAVE. Files are written to a temporary name,
-//! fsynced, renamed over `dir/dbfilename`, and the directory is fsynced,
-//! so a crash never leaves a half-written dump under the real name.
-//! (Checkpoints that avoid holding a serialized copy in memory come with
-//! the durability work.)
+//! SAVE encodes the memory tier under the state lock and writes it
+//! inline. BGSAVE (and the AOF rewrite) take a forkless incremental
+//! snapshot ([`begin_background`]): the cut is O(1) under the lock, then
+//! the writer thread walks each database in short lock slices, while any
+//! change to a key it has not reached first saves that key as of the cut
+//! (see `strata_storage::keyspace::Db::snap_begin`). No copy of the
+//! dataset is made and clients never wait for more than one slice. The
+//! cold tier is read from a RocksDB snapshot taken at the cut (or, for an
+//! AOF base, checkpointed in place). Files are written to a temporary
+//! name, fsynced, renamed over `dir/dbfilename`, and the directory is
+//! fsynced, so a crash never leaves a half-written dump under the real
+//! name.
 
 use std::fs::{self, File};
 use std::io::Write;

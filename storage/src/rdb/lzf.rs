@@ -64,14 +64,55 @@ fn idx(h: u32) -> usize {
 
 /// liblzf's `lzf_compress` into at most `out_len` bytes; `None` where it
 /// returns 0 (the output would not fit).
+/// A hash table reused across calls: a slot holds `base + position`,
+/// and values not above the current call's `base` are stale, so the table
+/// never needs clearing (zeroing 512 KiB per value dominated small
+/// values).
+struct Htab {
+    slots: Vec<u64>,
+    base: u64,
+}
+
+impl Htab {
+    /// The position stored in `slot` by this call, 0 if none ("position
+    /// 0 or never set": liblzf only accepts references strictly after the
+    /// start of the input).
+    fn get(&self, slot: usize) -> usize {
+        let v = self.slots[slot];
+        if v > self.base {
+            (v - self.base) as usize
+        } else {
+            0
+        }
+    }
+
+    fn set(&mut self, slot: usize, pos: usize) {
+        self.slots[slot] = self.base + pos as u64;
+    }
+}
+
+thread_local! {
+    static HTAB: std::cell::RefCell<Htab> = std::cell::RefCell::new(Htab {
+        slots: vec![0; HSIZE as usize],
+        base: 0,
+    });
+}
+
 fn lzf_compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    let in_len = input.len();
-    if in_len == 0 || out_len == 0 {
+    if input.is_empty() || out_len == 0 {
         return None;
     }
-    // Slot value 0 stands for "position 0 or never set": liblzf only
-    // accepts references strictly after the start of the input.
-    let mut htab = vec![0usize; HSIZE as usize];
+    HTAB.with(|t| {
+        let mut t = t.borrow_mut();
+        let out = lzf_compress_with(&mut t, input, out_len);
+        // Everything stored by this call is now stale.
+        t.base += input.len() as u64 + 1;
+        out
+    })
+}
+
+fn lzf_compress_with(htab: &mut Htab, input: &[u8], out_len: usize) -> Option<Vec<u8>> {
+    let in_len = input.len();
     let mut out = vec![0u8; out_len + 8];
     let out_end = out_len;
     let mut ip = 0usize;
@@ -82,8 +123,8 @@ fn lzf_compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
     while ip + 2 < in_len {
         hval = (hval << 8) | at(ip + 2);
         let slot = idx(hval);
-        let r = htab[slot];
-        htab[slot] = ip;
+        let r = htab.get(slot);
+        htab.set(slot, ip);
         let matched = r > 0
             && r < ip
             && ip - r - 1 < MAX_OFF
@@ -141,10 +182,10 @@ fn lzf_compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             ip -= 2;
             hval = (at(ip) << 8) | at(ip + 1);
             hval = (hval << 8) | at(ip + 2);
-            htab[idx(hval)] = ip;
+            htab.set(idx(hval), ip);
             ip += 1;
             hval = (hval << 8) | at(ip + 2);
-            htab[idx(hval)] = ip;
+            htab.set(idx(hval), ip);
             ip += 1;
         } else {
             if op >= out_end {

@@ -130,7 +130,7 @@ impl Drop for Incremental {
 }
 
 /// Keys looked at per lock hold by an incremental snapshot's writer.
-const WALK_BUDGET: usize = 1024;
+const WALK_BUDGET: usize = 256;
 
 /// A snapshot for a background writer (BGSAVE, AOF rewrite): the memory
 /// tier is gathered incrementally when possible (no copy of it is made at
@@ -217,7 +217,8 @@ pub fn begin_snapshot_in(
             continue;
         }
         let mut hot = Vec::new();
-        for (key, entry) in db.iter().filter(|_| !defer_hot) {
+        let walk_now = if defer_hot { None } else { Some(db.iter()) };
+        for (key, entry) in walk_now.into_iter().flatten() {
             let expire_ms = db.hot_expire_at(key);
             if expire_ms.is_some_and(|at| at <= now) {
                 continue;
@@ -426,6 +427,8 @@ fn walk<W: Write>(
             }
         }
         drop(shared);
+        // Let clients waiting for the lock in before the next slice.
+        std::thread::yield_now();
         for (origin, bytes) in chunks {
             if current != Some(origin) {
                 let (k, e) = hints

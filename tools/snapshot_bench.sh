@@ -127,6 +127,6 @@ echo
 echo "medians: worst client wait (ms) and peak RSS / RSS before"
 for op in bgsave bgrewriteaof; do
   printf '%-13s strata %s ms %sx   redis %s ms %sx (parent only)\n' "$op" \
-    "$(median ${RES[strata.$op.lat]})" "$(median ${RES[strata.$op.rss]})" \
-    "$(median ${RES[redis.$op.lat]})" "$(median ${RES[redis.$op.rss]})"
+    "$(printf '%s\n' ${RES[strata.$op.lat]} | median)" "$(printf '%s\n' ${RES[strata.$op.rss]} | median)" \
+    "$(printf '%s\n' ${RES[redis.$op.lat]} | median)" "$(printf '%s\n' ${RES[redis.$op.rss]} | median)"
 done

@@ -716,6 +716,7 @@ pub fn cron(state: &mut State, now: i64) {
         return;
     }
     for db in state.keyspace.dbs.iter_mut() {
+        db.cold_retry_deletes();
         db.cold_active_expire(now, 64);
     }
     check_disk(state);

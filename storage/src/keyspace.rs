@@ -368,6 +368,11 @@ struct ColdDb {
     /// written. A cold lookup of such a key answers "absent": memory (or
     /// its absence) is the truth until the spill commits.
     in_flight: HashSet<Bytes>,
+    /// Keys whose record could not be deleted (the store refused the
+    /// write: a full or failing disk). They count as gone: every lookup
+    /// ignores the record, and the cron deletes it once the store
+    /// accepts writes again (a new record for the key replaces it).
+    dead: HashSet<Bytes>,
     /// Keys in memory whose cold record is still on disk, unchanged since
     /// promotion ("shadowed"): payload hash and length, and the record's
     /// deadline. Evicting such a key again only drops it from memory.
@@ -379,6 +384,14 @@ struct ColdDb {
     stats: ColdStats,
     /// Cold-tier problems not yet logged by the server.
     errors: Vec<String>,
+}
+
+impl ColdDb {
+    /// True if the store's record of `key` must be ignored: a spill in
+    /// flight (memory is the truth) or a delete not yet carried out.
+    fn ignored(&self, key: &[u8]) -> bool {
+        self.in_flight.contains(key) || self.dead.contains(key)
+    }
 }
 
 /// A value on its way to the cold tier (see [`Db::spill_prepare`]).
@@ -667,6 +680,7 @@ impl Db {
         };
         let mut out = c.in_flight.clone();
         out.extend(c.clean.keys().cloned());
+        out.extend(c.dead.iter().cloned());
         out
     }
 
@@ -681,6 +695,7 @@ impl Db {
             keys: 0,
             expires: 0,
             in_flight: HashSet::new(),
+            dead: HashSet::new(),
             clean: std::collections::HashMap::new(),
             clean_expires: 0,
             limits,
@@ -726,7 +741,7 @@ impl Db {
             id: c.id,
             keys: c.keys,
             expires: c.expires,
-            in_flight: c.in_flight.iter().cloned().collect(),
+            in_flight: c.in_flight.iter().chain(c.dead.iter()).cloned().collect(),
         })
     }
 
@@ -759,7 +774,7 @@ impl Db {
     /// a spill in flight read as absent.
     fn cold_fetch(&mut self, key: &[u8], cache_only: bool) -> Option<(Vec<u8>, Vec<u8>)> {
         let c = self.cold.as_mut()?;
-        if c.keys == 0 || c.in_flight.contains(key) {
+        if c.keys == 0 || c.ignored(key) {
             return None;
         }
         let dk = cold::data_key(c.id, key);
@@ -790,7 +805,7 @@ impl Db {
         let Some(c) = self.cold.as_mut() else {
             return Probe::NotCold;
         };
-        if c.keys == 0 || c.in_flight.contains(key) {
+        if c.keys == 0 || c.ignored(key) {
             return Probe::NotCold;
         }
         match c.store.get(Cf::Data, &cold::data_key(c.id, key), true) {
@@ -816,20 +831,40 @@ impl Db {
         if let Some(at) = expire_at {
             ops.push(Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, key)));
         }
-        match c.store.write(ops) {
-            Ok(()) => {
-                c.keys = c.keys.saturating_sub(1);
-                if expire_at.is_some() {
-                    c.expires = c.expires.saturating_sub(1);
-                }
-                true
-            }
-            Err(e) => {
-                c.stats.errors += 1;
-                c.errors.push(format!("cold delete failed: {e}"));
-                false
+        if let Err(e) = c.store.write(ops) {
+            // The key is gone all the same: its record is ignored until
+            // the delete can be redone.
+            c.stats.errors += 1;
+            c.errors
+                .push(format!("cold delete failed (retried later): {e}"));
+            c.dead.insert(Bytes::copy_from_slice(key));
+        }
+        c.keys = c.keys.saturating_sub(1);
+        if expire_at.is_some() {
+            c.expires = c.expires.saturating_sub(1);
+        }
+        true
+    }
+
+    /// Redoes deletes the store refused (cron). Returns how many are left.
+    pub fn cold_retry_deletes(&mut self) -> usize {
+        let Some(c) = self.cold.as_mut() else {
+            return 0;
+        };
+        if c.dead.is_empty() {
+            return 0;
+        }
+        let keys: Vec<Bytes> = c.dead.iter().take(256).cloned().collect();
+        let ops = keys
+            .iter()
+            .map(|k| Op::Delete(Cf::Data, cold::data_key(c.id, k)))
+            .collect();
+        if c.store.write(ops).is_ok() {
+            for k in &keys {
+                c.dead.remove(k);
             }
         }
+        c.dead.len()
     }
 
     /// The live cold record of `key`: header parsed, expired records
@@ -1031,6 +1066,8 @@ impl Db {
             };
             self.keys.remove(&job.key[..]);
             self.expires.remove(&job.key[..]);
+            // The new record replaced any record a failed delete left.
+            c.dead.remove(&job.key[..]);
             c.keys += 1;
             if job.expire_at.is_some() {
                 c.expires += 1;
@@ -1055,6 +1092,7 @@ impl Db {
             c.stats.errors += 1;
             c.errors
                 .push(format!("cold delete of a stale spill failed: {e}"));
+            c.dead.insert(job.key.clone());
         }
         false
     }
@@ -1090,7 +1128,7 @@ impl Db {
                 continue;
             }
             let Some(c) = self.cold.as_mut() else { break };
-            if c.in_flight.contains(&key[..]) {
+            if c.ignored(&key[..]) {
                 continue;
             }
             let dk = cold::data_key(c.id, &key);
@@ -1127,7 +1165,7 @@ impl Db {
             let live = cold::decode_record(v)
                 .map(|r| r.expire_at.is_none_or(|at| at > now_ms))
                 .unwrap_or(false);
-            if live && !c.in_flight.contains(key) && !self.keys.contains_key(key) {
+            if live && !c.ignored(key) && !self.keys.contains_key(key) {
                 f(key);
             }
             true
@@ -1413,6 +1451,7 @@ impl Db {
             Ok(()) => {
                 c.keys = 0;
                 c.expires = 0;
+                c.dead.clear();
                 c.clean.clear();
                 c.clean_expires = 0;
             }
@@ -1479,7 +1518,10 @@ impl Db {
             ops.push(Op::Put(Cf::Ttl, cold::ttl_key(c.id, at, &to), Vec::new()));
         }
         match c.store.write(ops) {
-            Ok(()) => true,
+            Ok(()) => {
+                c.dead.remove(&to[..]);
+                true
+            }
             Err(e) => {
                 c.stats.errors += 1;
                 c.errors.push(format!("cold rename failed: {e}"));
@@ -1583,7 +1625,7 @@ impl Db {
             let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
                 let key = cold::user_key(k);
                 let live = cold::decode_record(v).is_ok();
-                if live && !c.in_flight.contains(key) && !self.keys.contains_key(key) {
+                if live && !c.ignored(key) && !self.keys.contains_key(key) {
                     keys.push(Bytes::copy_from_slice(key));
                 }
                 true
@@ -1611,7 +1653,7 @@ impl Db {
                 let live = cold::decode_record(v)
                     .map(|r| r.expire_at.is_none_or(|at| at > now_ms))
                     .unwrap_or(false);
-                if live && !c.in_flight.contains(key) {
+                if live && !c.ignored(key) {
                     found = Some(Bytes::copy_from_slice(key));
                     return false;
                 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use strata_storage::rdb::convert::{self, Limits};
-use strata_storage::rdb::file::{RdbEntry, RdbFileReader, RdbFileWriter, RdbItem};
+use strata_storage::rdb::file::{RdbFileReader, RdbFileWriter, RdbItem};
 
 use crate::server::{now_ms, State};
 
@@ -217,24 +217,20 @@ pub fn begin_snapshot_in(
             continue;
         }
         let mut hot = Vec::new();
+        let opts = strata_storage::keyspace::SnapOptions {
+            now_ms: now,
+            save_lfu,
+            save_lru,
+            compress,
+        };
         let walk_now = if defer_hot { None } else { Some(db.iter()) };
         for (key, entry) in walk_now.into_iter().flatten() {
-            let expire_ms = db.hot_expire_at(key);
-            if expire_ms.is_some_and(|at| at <= now) {
-                continue;
+            let at = db.hot_expire_at(key);
+            if let Some(b) =
+                strata_storage::keyspace::encode_rdb_entry(i as u32, key, entry, at, db.lfu, &opts)
+            {
+                hot.extend_from_slice(&b);
             }
-            let (value, compact) = convert::to_rdb(&entry.value);
-            let e = RdbEntry {
-                db: i as u32,
-                key: key.clone(),
-                value,
-                expire_ms,
-                lfu_freq: save_lfu.then(|| entry.lfu.decayed(now, db.lfu)),
-                idle_secs: save_lru.then(|| entry.idle_ms(now) / 1000),
-            };
-            hot.extend_from_slice(&strata_storage::rdb::file::encode_entry(
-                &e, compact, compress,
-            ));
         }
         let cold = match db.cold_snapshot() {
             _ if checkpointed => None,

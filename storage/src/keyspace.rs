@@ -254,7 +254,7 @@ struct SnapState {
 /// `None` if it is past its deadline at `opts.now_ms`.
 pub fn encode_rdb_entry(
     db_index: u32,
-    key: &Bytes,
+    key: &[u8],
     entry: &Entry,
     expire_ms: Option<i64>,
     lfu: LfuParams,
@@ -266,7 +266,10 @@ pub fn encode_rdb_entry(
     let (value, compact) = rdb::convert::to_rdb(&entry.value);
     let e = rdb::file::RdbEntry {
         db: db_index,
-        key: key.clone(),
+        // A copy, not a clone: cloning a key `Bytes` made from a `Vec`
+        // promotes it to the shared form, which costs an allocation that
+        // stays with the key for good.
+        key: Bytes::copy_from_slice(key),
         value,
         expire_ms,
         lfu_freq: opts.save_lfu.then(|| entry.lfu.decayed(opts.now_ms, lfu)),
@@ -574,17 +577,46 @@ impl Db {
         }
         let mut cursor = s.cursor;
         let mut seen = 0usize;
-        let mut keys: Vec<Bytes> = Vec::new();
+        let mark = self.snap_mark;
+        let lfu = self.lfu;
+        let Db {
+            keys,
+            expires,
+            snap,
+            ..
+        } = self;
+        let Some(s) = snap.as_deref_mut() else {
+            return true;
+        };
+        // Keys encoded by this step, to be marked afterwards (copied:
+        // see `encode_rdb_entry` on cloning keys).
+        let mut saved: Vec<u8> = Vec::new();
+        let mut lens: Vec<usize> = Vec::new();
         loop {
-            keys.clear();
-            cursor = self.keys.scan(cursor, |k, _| keys.push(k.clone()));
-            seen += keys.len().max(1);
-            for k in &keys {
-                self.snap_guard(k);
-            }
+            cursor = keys.scan(cursor, |k, e| {
+                seen += 1;
+                if e.lru & SNAP == mark {
+                    return;
+                }
+                let at = expires.get(&k[..]).copied();
+                if let Some(b) = encode_rdb_entry(s.origin, k, e, at, lfu, &s.opts) {
+                    s.pending.extend_from_slice(&b);
+                    s.saved += 1;
+                }
+                saved.extend_from_slice(k);
+                lens.push(k.len());
+            });
+            seen += 1;
             if cursor == 0 || seen >= budget {
                 break;
             }
+        }
+        let mut at = 0;
+        for len in lens {
+            if let Some(e) = keys.get_mut(&saved[at..at + len]) {
+                e.lru = (e.lru & !SNAP) | mark;
+            }
+            at += len;
         }
         let Some(s) = self.snap.as_mut() else {
             return true;

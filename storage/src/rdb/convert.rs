@@ -33,11 +33,19 @@ impl Default for Limits {
     }
 }
 
+/// A transient copy of stored bytes. Not a clone: cloning a `Bytes` made
+/// from a `Vec` converts it to the shared form for good, an allocation
+/// that would stay with every value a snapshot, DUMP or spill touched.
+fn copy(b: &bytes::Bytes) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(b)
+}
+
 /// Describes a value for the codec, with the compactness of its encoding.
 pub fn to_rdb(v: &Value) -> (RdbValue, Compact) {
     match v {
+        Value::Str(Str::Raw(b)) => (RdbValue::String(copy(b)), Compact::Yes),
         Value::Str(s) => (RdbValue::String(s.to_bytes()), Compact::Yes),
-        Value::List(l) => (RdbValue::List(l.iter().cloned().collect()), Compact::Yes),
+        Value::List(l) => (RdbValue::List(l.iter().map(copy).collect()), Compact::Yes),
         Value::Hash(h) => {
             let pairs = h
                 .iter()
@@ -65,7 +73,7 @@ pub fn to_rdb(v: &Value) -> (RdbValue, Compact) {
         }
         Value::Stream(s) => (RdbValue::Stream(s.clone()), Compact::Yes),
         Value::ZSet(z) => {
-            let members = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+            let members = z.iter().map(|(m, s)| (copy(m), s)).collect();
             (
                 RdbValue::ZSet(members),
                 if z.encoding() == "listpack" {

@@ -1,5 +1,6 @@
 //! A small failpoint registry: named sites in the I/O paths (every AOF
-//! write, fsync and rename) that tests can make fail on purpose.
+//! write, fsync and rename, dump.rdb, spills) that tests can make fail on
+//! purpose.
 //!
 //! Each registry belongs to one server (tests run several servers in one
 //! process). Sites call [`Failpoints::check`], which costs one relaxed
@@ -11,7 +12,9 @@
 //!
 //! Sites: `aof.write`, `aof.fsync`, `aof.rename`, `aof.base.write`,
 //! `aof.base.fsync`, `aof.manifest.write`, `aof.manifest.fsync`,
-//! `aof.dir.fsync`, `aof.truncate`.
+//! `aof.dir.fsync`, `aof.truncate`, `aof.cold.checkpoint` (making a cold
+//! checkpoint durable), `rdb.write`, `rdb.fsync`, `rdb.rename` (dump.rdb),
+//! `tier.spill` (a spill batch written to the cold store).
 
 use std::collections::HashMap;
 use std::io;

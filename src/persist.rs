@@ -453,7 +453,11 @@ pub fn snapshot_with(state: &State, aof_base: bool) -> std::io::Result<Vec<u8>> 
 
 /// Writes a snapshot to `path` atomically (temp file, fsync, rename,
 /// fsync dir). Returns the bytes written.
-pub fn write_snapshot_atomically(path: &Path, snap: Snapshot) -> std::io::Result<u64> {
+pub fn write_snapshot_atomically(
+    path: &Path,
+    snap: Snapshot,
+    fp: &crate::failpoint::Failpoints,
+) -> std::io::Result<u64> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -461,10 +465,13 @@ pub fn write_snapshot_atomically(path: &Path, snap: Snapshot) -> std::io::Result
     let tmp = dir.join(format!("temp-{}-{}.rdb", std::process::id(), now_ms()));
     let result = (|| {
         let f = File::create(&tmp)?;
+        fp.check("rdb.write")?;
         let w = snap.write_to(std::io::BufWriter::with_capacity(1 << 20, f))?;
         let f = w.into_inner().map_err(|e| e.into_error())?;
         let len = f.metadata()?.len();
+        fp.check("rdb.fsync")?;
         f.sync_all()?;
+        fp.check("rdb.rename")?;
         fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()?;
         Ok(len)
@@ -480,7 +487,7 @@ pub fn save(state: &mut State) -> std::io::Result<()> {
     let started = now_ms();
     let snap = begin_snapshot(state, false)?;
     let path = rdb_path(state);
-    let written = write_snapshot_atomically(&path, snap)?;
+    let written = write_snapshot_atomically(&path, snap, &state.aof.io.failpoints)?;
     state.dirty = 0;
     state.lastsave_s = now_ms() / 1000;
     state.rdb.saves += 1;
@@ -498,6 +505,7 @@ pub fn bgsave(state: &mut State) -> std::io::Result<()> {
     let snap = begin_background(state, false, None)?;
     let path = rdb_path(state);
     let outcome = state.rdb.outcome.clone();
+    let io = state.aof.io.clone();
     let dirty_at_start = state.dirty;
     let started = now_ms();
     state.rdb.bgsave_running = true;
@@ -507,7 +515,7 @@ pub fn bgsave(state: &mut State) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("bgsave".into())
         .spawn(move || {
-            let ok = match write_snapshot_atomically(&path, snap) {
+            let ok = match write_snapshot_atomically(&path, snap, &io.failpoints) {
                 Ok(_) => true,
                 Err(e) => {
                     crate::log::warning(&format!(

@@ -392,7 +392,14 @@ fn write_jobs(
     store: &dyn ColdStore,
     jobs: &[(usize, SpillJob)],
     level: i32,
+    fp: &crate::failpoint::Failpoints,
 ) -> (Result<(), cold::ColdError>, Vec<usize>) {
+    if let Err(e) = fp.check("tier.spill") {
+        return (
+            Err(cold::ColdError(format!("spill write: {e}"))),
+            Vec::new(),
+        );
+    }
     let mut ops = Vec::with_capacity(jobs.len() * 2);
     let mut sizes = Vec::with_capacity(jobs.len());
     for (_, job) in jobs {
@@ -484,7 +491,7 @@ fn spill_round(shared: &Arc<Shared>, max_keys: usize, max_bytes: usize) -> bool 
     if jobs.is_empty() {
         return false;
     }
-    let (result, sizes) = write_jobs(store.as_ref(), &jobs, level);
+    let (result, sizes) = write_jobs(store.as_ref(), &jobs, level, &shared.aof.failpoints);
     let ok = result.is_ok();
     let mut st = shared.state.lock();
     spill_outcome(&mut st, result);
@@ -538,7 +545,7 @@ pub fn spill_now(state: &mut State, max_keys: usize) -> usize {
         return 0;
     }
     let level = state.config.get_int("tier-compression-level") as i32;
-    let (result, sizes) = write_jobs(store.as_ref(), &jobs, level);
+    let (result, sizes) = write_jobs(store.as_ref(), &jobs, level, &state.aof.io.failpoints);
     let ok = result.is_ok();
     // A stall (flushes behind) passes in milliseconds: worth retrying.
     let stalled = matches!(&result, Err(e) if e.is_stall());

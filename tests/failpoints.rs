@@ -1,0 +1,203 @@
+//! Injected I/O errors (EIO) at the dump.rdb, spill and cold-checkpoint
+//! sites: each failure is reported, leaves the previous durable state in
+//! force, and the server recovers once the fault clears. (AOF sites are
+//! covered in `tests/aof.rs`, a really full disk in `tests/enospc.rs`.)
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use redis::Connection;
+
+fn info_field(c: &mut Connection, section: &str, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn wait_for(c: &mut Connection, section: &str, field: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while info_field(c, section, field) != want {
+        assert!(
+            Instant::now() < deadline,
+            "{field} never became {want}: {}",
+            info_field(c, section, field)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn fill(c: &mut Connection, n: u64) {
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(format!("{i}-{}", "x".repeat(500)))
+            .ignore();
+    }
+    pipe.query::<()>(c).expect("fill");
+}
+
+fn names(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_failed_bgsave_fsync_keeps_the_previous_dump() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = TestServer::start_in(tmp.path(), &[]).expect("start");
+    let mut c = s.client().get_connection().expect("conn");
+    fill(&mut c, 100);
+    let _: () = redis::cmd("SAVE").query(&mut c).expect("save");
+    let before = std::fs::read(tmp.path().join("dump.rdb")).expect("dump");
+    let _: () = redis::cmd("SET")
+        .arg("later")
+        .arg("1")
+        .query(&mut c)
+        .expect("set");
+    for site in ["rdb.write", "rdb.fsync", "rdb.rename"] {
+        s.shared.aof.failpoints.set(site, "1*error").expect("arm");
+        let _: String = redis::cmd("BGSAVE").query(&mut c).expect("bgsave");
+        wait_for(&mut c, "persistence", "rdb_bgsave_in_progress", "0");
+        assert_eq!(
+            info_field(&mut c, "persistence", "rdb_last_bgsave_status"),
+            "err",
+            "{site}"
+        );
+        assert_eq!(
+            std::fs::read(tmp.path().join("dump.rdb")).expect("dump"),
+            before,
+            "{site}: the previous dump stays"
+        );
+        assert!(
+            !names(tmp.path()).iter().any(|n| n.starts_with("temp-")),
+            "{site}: {:?}",
+            names(tmp.path())
+        );
+    }
+    // The fault cleared: the next BGSAVE succeeds.
+    let _: String = redis::cmd("BGSAVE").query(&mut c).expect("bgsave");
+    wait_for(&mut c, "persistence", "rdb_bgsave_in_progress", "0");
+    assert_eq!(
+        info_field(&mut c, "persistence", "rdb_last_bgsave_status"),
+        "ok"
+    );
+    drop(c);
+    drop(s);
+    let s = TestServer::start_in(tmp.path(), &[]).expect("restart");
+    let mut c = s.client().get_connection().expect("conn");
+    let n: u64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
+    assert_eq!(n, 101);
+}
+
+#[test]
+fn failed_spills_keep_values_in_memory_until_the_store_recovers() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = TestServer::start_in(tmp.path(), &[("maxmemory", "1")]).expect("start");
+    s.shared
+        .aof
+        .failpoints
+        .set("tier.spill", "error")
+        .expect("arm");
+    let mut c = s.client().get_connection().expect("conn");
+    // Writes keep working while memory stays bounded... or are refused
+    // with the OOM error once far over the limit; nothing is lost.
+    let mut acked = Vec::new();
+    for i in 0..300u64 {
+        let r: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(format!("{i}-{}", "x".repeat(500)))
+            .query(&mut c);
+        match r {
+            Ok(()) => acked.push(i),
+            Err(e) => assert!(e.to_string().contains("OOM"), "{e}"),
+        }
+    }
+    wait_for(&mut c, "tiering", "spill_failing", "1");
+    assert_eq!(info_field(&mut c, "tiering", "cold_keys"), "0");
+    s.shared
+        .aof
+        .failpoints
+        .set("tier.spill", "off")
+        .expect("disarm");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let _: () = redis::cmd("SET")
+            .arg("poke")
+            .arg("1")
+            .query(&mut c)
+            .unwrap_or(());
+        let cold: u64 = info_field(&mut c, "tiering", "cold_keys")
+            .parse()
+            .unwrap_or(0);
+        if cold > 0 && info_field(&mut c, "tiering", "spill_failing") == "0" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "spilling never resumed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for i in acked {
+        let v: String = redis::cmd("GET")
+            .arg(format!("k{i}"))
+            .query(&mut c)
+            .expect("get");
+        assert!(v.starts_with(&format!("{i}-")), "k{i}");
+    }
+}
+
+#[test]
+fn a_failed_cold_checkpoint_keeps_the_previous_one_in_force() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let opts = [
+        ("maxmemory", "1"),
+        ("appendonly", "yes"),
+        ("appendfsync", "always"),
+    ];
+    let s = TestServer::start_in(tmp.path(), &opts).expect("start");
+    let mut c = s.client().get_connection().expect("conn");
+    fill(&mut c, 2000);
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).expect("rewrite");
+    wait_for(&mut c, "persistence", "aof_rewrite_in_progress", "0");
+    let aof = tmp.path().join("appendonlydir");
+    let before: Vec<String> = names(&aof)
+        .into_iter()
+        .filter(|n| n.ends_with(".cold"))
+        .collect();
+    assert_eq!(before.len(), 1, "{:?}", names(&aof));
+    let _: u64 = redis::cmd("INCR").arg("n").query(&mut c).expect("incr");
+    s.shared
+        .aof
+        .failpoints
+        .set("aof.cold.checkpoint", "1*error")
+        .expect("arm");
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).expect("rewrite");
+    wait_for(&mut c, "persistence", "aof_rewrite_in_progress", "0");
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+        "err"
+    );
+    let after: Vec<String> = names(&aof)
+        .into_iter()
+        .filter(|n| n.contains(".cold"))
+        .collect();
+    assert_eq!(after, before, "only the checkpoint in force remains");
+    let _: u64 = redis::cmd("INCR").arg("n").query(&mut c).expect("incr");
+    drop(c);
+    drop(s);
+    let s = TestServer::start_in(tmp.path(), &opts).expect("restart");
+    let mut c = s.client().get_connection().expect("conn");
+    let n: u64 = redis::cmd("GET").arg("n").query(&mut c).expect("get");
+    assert_eq!(n, 2);
+    let keys: u64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
+    assert_eq!(keys, 2001);
+}

@@ -48,11 +48,10 @@ fn kill9_torture_everysec_with_rewrites() {
 /// place: after a kill the cold tier is rolled back to the last
 /// checkpoint and the AOF tail replayed on it, and must rebuild exactly
 /// what was acknowledged (no INCR, APPEND or LPUSH applied twice).
-#[test]
-fn kill9_torture_everysec_while_tiering_spills() {
+fn tiering_torture(fsync: &str) {
     torture(&[
         "--fsync",
-        "everysec",
+        fsync,
         "--cycles",
         "20",
         "--clients",
@@ -66,18 +65,11 @@ fn kill9_torture_everysec_while_tiering_spills() {
 }
 
 #[test]
+fn kill9_torture_everysec_while_tiering_spills() {
+    tiering_torture("everysec");
+}
+
+#[test]
 fn kill9_torture_always_while_tiering_spills() {
-    torture(&[
-        "--fsync",
-        "always",
-        "--cycles",
-        "20",
-        "--clients",
-        "6",
-        "--maxmemory",
-        "1",
-        "--rewrites",
-        "--max-ms",
-        "600",
-    ]);
+    tiering_torture("always");
 }

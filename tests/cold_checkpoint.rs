@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::info_field;
 use redis::Connection;
 
 struct Proc {
@@ -85,15 +86,6 @@ fn expect_exit(mut p: Proc) -> String {
         assert!(Instant::now() < deadline, "server kept running");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn info_field(c: &mut Connection, section: &str, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 fn rewrite(c: &mut Connection) {

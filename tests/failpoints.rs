@@ -7,17 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{info_field, TestServer};
 use redis::Connection;
-
-fn info_field(c: &mut Connection, section: &str, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
 
 fn wait_for(c: &mut Connection, section: &str, field: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -8,19 +8,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{info_field, TestServer};
 use redis::Connection;
 
 const KEYS: u64 = 200_000;
-
-fn info_field(c: &mut Connection, section: &str, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
 
 fn fill(c: &mut Connection) {
     for chunk in 0..KEYS / 10_000 {
@@ -116,6 +107,16 @@ fn wait_bgsave(c: &mut Connection) {
     assert_eq!(info_field(c, "persistence", "rdb_last_bgsave_status"), "ok");
 }
 
+/// Restarts on the same directory (loading the dump) and checks it.
+fn restart_and_check(s: TestServer, c: Connection) {
+    let dir = s.dir.clone();
+    drop(c);
+    drop(s);
+    let s = TestServer::start_in(&dir, &[]).expect("restart");
+    let mut c = s.client().get_connection().expect("conn");
+    check_cut_image(&mut c);
+}
+
 #[test]
 fn bgsave_holds_the_dataset_at_the_cut_while_clients_change_it() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -128,12 +129,7 @@ fn bgsave_holds_the_dataset_at_the_cut_while_clients_change_it() {
     // The live dataset has the changes.
     let v: u64 = redis::cmd("GET").arg("k97").query(&mut c).expect("get");
     assert_eq!(v, 1097);
-    let dir = s.dir.clone();
-    drop(c);
-    drop(s);
-    let s = TestServer::start_in(&dir, &[]).expect("restart");
-    let mut c = s.client().get_connection().expect("conn");
-    check_cut_image(&mut c);
+    restart_and_check(s, c);
 }
 
 #[test]
@@ -148,12 +144,7 @@ fn flushall_during_a_snapshot_keeps_the_image_whole() {
     pipe.cmd("SET").arg("after").arg("1").ignore();
     pipe.query::<()>(&mut c).expect("bgsave+flushall");
     wait_bgsave(&mut c);
-    let dir = s.dir.clone();
-    drop(c);
-    drop(s);
-    let s = TestServer::start_in(&dir, &[]).expect("restart");
-    let mut c = s.client().get_connection().expect("conn");
-    check_cut_image(&mut c);
+    restart_and_check(s, c);
 }
 
 #[test]

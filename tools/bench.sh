@@ -32,6 +32,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+LOG_TAG=bench
+# shellcheck source=tools/lib.sh
+. "$ROOT/tools/lib.sh"
 
 TESTS="${TESTS:-set,get,incr,mset,lpush,lpop,rpush,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100}"
 if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
@@ -48,7 +51,6 @@ STRATA_ARGS="${STRATA_ARGS:-}"
 REDIS_ARGS="${REDIS_ARGS:-}"
 OUT="${OUT:-$ROOT/target/bench/w1-$(date -u +%Y%m%dT%H%M%SZ).csv}"
 
-log() { printf '[bench] %s\n' "$*" >&2; }
 
 # summary CSV: prints the table for a raw-runs file.
 summary() {
@@ -144,24 +146,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        # Below the kernel's ephemeral range, so client sockets never hold it.
-        p=$((20000 + RANDOM % 12000))
-        if port_free "$p"; then
-            echo "$p"
-            return 0
-        fi
-    done
-    log "no free port found"
-    return 1
-}
-
 wait_ready() {
     local port=$1 pid=$2 i
     for i in $(seq 1 200); do
@@ -177,17 +161,6 @@ wait_ready() {
 }
 
 CLK_TCK="$(getconf CLK_TCK)"
-# CPU ticks (utime+stime) of a process; fields counted after the ")" that
-# closes the command name.
-cpu_ticks() {
-    local stat
-    stat="$(cat "/proc/$1/stat")"
-    stat="${stat##*) }"
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $((${12} + ${13}))
-}
-
 # --- servers ---------------------------------------------------------------
 mkdir -p "$WORK/redis" "$WORK/strata"
 # start_server NAME: starts it on a free port (retrying if the port gets

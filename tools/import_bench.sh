@@ -35,6 +35,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+LOG_TAG=import_bench
+# shellcheck source=tools/lib.sh
+. "$ROOT/tools/lib.sh"
 
 KEYS="${KEYS:-1000000}"
 ROUNDS="${ROUNDS:-3}"
@@ -42,7 +45,6 @@ STRATA_ARGS="${STRATA_ARGS:-}"
 REDIS_ARGS="${REDIS_ARGS:-}"
 CACHE="$ROOT/target/bench/import-$KEYS.rdb"
 
-log() { printf '[import_bench] %s\n' "$*" >&2; }
 
 for bin in redis-server redis-cli; do
     if ! command -v "$bin" >/dev/null 2>&1; then
@@ -77,23 +79,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((20000 + RANDOM % 12000))
-        if port_free "$p"; then
-            echo "$p"
-            return 0
-        fi
-    done
-    log "no free port found"
-    return 1
-}
-
 # ping_ok PORT: true if PING answers +PONG (no process spawned: bash's
 # /dev/tcp, so polling does not steal CPU from the loading server).
 ping_ok() {
@@ -114,15 +99,6 @@ loaded() {
 }
 
 CLK_TCK="$(getconf CLK_TCK)"
-cpu_ticks() {
-    local stat
-    stat="$(cat "/proc/$1/stat")"
-    stat="${stat##*) }"
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $((${12} + ${13}))
-}
-
 rss_kb() {
     sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"
 }

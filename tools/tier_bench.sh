@@ -37,6 +37,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+LOG_TAG=tier_bench
+# shellcheck source=tools/lib.sh
+. "$ROOT/tools/lib.sh"
 
 if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
     KEYS="${KEYS:-64000}"
@@ -63,7 +66,6 @@ STRATA_ARGS="${STRATA_ARGS:-}"
 REDIS_ARGS="${REDIS_ARGS:-}"
 OUT="${OUT:-$ROOT/target/bench/w3-$(date -u +%Y%m%dT%H%M%SZ).csv}"
 
-log() { printf '[tier_bench] %s\n' "$*" >&2; }
 
 for bin in redis-server redis-cli; do
     if ! command -v "$bin" >/dev/null 2>&1; then
@@ -102,24 +104,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        # Below the kernel's ephemeral range, so client sockets never hold it.
-        p=$((20000 + RANDOM % 12000))
-        if port_free "$p"; then
-            echo "$p"
-            return 0
-        fi
-    done
-    log "no free port found"
-    return 1
-}
-
 wait_ready() {
     local port=$1 pid=$2 i
     for i in $(seq 1 400); do
@@ -135,17 +119,6 @@ wait_ready() {
 }
 
 CLK_TCK="$(getconf CLK_TCK)"
-# CPU ticks (utime+stime) of a process; fields counted after the ")" that
-# closes the command name.
-cpu_ticks() {
-    local stat
-    stat="$(cat "/proc/$1/stat")"
-    stat="${stat##*) }"
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $((${12} + ${13}))
-}
-
 # --- servers ---------------------------------------------------------------
 mkdir -p "$WORK/redis" "$WORK/strata"
 start_server() {

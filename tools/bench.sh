@@ -58,14 +58,7 @@ summary() {
     echo
     echo "W1: redis-benchmark -n $N -r $KEYSPACE -c $CLIENTS -d $DATASIZE, $ROUNDS alternating rounds"
     echo "rps, p99 and us/op: medians per server; ratio and cpu x: median of per-round strata/redis ratios"
-    awk -F, '
-    function median(list,    a, n, i, j, t) {
-        n = split(list, a, " ")
-        if (n == 0) return ""
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-        if (n % 2) return a[(n + 1) / 2]
-        return (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+    awk -F, "$AWK_MEDIAN"'
     NR == 1 { next }
     {
         k = $2 SUBSEP $3

@@ -118,3 +118,59 @@ human() {
 median() {
     sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
+
+# build_bins: unless NO_BUILD is set, builds strata-server and
+# strata-loadgen (two invocations: strata-loadgen is its own workspace
+# package, and one build of both would unify their features).
+build_bins() {
+    if [ -z "${NO_BUILD:-}" ]; then
+        log "cargo build --release --bin strata-server; cargo build --release -p strata-loadgen"
+        cargo build --release --bin strata-server >&2
+        cargo build --release -p strata-loadgen >&2
+    fi
+}
+
+# require_bins FILE...: exits unless every FILE is executable.
+require_bins() {
+    local b
+    for b in "$@"; do
+        [ -x "$b" ] || { log "missing $b (build it, or drop NO_BUILD)"; exit 1; }
+    done
+}
+
+# setup_work NAME [SIGNAL]: WORK = a new temporary directory, PIDS = ();
+# on exit every pid in PIDS gets SIGNAL [TERM] and is waited for, and WORK
+# is removed (kept, and its path logged, with KEEP set).
+setup_work() {
+    WORK="$(mktemp -d -t "$1.XXXXXX")"
+    PIDS=()
+    WORK_SIGNAL="${2:-TERM}"
+    trap cleanup_work EXIT
+    trap 'exit 130' INT TERM
+}
+
+cleanup_work() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "-$WORK_SIGNAL" "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "${KEEP:-}" ]; then
+        log "work directory kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+
+# AWK_MEDIAN: an awk function median(list) of a space-separated list, to
+# prepend to awk programs.
+AWK_MEDIAN='
+function median(list,    a, n, i, j, t) {
+    n = split(list, a, " ")
+    if (n == 0) return ""
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    if (n % 2) return a[(n + 1) / 2]
+    return (a[n / 2] + a[n / 2 + 1]) / 2
+}'

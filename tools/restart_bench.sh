@@ -94,38 +94,13 @@ EXPECTED=$((KEYS + TAIL))
 
 need_cmds redis-server redis-cli md5sum
 
-if [ -z "${NO_BUILD:-}" ]; then
-    # Two invocations, as in tier_bench.sh: strata-loadgen is its own
-    # workspace package, and one build of both would unify their features.
-    log "cargo build --release --bin strata-server; cargo build --release -p strata-loadgen"
-    cargo build --release --bin strata-server >&2
-    cargo build --release -p strata-loadgen >&2
-fi
+build_bins
 STRATA_BIN="${STRATA_BIN:-$ROOT/target/release/strata-server}"
 LOADGEN_BIN="${LOADGEN_BIN:-$ROOT/target/release/strata-loadgen}"
-for b in "$STRATA_BIN" "$LOADGEN_BIN"; do
-    [ -x "$b" ] || { log "missing $b (build it, or drop NO_BUILD)"; exit 1; }
-done
+require_bins "$STRATA_BIN" "$LOADGEN_BIN"
 
-WORK="$(mktemp -d -t strata-restart.XXXXXX)"
+setup_work strata-restart KILL
 mkdir -p "$WORK/logs"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ -n "${KEEP:-}" ]; then
-        log "work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 forget_pid() {
     local keep=() p
@@ -359,14 +334,7 @@ one() {
 
 # summary VARIANT: per-round and median table of one variant from $OUT.
 summary() {
-    awk -F, -v v="$1" '
-    function median(list,    a, n, i, j, t) {
-        n = split(list, a, " ")
-        if (n == 0) return ""
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-        if (n % 2) return a[(n + 1) / 2]
-        return (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+    awk -F, -v v="$1" "$AWK_MEDIAN"'
     function f(x, fmt) { return (x == "") ? "n/a" : sprintf(fmt, x) }
     function div(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "" : a / b }
     function mib(x) { return (x == "") ? "" : x / 1048576 }

@@ -74,35 +74,12 @@ for bin in redis-server redis-cli; do
     fi
 done
 
-if [ -z "${NO_BUILD:-}" ]; then
-    log "cargo build --release --bin strata-server -p strata-loadgen"
-    cargo build --release --bin strata-server >&2
-    cargo build --release -p strata-loadgen >&2
-fi
+build_bins
 STRATA_BIN="$ROOT/target/release/strata-server"
 LOADGEN="$ROOT/target/release/strata-loadgen"
-for b in "$STRATA_BIN" "$LOADGEN"; do
-    [ -x "$b" ] || { log "missing $b (build it, or drop NO_BUILD)"; exit 1; }
-done
+require_bins "$STRATA_BIN" "$LOADGEN"
 
-WORK="$(mktemp -d -t strata-tier.XXXXXX)"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ -n "${KEEP:-}" ]; then
-        log "work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+setup_work strata-tier
 
 wait_ready() {
     local port=$1 pid=$2 i
@@ -230,14 +207,7 @@ run_one() {
 
 # summary WORKLOAD: per-round and median table of one workload from $OUT.
 summary() {
-    awk -F, -v wl="$1" '
-    function median(list,    a, n, i, j, t) {
-        n = split(list, a, " ")
-        if (n == 0) return ""
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-        if (n % 2) return a[(n + 1) / 2]
-        return (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+    awk -F, -v wl="$1" "$AWK_MEDIAN"'
     function f(x, fmt) { return (x == "") ? "n/a" : sprintf(fmt, x) }
     function ms(x) { return (x == "") ? "" : x / 1000 }
     function div(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "" : a / b }

@@ -58,26 +58,9 @@ if [ -z "${NO_BUILD:-}" ]; then
     cargo build --release --bin strata-server >&2
 fi
 STRATA_BIN="$ROOT/target/release/strata-server"
-[ -x "$STRATA_BIN" ] || { log "missing $STRATA_BIN"; exit 1; }
+require_bins "$STRATA_BIN"
 
-WORK="$(mktemp -d -t strata-import.XXXXXX)"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ -n "${KEEP:-}" ]; then
-        log "work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+setup_work strata-import
 
 # ping_ok PORT: true if PING answers +PONG (no process spawned: bash's
 # /dev/tcp, so polling does not steal CPU from the loading server).

@@ -278,12 +278,39 @@ fn a_crash_replays_the_tail_once_on_the_checkpointed_cold_tier() {
     }
     // Old checkpoints are removed once a newer base is in force.
     let mut p = spawn(dir.path(), port, TIERED);
-    let _c = connect(&mut p, port);
+    let mut c = connect(&mut p, port);
     let colds = files(dir.path())
         .into_iter()
         .filter(|(n, _)| n.contains(".cold"))
         .count();
     assert_eq!(colds, 1);
+    // A graceful shutdown is a checkpoint: nothing left to replay.
+    let n: u64 = redis::cmd("INCR").arg("n0").query(&mut c).expect("incr");
+    let _ = redis::cmd("SHUTDOWN").query::<()>(&mut c);
+    let log = {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(p.child.try_wait(), Ok(Some(_))) {
+            assert!(Instant::now() < deadline, "SHUTDOWN did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p.log()
+    };
+    assert!(log.contains("Taking a checkpoint of both tiers"), "{log}");
+    let incr: u64 = files(dir.path())
+        .iter()
+        .filter(|(f, _)| f.ends_with(".incr.aof"))
+        .map(|(_, len)| *len)
+        .sum();
+    assert!(
+        incr < 1024,
+        "tail left after a shutdown checkpoint: {incr} bytes"
+    );
+    let mut p = spawn(dir.path(), port, TIERED);
+    let mut c = connect(&mut p, port);
+    let again: u64 = redis::cmd("GET").arg("n0").query(&mut c).expect("get");
+    assert_eq!(again, n);
+    let after: u64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
+    assert_eq!(after, dbsize);
 }
 
 #[test]

@@ -734,6 +734,23 @@ pub fn stop(state: &mut State) {
 
 /// SHUTDOWN / exit: flushes and fsyncs, stops the syncer thread.
 pub fn shutdown(state: &mut State) {
+    // With a cold tier, shutdown is a checkpoint: the next start reopens
+    // the cold tier and replays no tail.
+    let durable_cold = state
+        .tier
+        .store
+        .as_ref()
+        .is_some_and(|s| s.kind() == "rocksdb");
+    if state.aof.is_on()
+        && durable_cold
+        && !state.aof.rw.in_progress
+        && state.config.get_bool("aof-use-rdb-preamble")
+    {
+        crate::log::notice("Taking a checkpoint of both tiers before exiting.");
+        if let Err(e) = rewrite::checkpoint_at_shutdown(state) {
+            crate::log::warning(&format!("Checkpoint at shutdown failed: {e}"));
+        }
+    }
     if state.aof.is_on() {
         flush(state);
         let io = state.aof.io.clone();

@@ -485,6 +485,15 @@ struct Job {
 /// A rewrite is already running, or the snapshot or the new incremental
 /// file could not be made.
 pub fn start(state: &mut State, mode: Mode, base: Option<Base>) -> Result<(), String> {
+    start_with(state, mode, base, false)
+}
+
+fn start_with(
+    state: &mut State,
+    mode: Mode,
+    base: Option<Base>,
+    inline: bool,
+) -> Result<(), String> {
     if state.aof.rw.in_progress {
         return Err("Background append only file rewriting already in progress".into());
     }
@@ -544,6 +553,15 @@ pub fn start(state: &mut State, mode: Mode, base: Option<Base>) -> Result<(), St
     };
     state.aof.rw.in_progress = true;
     state.aof.rw.started_ms = started;
+    if inline {
+        run(job);
+        collect(state, now_ms());
+        return if state.aof.rw.last_ok {
+            Ok(())
+        } else {
+            Err("the checkpoint failed".into())
+        };
+    }
     std::thread::Builder::new()
         .name("aof-rewrite".into())
         .spawn(move || run(job))
@@ -553,6 +571,17 @@ pub fn start(state: &mut State, mode: Mode, base: Option<Base>) -> Result<(), St
         })?;
     crate::log::notice("Background append only file rewriting started");
     Ok(())
+}
+
+/// A checkpoint at shutdown, with a cold tier: the same steps as a
+/// rewrite, run here (the memory tier encoded at once, no clients left),
+/// so the next start reopens the cold tier and replays no tail.
+///
+/// # Errors
+/// As [`start`]; the AOF as it was stays in force.
+pub fn checkpoint_at_shutdown(state: &mut State) -> Result<(), String> {
+    let base = snapshot(state, false).map_err(|e| format!("snapshot failed: {e}"))?;
+    start_with(state, Mode::Normal, Some(base), true)
 }
 
 /// The manifest on disk, or an empty one when there is none (or it is

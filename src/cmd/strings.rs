@@ -191,7 +191,15 @@ fn set_generic(
     if flags & GET != 0 {
         get_generic(ctx, &key)?;
     }
-    let found = ctx.lookup_write(&key).is_some();
+    // A cold key is not read back just to be overwritten: its record's
+    // header answers NX/XX (and lazy expiry), and the overwrite keeps its
+    // LFU counter (`Db::set`).
+    let now = ctx.now_ms;
+    let found = if ctx.db().is_resident(&key) {
+        ctx.lookup_write(&key).is_some()
+    } else {
+        ctx.db().contains(&key, now)
+    };
     if (flags & NX != 0 && found) || (flags & XX != 0 && !found) {
         if flags & GET == 0 {
             match replies {
@@ -201,7 +209,6 @@ fn set_generic(
         }
         return Ok(());
     }
-    let now = ctx.now_ms;
     if ctx.propagating() {
         // Redis 7.0: an expire becomes `SET key value PXAT <ms>`; otherwise
         // GET is dropped.

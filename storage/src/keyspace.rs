@@ -1003,14 +1003,25 @@ impl Db {
     }
 
     /// Removes `key` from the cold tier if it is there (a write is about
-    /// to replace it). Returns its deadline: `None` if absent,
-    /// `Some(None)` if it had none.
-    fn take_cold(&mut self, key: &[u8], now_ms: i64) -> Option<Option<i64>> {
+    /// to replace it). Returns its deadline (`None` inside if it had none)
+    /// and LFU counter, `None` if absent.
+    fn take_cold(&mut self, key: &[u8], now_ms: i64) -> Option<(Option<i64>, u8)> {
         let (dk, _, meta) = self.cold_live(key, now_ms)?;
         if self.cold_delete(dk, key, meta.expire_at) {
-            Some(meta.expire_at)
+            Some((meta.expire_at, meta.lfu))
         } else {
             None
+        }
+    }
+
+    /// A value written over a cold key keeps the key's LFU counter, as an
+    /// overwrite in memory does (Redis's `dbOverwrite`), counting this
+    /// write as an access (the lookup Redis makes first).
+    fn carry_cold_lfu(&mut self, key: &[u8], lfu: u8, now_ms: i64) {
+        let params = self.lfu;
+        if let Some(e) = self.keys.get_mut(key) {
+            e.lfu = Lfu((u32::from(crate::lfu::minutes(now_ms)) << 8) | u32::from(lfu));
+            e.lfu.touch(now_ms, params, &mut self.rng);
         }
     }
 
@@ -1297,11 +1308,16 @@ impl Db {
     /// Sets a key to `value`, clearing any deadline (SET semantics).
     pub fn set(&mut self, key: Bytes, value: Value, now_ms: i64) {
         self.snap_guard(&key);
-        if self.cold_len() > 0 && !self.keys.contains_key(&key[..]) {
-            self.take_cold(&key, i64::MIN);
-        }
+        let cold = if self.cold_len() > 0 && !self.keys.contains_key(&key[..]) {
+            self.take_cold(&key, i64::MIN)
+        } else {
+            None
+        };
         self.expires.remove(&key[..]);
-        self.set_keep_ttl(key, value, now_ms);
+        self.set_keep_ttl(key.clone(), value, now_ms);
+        if let Some((_, lfu)) = cold {
+            self.carry_cold_lfu(&key, lfu, now_ms);
+        }
     }
 
     /// Sets a key's value, keeping its deadline if it has one. An
@@ -1317,14 +1333,20 @@ impl Db {
             e.lru = (e.lru & !SNAP) | mark;
             return;
         }
-        if self.cold_len() > 0 {
-            if let Some(Some(at)) = self.take_cold(&key, now_ms) {
-                self.expires.insert(crate::value::compact(key.clone()), at);
-            }
+        let cold = if self.cold_len() > 0 {
+            self.take_cold(&key, now_ms)
+        } else {
+            None
+        };
+        if let Some((Some(at), _)) = cold {
+            self.expires.insert(crate::value::compact(key.clone()), at);
         }
         let mut entry = Entry::new(value, now_ms);
         self.snap_mark_new(&mut entry);
-        self.keys.insert(crate::value::compact(key), entry);
+        self.keys.insert(crate::value::compact(key.clone()), entry);
+        if let Some((_, lfu)) = cold {
+            self.carry_cold_lfu(&key, lfu, now_ms);
+        }
     }
 
     /// Inserts a whole entry (with its LFU state) and an optional deadline.

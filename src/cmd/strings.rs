@@ -233,7 +233,9 @@ fn set_generic(
         }
     }
     let v = Value::Str(Str::from_bytes(value));
-    if flags & KEEPTTL != 0 {
+    if !found {
+        ctx.db().set_absent(key.clone(), v, now);
+    } else if flags & KEEPTTL != 0 {
         ctx.db().set_keep_ttl(key.clone(), v, now);
     } else {
         ctx.db().set(key.clone(), v, now);

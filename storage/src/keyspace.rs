@@ -1320,6 +1320,18 @@ impl Db {
         }
     }
 
+    /// Sets a key the caller has just found absent in both tiers, in the
+    /// same lock hold (SET after its NX/XX lookup): no second cold lookup.
+    pub fn set_absent(&mut self, key: Bytes, value: Value, now_ms: i64) {
+        if self.keys.contains_key(&key[..]) {
+            return self.set(key, value, now_ms);
+        }
+        self.expires.remove(&key[..]);
+        let mut entry = Entry::new(value, now_ms);
+        self.snap_mark_new(&mut entry);
+        self.keys.insert(crate::value::compact(key), entry);
+    }
+
     /// Sets a key's value, keeping its deadline if it has one. An
     /// overwritten key keeps its LFU counter (as Redis's `dbOverwrite`);
     /// the access clock restarts.

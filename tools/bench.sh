@@ -122,36 +122,9 @@ if [ -z "${NO_BUILD:-}" ]; then
     cargo build --release --bin strata-server >&2
 fi
 STRATA_BIN="$ROOT/target/release/strata-server"
-[ -x "$STRATA_BIN" ] || { log "missing $STRATA_BIN"; exit 1; }
+require_bins "$STRATA_BIN"
 
-WORK="$(mktemp -d -t strata-bench.XXXXXX)"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_ready() {
-    local port=$1 pid=$2 i
-    for i in $(seq 1 200); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            return 1
-        fi
-        if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ]; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    return 1
-}
+setup_work strata-bench
 
 CLK_TCK="$(getconf CLK_TCK)"
 # --- servers ---------------------------------------------------------------

@@ -174,3 +174,15 @@ function median(list,    a, n, i, j, t) {
     if (n % 2) return a[(n + 1) / 2]
     return (a[n / 2] + a[n / 2 + 1]) / 2
 }'
+
+# wait_ready PORT PID [TRIES]: true once PORT answers PING with PONG (every
+# 50 ms, TRIES times [400]); false if PID exits or time runs out.
+wait_ready() {
+    local port=$1 pid=$2 tries=${3:-400} i
+    for ((i = 0; i < tries; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        ping_ok "$port" && return 0
+        nap 0.05
+    done
+    return 1
+}

@@ -81,20 +81,6 @@ require_bins "$STRATA_BIN" "$LOADGEN"
 
 setup_work strata-tier
 
-wait_ready() {
-    local port=$1 pid=$2 i
-    for i in $(seq 1 400); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            return 1
-        fi
-        if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ]; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    return 1
-}
-
 CLK_TCK="$(getconf CLK_TCK)"
 # --- servers ---------------------------------------------------------------
 mkdir -p "$WORK/redis" "$WORK/strata"

@@ -142,7 +142,7 @@ pub fn begin_background(
     aof_base: bool,
     cold_checkpoint: Option<(&Path, &str)>,
 ) -> std::io::Result<Snapshot> {
-    let busy = state.keyspace.dbs.iter().any(|d| d.snap_status().is_some());
+    let busy = state.keyspace.dbs.iter().any(|d| d.snap_id().is_some());
     let shared = state.shared.clone();
     let incremental = !busy && shared.upgrade().is_some();
     let mut snap = begin_snapshot_in(state, aof_base, cold_checkpoint, incremental)?;
@@ -392,10 +392,7 @@ fn walk<W: Write>(
             let mut stepped = false;
             let mut found = 0;
             for db in st.keyspace.dbs.iter_mut() {
-                let Some((id, _)) = db.snap_status() else {
-                    continue;
-                };
-                if id != inc.id {
+                if db.snap_id() != Some(inc.id) {
                     continue;
                 }
                 found += 1;

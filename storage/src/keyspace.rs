@@ -246,8 +246,6 @@ struct SnapState {
     /// Cleared by the writer when it goes away (failed or dropped): the
     /// snapshot then ends at the next touch instead of gathering forever.
     alive: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Keys encoded so far.
-    saved: u64,
 }
 
 /// Encodes one key as a dump.rdb entry (the RDB object encoding), or
@@ -517,7 +515,6 @@ impl Db {
             done: false,
             pending: Vec::new(),
             alive,
-            saved: 0,
         }));
     }
 
@@ -552,7 +549,6 @@ impl Db {
         let at = self.expires.get(key).copied();
         if let Some(b) = encode_rdb_entry(s.origin, k, e, at, self.lfu, &s.opts) {
             s.pending.extend_from_slice(&b);
-            s.saved += 1;
         }
         if let Some(e) = self.keys.get_mut(key) {
             e.lru = (e.lru & !SNAP) | mark;
@@ -601,7 +597,6 @@ impl Db {
                 let at = expires.get(&k[..]).copied();
                 if let Some(b) = encode_rdb_entry(s.origin, k, e, at, lfu, &s.opts) {
                     s.pending.extend_from_slice(&b);
-                    s.saved += 1;
                 }
                 saved.extend_from_slice(k);
                 lens.push(k.len());
@@ -633,9 +628,9 @@ impl Db {
         Some((s.origin, std::mem::take(&mut s.pending)))
     }
 
-    /// The running snapshot's id and whether its walk is complete.
-    pub fn snap_status(&self) -> Option<(u64, bool)> {
-        self.snap.as_ref().map(|s| (s.id, s.done))
+    /// The running snapshot's id.
+    pub fn snap_id(&self) -> Option<u64> {
+        self.snap.as_ref().map(|s| s.id)
     }
 
     /// Ends the snapshot `id` (after its last [`Db::snap_take`]).

@@ -669,7 +669,17 @@ pub fn load_rdb_bytes(
                 // Import beyond maxmemory: spill as we go.
                 if loaded % 256 == 0 && state.config.hot.maxmemory > 0 && state.tier.store.is_some()
                 {
-                    while crate::tier::spill_now(state, 1024) > 0 {}
+                    loop {
+                        state.tier.stalled = false;
+                        if crate::tier::spill_now(state, 1024) > 0 {
+                            continue;
+                        }
+                        if !state.tier.stalled {
+                            break;
+                        }
+                        // Loading: waiting out a write stall holds up nobody.
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
                 }
             }
             RdbItem::Function(code) => {

@@ -65,6 +65,8 @@ pub struct Tier {
     slow_seen: u64,
     /// Batches not probed since probing was relaxed.
     skipped: u64,
+    /// The last inline spill round met a write stall.
+    pub stalled: bool,
     /// The checkpoint (directory name in the AOF directory) the cold tier
     /// was restored from at startup.
     pub restored_from: Option<String>,
@@ -525,10 +527,11 @@ pub fn log_cold_errors(state: &mut State) {
 }
 
 /// A whole spill round under the lock (commands, when the spiller is
-/// behind; loading a dump). Returns how many keys it tried to spill: 0
-/// when the write failed (callers looping until memory is under the
-/// limit must stop), the round's size after a stall (worth a retry, after
-/// a millisecond's pause).
+/// behind; loading a dump). Returns how many keys it spilled: 0 when
+/// nothing could be (callers looping until memory is under the limit
+/// must stop). A round refused by a write stall (flushes behind, passes
+/// in milliseconds) also sets `Tier::stalled`, for callers that may wait
+/// and retry.
 pub fn spill_now(state: &mut State, max_keys: usize) -> usize {
     let Some(store) = state.tier.store.clone() else {
         return 0;
@@ -552,10 +555,8 @@ pub fn spill_now(state: &mut State, max_keys: usize) -> usize {
     spill_outcome(state, result);
     commit(state, &jobs, ok, &sizes);
     state.tier.sync_rounds += 1;
+    state.tier.stalled |= stalled;
     if ok {
-        jobs.len()
-    } else if stalled {
-        std::thread::sleep(Duration::from_millis(1));
         jobs.len()
     } else {
         0

@@ -207,7 +207,7 @@ fn parse_add_trim(ctx: &Ctx, xadd: bool) -> Result<AddTrim, Error> {
         let opt = &a[i];
         if xadd && opt.as_ref() == b"*" {
             break;
-        } else if args::is(opt, "maxlen") && more > 0 {
+        } else if (args::is(opt, "maxlen") || args::is(opt, "minid")) && more > 0 {
             if t.trim.is_some() {
                 return Err(Error::err(
                     "syntax error, MAXLEN and MINID options at the same time are not compatible",
@@ -221,29 +221,17 @@ fn parse_add_trim(ctx: &Ctx, xadd: bool) -> Result<AddTrim, Error> {
             } else if more >= 2 && next.as_ref() == b"=" {
                 i += 1;
             }
-            let n = args::int(&a[i + 1])?;
-            if n < 0 {
-                return Err(Error::err("The MAXLEN argument must be >= 0."));
-            }
+            let value = &a[i + 1];
+            t.trim = Some(if args::is(opt, "maxlen") {
+                let n = args::int(value)?;
+                if n < 0 {
+                    return Err(Error::err("The MAXLEN argument must be >= 0."));
+                }
+                Trim::MaxLen(n as u64)
+            } else {
+                Trim::MinId(strict_id(value)?)
+            });
             i += 1;
-            t.trim = Some(Trim::MaxLen(n as u64));
-        } else if args::is(opt, "minid") && more > 0 {
-            if t.trim.is_some() {
-                return Err(Error::err(
-                    "syntax error, MAXLEN and MINID options at the same time are not compatible",
-                ));
-            }
-            t.approx = false;
-            let next = &a[i + 1];
-            if more >= 2 && next.as_ref() == b"~" {
-                t.approx = true;
-                i += 1;
-            } else if more >= 2 && next.as_ref() == b"=" {
-                i += 1;
-            }
-            let id = strict_id(&a[i + 1])?;
-            i += 1;
-            t.trim = Some(Trim::MinId(id));
         } else if args::is(opt, "limit") && more > 0 {
             let n = args::int(&a[i + 1])?;
             if n < 0 {

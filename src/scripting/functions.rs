@@ -934,26 +934,9 @@ pub fn fcall(ctx: &mut Ctx, ro_command: bool) -> CmdResult {
         *c = Some((name.clone(), ctx.args.to_vec()));
     }
     status.function.store(true, Ordering::Relaxed);
-    status.wrote.store(false, Ordering::Relaxed);
-    status.kill.store(false, Ordering::Relaxed);
-    status.threshold_ms.store(
-        ctx.state.config.get_int("busy-reply-threshold"),
-        Ordering::Relaxed,
-    );
-    status
-        .running_since
-        .store(crate::server::now_ms().max(1), Ordering::Relaxed);
-    // As EVAL: the function may run long while this worker thread holds
-    // the state lock, so hand this worker's other tasks to another thread.
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
-        .unwrap_or(false);
+    status.start(ctx.state.config.get_int("busy-reply-threshold"));
     let numkeys = numkeys as usize;
-    let result = if multi_thread {
-        tokio::task::block_in_place(|| run(ctx, func, &name, numkeys, ro_command || no_writes))
-    } else {
-        run(ctx, func, &name, numkeys, ro_command || no_writes)
-    };
+    let result = super::run_long(|| run(ctx, func, &name, numkeys, ro_command || no_writes));
     status.running_since.store(0, Ordering::Relaxed);
     status.kill.store(false, Ordering::Relaxed);
     status.function.store(false, Ordering::Relaxed);

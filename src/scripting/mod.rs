@@ -703,29 +703,38 @@ pub fn eval(ctx: &mut Ctx, kind: EvalKind, read_only: bool) -> CmdResult {
     // The script counts as running from here (other connections check
     // this without the lock), compilation included.
     let status = ctx.state.scripting.status.clone();
-    status.wrote.store(false, Ordering::Relaxed);
-    status.kill.store(false, Ordering::Relaxed);
-    status.threshold_ms.store(
-        ctx.state.config.get_int("busy-reply-threshold"),
-        Ordering::Relaxed,
-    );
-    status
-        .running_since
-        .store(crate::server::now_ms().max(1), Ordering::Relaxed);
-    // The script may run long while this worker thread holds the state
-    // lock: hand this worker's other tasks to a fresh thread so the
-    // runtime keeps serving (BUSY replies, SCRIPT KILL).
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
-        .unwrap_or(false);
-    let result = if multi_thread {
-        tokio::task::block_in_place(|| eval_inner(ctx, kind, read_only, numkeys))
-    } else {
-        eval_inner(ctx, kind, read_only, numkeys)
-    };
+    status.start(ctx.state.config.get_int("busy-reply-threshold"));
+    let result = run_long(|| eval_inner(ctx, kind, read_only, numkeys));
     status.running_since.store(0, Ordering::Relaxed);
     status.kill.store(false, Ordering::Relaxed);
     result
+}
+
+impl ScriptStatus {
+    /// Marks a script (or function) as running from now: other
+    /// connections read this without the lock (BUSY, SCRIPT KILL).
+    pub fn start(&self, threshold_ms: i64) {
+        self.wrote.store(false, Ordering::Relaxed);
+        self.kill.store(false, Ordering::Relaxed);
+        self.threshold_ms.store(threshold_ms, Ordering::Relaxed);
+        self.running_since
+            .store(crate::server::now_ms().max(1), Ordering::Relaxed);
+    }
+}
+
+/// Runs a script body. It may run long while this worker thread holds the
+/// state lock: on a multi-threaded runtime this worker's other tasks are
+/// handed to another thread so the runtime keeps serving (BUSY replies,
+/// SCRIPT KILL).
+pub fn run_long<R>(f: impl FnOnce() -> R) -> R {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+        .unwrap_or(false);
+    if multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
 }
 
 fn eval_inner(ctx: &mut Ctx, kind: EvalKind, read_only: bool, numkeys: usize) -> CmdResult {

@@ -132,6 +132,18 @@ fn stream_read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Stream
     }
 }
 
+/// The NOGROUP error unless `key` is a stream with the group `name`.
+fn require_group(ctx: &mut Ctx, key: &[u8], name: &[u8]) -> Result<(), Error> {
+    match stream_read(ctx, key)? {
+        Some(s) if s.groups.contains_key(name) => Ok(()),
+        _ => Err(fmt_err(format!(
+            "NOGROUP No such key '{}' or consumer group '{}'",
+            show(key),
+            show(name)
+        ))),
+    }
+}
+
 fn stream_write<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Stream>, Error> {
     match ctx.lookup_write(key) {
         None => Ok(None),
@@ -1233,17 +1245,7 @@ fn xclaim(ctx: &mut Ctx) -> CmdResult {
     let key = a[1].clone();
     let name = a[2].clone();
     let cname = a[3].clone();
-    let has_group = match stream_read(ctx, &key)? {
-        Some(s) => s.groups.contains_key(&name),
-        None => false,
-    };
-    if !has_group {
-        return Err(fmt_err(format!(
-            "NOGROUP No such key '{}' or consumer group '{}'",
-            show(&key),
-            show(&name)
-        )));
-    }
+    require_group(ctx, &key, &name)?;
     let minidle = int_or(&a[4], "Invalid min-idle-time argument for XCLAIM")?.max(0);
     let mut ids = Vec::new();
     let mut j = 5;
@@ -1415,17 +1417,7 @@ fn xautoclaim(ctx: &mut Ctx) -> CmdResult {
     let key = a[1].clone();
     let name = a[2].clone();
     let cname = a[3].clone();
-    let has_group = match stream_read(ctx, &key)? {
-        Some(s) => s.groups.contains_key(&name),
-        None => false,
-    };
-    if !has_group {
-        return Err(fmt_err(format!(
-            "NOGROUP No such key '{}' or consumer group '{}'",
-            show(&key),
-            show(&name)
-        )));
-    }
+    require_group(ctx, &key, &name)?;
     // Redis allocates COUNT stream IDs up front.
     if count.saturating_mul(16) > 1 << 40 {
         return Err(Error::err(

@@ -840,9 +840,14 @@ fn fsync_failure_under_always_holds_replies_and_refuses_writes() {
     assert_eq!(info_field(&mut c, "aof_last_write_status"), "ok");
     drop(c);
     drop(s);
-    let s = start(tmp.path(), &[]);
+    assert_restart_has_ones(tmp.path(), &["before", "held", "other"]);
+}
+
+/// Restarts on `dir` and checks each of `keys` reads back as "1".
+fn assert_restart_has_ones(dir: &Path, keys: &[&str]) {
+    let s = start(dir, &[]);
     let mut c = s.raw();
-    for k in ["before", "held", "other"] {
+    for k in keys {
         assert_eq!(
             c.cmd_str(&format!("GET {k}")),
             Resp::Bulk(Some(b"1".to_vec())),
@@ -879,15 +884,7 @@ fn write_failure_under_everysec_refuses_writes_until_a_rewrite_succeeds() {
     assert_eq!(c.cmd_str("SET other 1"), Resp::Simple("OK".into()));
     drop(c);
     drop(s);
-    let s = start(tmp.path(), &[]);
-    let mut c = s.raw();
-    for k in ["before", "held", "other"] {
-        assert_eq!(
-            c.cmd_str(&format!("GET {k}")),
-            Resp::Bulk(Some(b"1".to_vec())),
-            "{k}"
-        );
-    }
+    assert_restart_has_ones(tmp.path(), &["before", "held", "other"]);
 }
 
 #[test]

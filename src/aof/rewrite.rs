@@ -373,13 +373,7 @@ pub fn checkpoint_begin(state: &mut State) -> Result<Position, String> {
     if state.aof.rw.in_progress {
         return Err("Background append only file rewriting already in progress".into());
     }
-    let seq = state
-        .aof
-        .io
-        .manifest
-        .lock()
-        .next_incr_seq()
-        .max(state.aof.incr_seq + 1);
+    let seq = next_incr_seq(state);
     super::rotate(state, seq, true, false)
         .map_err(|e| format!("can't create the new AOF incr file: {e}"))?;
     let point = state.aof.io.limit.load(Ordering::Acquire);
@@ -405,6 +399,18 @@ pub fn checkpoint_begin(state: &mut State) -> Result<Position, String> {
         incr_seq: seq,
         offset: point,
     })
+}
+
+/// The sequence number of the next incremental file: past every one
+/// the manifest names and the one being written.
+fn next_incr_seq(state: &State) -> u64 {
+    state
+        .aof
+        .io
+        .manifest
+        .lock()
+        .next_incr_seq()
+        .max(state.aof.incr_seq + 1)
 }
 
 /// Where the AOF is now (pending records written first).
@@ -510,13 +516,7 @@ fn start_with(
         *state.aof.io.manifest.lock() = read_manifest(&state.aof.dir, &state.aof.prefix);
     }
     let new_incr = if on && mode != Mode::Enable {
-        let seq = state
-            .aof
-            .io
-            .manifest
-            .lock()
-            .next_incr_seq()
-            .max(state.aof.incr_seq + 1);
+        let seq = next_incr_seq(state);
         if let Err(e) = super::rotate(state, seq, mode == Mode::Normal, mode == Mode::Recover) {
             base.discard();
             return Err(format!("can't create the new AOF incr file: {e}"));

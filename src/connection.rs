@@ -72,6 +72,8 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     // The command at the front of the batch had its cold keys read off
     // the lock already (read them once, then run it whatever happens).
     let mut warmed_front = false;
+    // Cold values read off the lock for the batch about to run.
+    let mut cold_values: Option<crate::tier::ColdValues> = None;
 
     'conn: loop {
         // A busy script holds the state lock: wait or answer -BUSY without it.
@@ -113,7 +115,8 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
         if !batch.is_empty() || protocol_error.is_some() {
             let mut reply = Reply::new(false);
             let mut wait = Wait::No;
-            let mut cold_reads: Vec<Vec<u8>> = Vec::new();
+            let mut tickets = Vec::new();
+            let mut cold_reads = None;
             let closing = {
                 let mut st = shared.state.lock();
                 let Some(mut client) = st.clients.remove(&id) else {
@@ -122,18 +125,23 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                 reply.resp3 = client.resp3;
                 client.query_buf = buf.len();
                 let mut ran = 0;
-                if !warmed_front && st.tier.store.is_some() && crate::tier::read_off_lock(&mut st) {
-                    // Cold keys of this batch not in the cache: read them
-                    // off the lock first (one round for the whole batch),
-                    // so the disk never stalls other clients.
+                if !warmed_front && st.tier.store.is_some() {
+                    // Cold keys of this batch: read and decode them off
+                    // the lock first (one round for the whole batch), so
+                    // neither the disk nor decompression stalls other
+                    // clients.
                     for args in batch.iter().take(MAX_BATCH) {
-                        cold_reads
-                            .extend(crate::tier::command_keys_needing_io(&mut st, &client, args));
+                        crate::tier::command_tickets(&mut st, &client, args, &mut tickets);
                     }
+                    cold_reads = crate::tier::cold_reads(&st, &mut tickets);
                 }
                 warmed_front = false;
+                let stashed = cold_values.is_some();
+                if let Some(v) = cold_values.take() {
+                    crate::tier::stash(&mut st, v);
+                }
                 while let Some(args) = batch.front() {
-                    if !cold_reads.is_empty() {
+                    if cold_reads.is_some() {
                         break;
                     }
                     let now = now_ms();
@@ -173,7 +181,10 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                     }
                 }
                 // The protocol error goes after every command before it.
-                if batch.is_empty() && wait == Wait::No && cold_reads.is_empty() {
+                if stashed {
+                    crate::tier::clear_stash(&mut st);
+                }
+                if batch.is_empty() && wait == Wait::No && cold_reads.is_none() {
                     if let Some(msg) = protocol_error.take().filter(|_| !client.close_after_reply) {
                         reply.error(&format!("ERR {msg}"));
                         st.stats.count_errors(reply.take_errors());
@@ -201,16 +212,12 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
             if closing || io.is_killed() {
                 break;
             }
-            if !cold_reads.is_empty() {
-                let store = shared.state.lock().tier.store.clone();
-                if let Some(store) = store {
-                    let keys = std::mem::take(&mut cold_reads);
-                    let slowest =
-                        tokio::task::spawn_blocking(move || crate::tier::warm(&store, &keys)).await;
-                    if let Ok(slowest) = slowest {
-                        crate::tier::warm_done(&mut shared.state.lock(), slowest);
-                    }
-                }
+            if let Some(reads) = cold_reads {
+                cold_values = if reads.in_task {
+                    Some(reads.run())
+                } else {
+                    tokio::task::spawn_blocking(move || reads.run()).await.ok()
+                };
                 warmed_front = true;
                 continue;
             }

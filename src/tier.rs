@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use strata_storage::cold::{self, ColdStore, Store};
 use strata_storage::evict::{Policy, Pool};
-use strata_storage::keyspace::SpillJob;
+use strata_storage::keyspace::{ColdTicket, Prefetched, SpillJob};
 
 use crate::command::{CommandSpec, Flags};
 use crate::error::Error;
@@ -56,15 +56,12 @@ pub struct Tier {
     /// Bytes not to count as used memory (the dump file image while
     /// loading it).
     pub discount: u64,
-    /// Cold reads happen under the lock (the store has been answering
-    /// fast: page-cache hits), instead of a round off the lock first.
+    /// Cold records are read off the lock on the connection's own task
+    /// (the store has been answering fast: page-cache hits) instead of
+    /// on the blocking pool.
     pub inline_reads: bool,
-    /// Consecutive off-lock warm-up rounds whose slowest read was fast.
+    /// Consecutive off-lock read rounds whose slowest read was fast.
     fast_warms: u32,
-    /// `slow_reads` seen when inline reads were last checked.
-    slow_seen: u64,
-    /// Batches not probed since probing was relaxed.
-    skipped: u64,
     /// The last inline spill round met a write stall.
     pub stalled: bool,
     /// The checkpoint (directory name in the AOF directory) the cold tier
@@ -75,65 +72,21 @@ pub struct Tier {
 /// Time between spill attempts while spill writes fail.
 const SPILL_RETRY: Duration = Duration::from_millis(250);
 
-/// Slow reads under the lock (> 2 ms) that send reads back off it.
-const SLOW_READS_TOLERATED: u64 = 4;
-/// Evidence of cheap cold reads needed before probing is relaxed.
+/// Fast off-lock read rounds needed before reads move onto the
+/// connection's own task.
 const FAST_ROUNDS: u32 = 32;
 
-/// Whether the connection should probe this batch's cold keys (and read
-/// those not in the cache off the lock). Probing costs a cache-only read
-/// per key of every command, so after `FAST_ROUNDS` pieces of evidence
-/// that cold reads are cheap (cold keys found in the cache, or off-lock
-/// rounds whose slowest read took under a millisecond: the OS page cache
-/// holds the data), only every 64th batch is probed; an off-lock round
-/// with a slow read, or a few reads slower than two milliseconds under
-/// the lock, turn probing back on for every batch. Keys in memory are no
-/// evidence: a store that really reads the disk never leaves probing.
-pub fn read_off_lock(state: &mut State) -> bool {
-    if state.tier.inline_reads {
-        let slow = slow_reads(state);
-        // A few slow reads (a compaction, a scheduling hiccup) are
-        // tolerated; a disk that is really being read is not.
-        if slow >= state.tier.slow_seen + SLOW_READS_TOLERATED {
-            state.tier.slow_seen = slow;
-            state.tier.inline_reads = false;
-            state.tier.fast_warms = 0;
-            crate::log::notice("Cold reads are slow: probing every batch again");
-            return true;
-        }
-        state.tier.skipped = state.tier.skipped.wrapping_add(1);
-        return state.tier.skipped % 64 == 0;
-    }
-    true
-}
-
-/// Cold reads slower than 2 ms so far, all databases.
-fn slow_reads(state: &State) -> u64 {
-    state
-        .keyspace
-        .dbs
-        .iter()
-        .filter_map(|d| d.cold_stats())
-        .map(|s| s.slow_reads)
-        .sum()
-}
-
-/// One cold read known to be cheap (found in the cache, or read off the
-/// lock quickly).
-fn fast_evidence(state: &mut State) {
-    state.tier.fast_warms = state.tier.fast_warms.saturating_add(1);
-    if !state.tier.inline_reads && state.tier.fast_warms >= FAST_ROUNDS {
-        state.tier.inline_reads = true;
-        state.tier.slow_seen = slow_reads(state);
-    }
-}
-
-/// Records an off-lock read round (`slowest`: its slowest read): fast
-/// rounds count towards reading under the lock, a slow one (the disk is
-/// really read) stops it.
-pub fn warm_done(state: &mut State, slowest: Duration) {
+/// Records an off-lock read round (`slowest`: its slowest read): after
+/// `FAST_ROUNDS` fast rounds in a row, reads run on the connection's task
+/// (no hand-off to the blocking pool); one slow round (the disk is really
+/// read) sends them back to the pool, so a slow disk never holds up a
+/// runtime thread that other clients need.
+fn read_round_done(state: &mut State, slowest: Duration) {
     if slowest < Duration::from_millis(1) {
-        fast_evidence(state);
+        state.tier.fast_warms = state.tier.fast_warms.saturating_add(1);
+        if state.tier.fast_warms >= FAST_ROUNDS {
+            state.tier.inline_reads = true;
+        }
     } else {
         state.tier.fast_warms = 0;
         state.tier.inline_reads = false;
@@ -652,77 +605,107 @@ fn evict_by_deletion(state: &mut State) -> bool {
     exhausted
 }
 
-/// Keys of the command at hand that live in the cold tier and are not in
-/// its cache: the connection reads them off the lock before running the
-/// command (so a disk read never holds up other clients).
-pub fn keys_needing_io(state: &mut State, db: usize, args: &[Bytes]) -> Vec<Vec<u8>> {
-    if state.tier.store.is_none() || state.keyspace.dbs[db].cold_len() == 0 {
-        return Vec::new();
-    }
-    let Some(cmd) = crate::command::lookup(args) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for i in cmd.keys.positions(args) {
-        if let Some(k) = args.get(i) {
-            match state.keyspace.dbs[db].cold_probe(k) {
-                strata_storage::keyspace::Probe::NeedsIo => {
-                    if let Some((_, id)) = state.keyspace.dbs[db].cold_store() {
-                        out.push(cold::data_key(id, k));
-                    }
-                }
-                // A cold key served from the cache: evidence that reads
-                // are cheap.
-                strata_storage::keyspace::Probe::Cached => fast_evidence(state),
-                strata_storage::keyspace::Probe::NotCold => {}
-            }
-        }
-    }
-    out
-}
-
-/// Keys of every command queued in a transaction (EXEC warms them all).
-pub fn exec_keys_needing_io(
-    state: &mut State,
-    db: usize,
-    queued: &[(&'static CommandSpec, Vec<Bytes>)],
-) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for (_, args) in queued {
-        out.extend(keys_needing_io(state, db, args));
-    }
-    out
-}
-
-/// Cold keys the next command of `client` would read from disk (EXEC:
-/// those of every queued command; scripts: their declared KEYS).
-pub fn command_keys_needing_io(
+/// Cold records the command at hand may promote (EXEC: those of every
+/// queued command; scripts: their declared KEYS), as tickets to read and
+/// decode off the lock, so neither the disk nor decompression holds up
+/// other clients. Keys in memory need none.
+pub fn command_tickets(
     state: &mut State,
     client: &crate::client::Client,
     args: &[Bytes],
-) -> Vec<Vec<u8>> {
+    out: &mut Vec<(usize, ColdTicket)>,
+) {
     if state.tier.store.is_none() || args.is_empty() {
-        return Vec::new();
+        return;
     }
+    let db = client.db;
+    if state.keyspace.dbs[db].cold_len() == 0 {
+        return;
+    }
+    let mut add = |state: &mut State, args: &[Bytes]| {
+        let Some(cmd) = crate::command::lookup(args) else {
+            return;
+        };
+        for i in cmd.keys.positions(args) {
+            if let Some(t) = args
+                .get(i)
+                .and_then(|k| state.keyspace.dbs[db].cold_ticket(k))
+            {
+                out.push((db, t));
+            }
+        }
+    };
     match &client.multi {
         Some(m) if args[0].eq_ignore_ascii_case(b"exec") => {
-            exec_keys_needing_io(state, client.db, &m.queued)
+            for (_, a) in &m.queued {
+                add(state, a);
+            }
         }
-        Some(_) => Vec::new(),
-        None => keys_needing_io(state, client.db, args),
+        Some(_) => {}
+        None => add(state, args),
     }
 }
 
-/// Reads records so that the next read under the lock hits the cache.
-/// Returns the slowest read's duration.
-pub fn warm(store: &Store, keys: &[Vec<u8>]) -> Duration {
-    let mut slowest = Duration::ZERO;
-    for k in keys {
-        let t = Instant::now();
-        let _ = store.get(cold::Cf::Data, k, false);
-        slowest = slowest.max(t.elapsed());
+/// Off-lock cold reads for one batch.
+pub struct ColdReads {
+    tickets: Vec<(usize, ColdTicket)>,
+    store: Store,
+    /// Run them on the caller's task (reads have been fast).
+    pub in_task: bool,
+}
+
+/// Takes the tickets to read off the lock (`None` if there are none).
+pub fn cold_reads(state: &State, tickets: &mut Vec<(usize, ColdTicket)>) -> Option<ColdReads> {
+    if tickets.is_empty() {
+        return None;
     }
-    slowest
+    let store = state.tier.store.clone()?;
+    Some(ColdReads {
+        tickets: std::mem::take(tickets),
+        store,
+        in_task: state.tier.inline_reads,
+    })
+}
+
+/// Values read off the lock, to hand to the databases.
+pub struct ColdValues {
+    values: Vec<(usize, Prefetched)>,
+    slowest: Duration,
+}
+
+impl ColdReads {
+    /// Reads and decodes every ticket (no lock held).
+    pub fn run(self) -> ColdValues {
+        let mut slowest = Duration::ZERO;
+        let values = self
+            .tickets
+            .into_iter()
+            .map(|(db, t)| {
+                let p = t.read(&*self.store);
+                slowest = slowest.max(p.read_time());
+                (db, p)
+            })
+            .collect();
+        ColdValues { values, slowest }
+    }
+}
+
+/// Hands values read off the lock to their databases, for the batch
+/// about to run; [`clear_stash`] drops those it did not use.
+pub fn stash(state: &mut State, v: ColdValues) {
+    read_round_done(state, v.slowest);
+    for (db, p) in v.values {
+        if let Some(d) = state.keyspace.dbs.get_mut(db) {
+            d.stash_prefetched(p);
+        }
+    }
+}
+
+/// Drops stashed values no command promoted.
+pub fn clear_stash(state: &mut State) {
+    for d in &mut state.keyspace.dbs {
+        d.clear_stash();
+    }
 }
 
 /// Cron work: active expiry of cold records, disk budget, wake-ups.

@@ -491,6 +491,57 @@ impl<K: Hash + Eq, V, S: BuildHasher + Default> Dict<K, V, S> {
         v
     }
 
+    /// Visits up to `count` entries found from a random bucket on, walking
+    /// consecutive buckets (both tables while rehashing), as Redis's
+    /// `dictGetSomeKeys`: cheaper than `count` random draws (neighbouring
+    /// buckets share cache lines), and the eviction pool only needs a fair
+    /// sample. Gives up after `10 * count` buckets, so a sparse table
+    /// costs bounded work; may visit fewer entries, never more.
+    pub fn for_some<R: Rng + ?Sized>(&self, rng: &mut R, count: usize, mut f: impl FnMut(&K, &V)) {
+        if self.is_empty() || count == 0 {
+            return;
+        }
+        let tables: &[usize] = if self.rehash_idx.is_some() {
+            &[0, 1]
+        } else {
+            &[0]
+        };
+        let largest = tables
+            .iter()
+            .map(|&t| self.tables[t].buckets.len())
+            .max()
+            .unwrap_or(0);
+        if largest == 0 {
+            return;
+        }
+        let mut idx = rng.random_range(0..largest);
+        let mut seen = 0usize;
+        let mut steps = 0usize;
+        while seen < count && steps < count * 10 {
+            for &t in tables {
+                let table = &self.tables[t];
+                if idx >= table.buckets.len() {
+                    continue;
+                }
+                if t == 0 && self.rehash_idx.is_some_and(|r| idx < r) {
+                    // Already moved to the new table.
+                    continue;
+                }
+                let mut link = &table.buckets[idx];
+                while let Some(n) = link {
+                    if seen >= count {
+                        return;
+                    }
+                    f(&n.key, &n.value);
+                    seen += 1;
+                    link = &n.next;
+                }
+            }
+            idx = (idx + 1) % largest;
+            steps += 1;
+        }
+    }
+
     /// A random entry, roughly uniform (chain-length bias as in Redis).
     pub fn random_entry<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<(&K, &V)> {
         if self.is_empty() {
@@ -629,6 +680,38 @@ mod tests {
         for i in 0..1000u64 {
             assert!(seen.contains(&i), "missed {i}");
         }
+    }
+
+    #[test]
+    fn for_some_samples_fairly_and_within_count() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let mut d: Dict<u64, ()> = Dict::new();
+        for i in 0..1000u64 {
+            d.insert(i, ());
+        }
+        let mut seen = HashSet::new();
+        for _ in 0..2000 {
+            let mut n = 0;
+            d.for_some(&mut rng, 5, |k, _| {
+                seen.insert(*k);
+                n += 1;
+            });
+            assert!((1..=5).contains(&n), "{n}");
+        }
+        assert!(seen.len() > 950, "{}", seen.len());
+        // While rehashing both tables are sampled.
+        for i in 1000..3000u64 {
+            d.insert(i, ());
+        }
+        let mut seen = HashSet::new();
+        for _ in 0..5000 {
+            d.for_some(&mut rng, 5, |k, _| {
+                seen.insert(*k);
+            });
+        }
+        assert!(seen.len() > 2500, "{}", seen.len());
+        let empty: Dict<u64, ()> = Dict::new();
+        empty.for_some(&mut rng, 5, |_, _| panic!("empty"));
     }
 
     #[test]

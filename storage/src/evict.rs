@@ -104,19 +104,33 @@ impl Pool {
             if db.hot_len() == 0 {
                 continue;
             }
-            for _ in 0..samples {
-                let key = if policy.volatile() {
-                    match db.random_volatile() {
-                        Some((k, _)) => k,
-                        None => break,
+            if policy.volatile() {
+                for _ in 0..samples {
+                    let Some((key, _)) = db.random_volatile() else {
+                        break;
+                    };
+                    if let Some(s) = score(db, &key, policy, now_ms) {
+                        self.insert(s, i, key);
                     }
-                } else {
-                    match db.random_entry() {
-                        Some((k, _)) => k.clone(),
-                        None => break,
+                }
+            } else {
+                let lfu = db.lfu;
+                // A full pool takes only a better score than its worst.
+                let floor = (self.entries.len() >= POOL_SIZE).then(|| self.entries[0].0);
+                let mut found = Vec::with_capacity(samples);
+                db.sample_entries(samples, |k, e| {
+                    if e.is_spilling() {
+                        return;
                     }
-                };
-                if let Some(s) = score(db, &key, policy, now_ms) {
+                    let s = match policy {
+                        Policy::AllkeysLfu => 255 - u64::from(e.lfu.decayed(now_ms, lfu)),
+                        _ => e.idle_ms(now_ms),
+                    };
+                    if floor.is_none_or(|f| s > f) {
+                        found.push((s, k.clone()));
+                    }
+                });
+                for (s, key) in found {
                     self.insert(s, i, key);
                 }
             }

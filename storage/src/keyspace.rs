@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use std::collections::HashSet;
 
 use crate::cold::{self, Cf, ColdError, Fetch, Op, Store};
-use crate::dict::{Dict, KeyHasher};
+use crate::dict::{key_hash, Dict, KeyHasher};
 use crate::glob::glob_match;
 use crate::lfu::{Lfu, LfuParams};
 use crate::rdb;
@@ -385,6 +385,164 @@ struct ColdDb {
     stats: ColdStats,
     /// Cold-tier problems not yet logged by the server.
     errors: Vec<String>,
+    /// Validates reads made off the lock: see [`ColdLog`].
+    log: ColdLog,
+    /// Values read and decoded off the lock for the batch about to run
+    /// ([`Db::stash_prefetched`]); a promotion takes its key from here
+    /// instead of reading the store, if the record has not changed since.
+    stash: std::collections::HashMap<Bytes, Stashed>,
+}
+
+/// Source of [`ColdLog::generation`]: unique per attached store handle,
+/// so a read made against one `ColdDb` never validates against another
+/// (SWAPDB, a store restored from a checkpoint).
+static COLD_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Recent cold-record changes, for reads made off the lock. A connection
+/// notes `(generation, seq)` under the lock, reads and decodes the record
+/// without it, and under the lock again uses the result only if no change
+/// to that key was logged since (or the log cannot tell: it wrapped, or a
+/// range delete cleared everything).
+struct ColdLog {
+    generation: u64,
+    /// Changes logged so far.
+    seq: u64,
+    /// `seq` of the last range delete: reads noted before it are void.
+    barrier: u64,
+    /// Key hash of change `n` at `ring[n % COLD_LOG]`.
+    ring: Vec<u64>,
+}
+
+const COLD_LOG: usize = 2048;
+
+impl ColdLog {
+    fn new() -> ColdLog {
+        ColdLog {
+            generation: COLD_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            seq: 0,
+            barrier: 0,
+            ring: vec![0; COLD_LOG],
+        }
+    }
+
+    /// A record of `key` is about to change (put, delete, new deadline).
+    fn changed(&mut self, key: &[u8]) {
+        self.ring[(self.seq % COLD_LOG as u64) as usize] = key_hash(key);
+        self.seq += 1;
+    }
+
+    /// Every record may have changed (range delete).
+    fn changed_all(&mut self) {
+        self.seq += 1;
+        self.barrier = self.seq;
+    }
+
+    /// True if `key`'s record is unchanged since `(generation, seq)`.
+    fn unchanged_since(&self, key: &[u8], generation: u64, seq: u64) -> bool {
+        if generation != self.generation || seq < self.barrier || seq > self.seq {
+            return false;
+        }
+        if self.seq - seq > COLD_LOG as u64 {
+            return false;
+        }
+        let h = key_hash(key);
+        (seq..self.seq).all(|n| self.ring[(n % COLD_LOG as u64) as usize] != h)
+    }
+}
+
+/// A cold value decoded off the lock, waiting for its promotion.
+struct Stashed {
+    value: Value,
+    meta: ColdMeta,
+    fingerprint: (u64, usize),
+    generation: u64,
+    seq: u64,
+}
+
+/// A cold record to read off the lock ([`Db::cold_ticket`]).
+pub struct ColdTicket {
+    key: Bytes,
+    data_key: Vec<u8>,
+    generation: u64,
+    seq: u64,
+    limits: rdb::convert::Limits,
+}
+
+/// The outcome of [`ColdTicket::read`], for [`Db::stash_prefetched`].
+pub struct Prefetched {
+    key: Bytes,
+    generation: u64,
+    seq: u64,
+    micros: u64,
+    /// `None`: absent, or unreadable (the lookup under the lock then
+    /// reads it again and reports the problem).
+    decoded: Option<(Value, ColdMeta, (u64, usize))>,
+}
+
+impl ColdTicket {
+    /// Reads and decodes the record (no lock needed: the store is shared,
+    /// decoding is pure).
+    pub fn read(self, store: &dyn cold::ColdStore) -> Prefetched {
+        let started = std::time::Instant::now();
+        let got = store.get(Cf::Data, &self.data_key, false);
+        let micros = started.elapsed().as_micros() as u64;
+        let decoded = match got {
+            Ok(Fetch::Found(rec)) => decode_cold(&rec, self.limits).ok(),
+            _ => None,
+        };
+        Prefetched {
+            key: self.key,
+            generation: self.generation,
+            seq: self.seq,
+            micros,
+            decoded,
+        }
+    }
+}
+
+impl Prefetched {
+    /// How long the store read took.
+    pub fn read_time(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.micros)
+    }
+}
+
+/// Decodes a cold record: the value, its header, and the fingerprint of
+/// its payload (to tell later whether the value changed in memory).
+fn decode_cold(
+    rec: &[u8],
+    limits: rdb::convert::Limits,
+) -> Result<(Value, ColdMeta, (u64, usize)), ColdError> {
+    let r = cold::decode_record(rec)?;
+    let meta = ColdMeta {
+        value_type: rdb_value_type(r.rdb_type),
+        expire_at: r.expire_at,
+        lfu: r.lfu,
+    };
+    let p = r.payload()?;
+    let v = rdb::restore_payload(&p)
+        .map_err(|_| ColdError("payload fails its checksum or format".into()))?;
+    let v =
+        rdb::convert::from_rdb(v, limits).ok_or_else(|| ColdError("empty collection".into()))?;
+    let fingerprint = value_fingerprint(&v).unwrap_or_else(|| payload_fingerprint(&p));
+    Ok((v, meta, fingerprint))
+}
+
+/// Fingerprint of a string value, from its bytes alone (no encoding):
+/// what tells an evicted key unchanged since its promotion, cheaply.
+/// Other types are fingerprinted by their DUMP payload.
+fn value_fingerprint(v: &Value) -> Option<(u64, usize)> {
+    match v {
+        Value::Str(Str::Raw(b)) => Some((xxhash_rust::xxh3::xxh3_64_with_seed(b, 1), b.len())),
+        Value::Str(Str::Int(i)) => {
+            Some((xxhash_rust::xxh3::xxh3_64_with_seed(&i.to_le_bytes(), 2), 8))
+        }
+        _ => None,
+    }
+}
+
+fn payload_fingerprint(p: &[u8]) -> (u64, usize) {
+    (xxhash_rust::xxh3::xxh3_64(p), p.len())
 }
 
 impl ColdDb {
@@ -430,14 +588,6 @@ impl SpillJob {
     pub fn cold_id(&self) -> u16 {
         self.cold_id
     }
-}
-
-/// Result of [`Db::cold_probe`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Probe {
-    NotCold,
-    Cached,
-    NeedsIo,
 }
 
 /// What the cold tier holds for a key, read without decompressing.
@@ -728,6 +878,8 @@ impl Db {
             limits,
             stats: ColdStats::default(),
             errors: Vec::new(),
+            log: ColdLog::new(),
+            stash: std::collections::HashMap::new(),
         }));
     }
 
@@ -823,25 +975,6 @@ impl Db {
         }
     }
 
-    /// Where a key's value would come from: memory or nowhere
-    /// (`NotCold`), the store's cache (`Cached`), or its disk (`NeedsIo`).
-    pub fn cold_probe(&mut self, key: &[u8]) -> Probe {
-        if self.keys.contains_key(key) {
-            return Probe::NotCold;
-        }
-        let Some(c) = self.cold.as_mut() else {
-            return Probe::NotCold;
-        };
-        if c.keys == 0 || c.ignored(key) {
-            return Probe::NotCold;
-        }
-        match c.store.get(Cf::Data, &cold::data_key(c.id, key), true) {
-            Ok(Fetch::NeedsIo) => Probe::NeedsIo,
-            Ok(Fetch::Found(_)) => Probe::Cached,
-            _ => Probe::NotCold,
-        }
-    }
-
     fn cold_error(&mut self, what: String) {
         if let Some(c) = self.cold.as_mut() {
             c.stats.errors += 1;
@@ -858,6 +991,7 @@ impl Db {
         if let Some(at) = expire_at {
             ops.push(Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, key)));
         }
+        c.log.changed(key);
         if let Err(e) = c.store.write(ops) {
             // The key is gone all the same: its record is ignored until
             // the delete can be redone.
@@ -886,6 +1020,9 @@ impl Db {
             .iter()
             .map(|k| Op::Delete(Cf::Data, cold::data_key(c.id, k)))
             .collect();
+        for k in &keys {
+            c.log.changed(k);
+        }
         if c.store.write(ops).is_ok() {
             for k in &keys {
                 c.dead.remove(k);
@@ -936,7 +1073,10 @@ impl Db {
 
     /// Moves a cold key into memory. Returns true if it is now resident.
     pub fn promote(&mut self, key: &[u8], now_ms: i64) -> bool {
-        let Some((dk, rec, meta)) = self.cold_live(key, now_ms) else {
+        if let Some(done) = self.promote_stashed(key, now_ms) {
+            return done;
+        }
+        let Some((_, rec, _)) = self.cold_live(key, now_ms) else {
             if let Some(c) = self.cold.as_mut() {
                 if c.keys > 0 {
                     c.stats.cold_misses += 1;
@@ -944,38 +1084,54 @@ impl Db {
             }
             return false;
         };
-        let value = {
-            let Some(c) = self.cold.as_ref() else {
-                return false;
-            };
-            let limits = c.limits;
-            cold::decode_record(&rec)
-                .and_then(|r| r.payload())
-                .and_then(|p| {
-                    let fingerprint = (xxhash_rust::xxh3::xxh3_64(&p), p.len());
-                    rdb::restore_payload(&p)
-                        .map_err(|_| ColdError("payload fails its checksum or format".into()))
-                        .map(|v| (v, fingerprint))
-                })
-                .and_then(|(v, f)| {
-                    rdb::convert::from_rdb(v, limits)
-                        .map(|v| (v, f))
-                        .ok_or_else(|| ColdError("empty collection".into()))
-                })
+        let Some(limits) = self.cold.as_ref().map(|c| c.limits) else {
+            return false;
         };
-        let (value, fingerprint) = match value {
-            Ok(v) => v,
+        match decode_cold(&rec, limits) {
+            Ok((value, meta, fingerprint)) => {
+                self.install_promoted(key, value, meta, fingerprint, now_ms);
+                true
+            }
             Err(e) => {
                 self.cold_error(format!(
                     "corrupt cold record for key {:?}: {e}",
                     String::from_utf8_lossy(key)
                 ));
-                return false;
+                false
             }
-        };
-        // The record stays on disk, shadowed: evicting the key again while
-        // unchanged costs no write.
-        let _ = dk;
+        }
+    }
+
+    /// Promotes `key` from a value decoded off the lock, if one is stashed
+    /// and its record has not changed since it was read. `None`: no usable
+    /// value (read the store).
+    fn promote_stashed(&mut self, key: &[u8], now_ms: i64) -> Option<bool> {
+        let c = self.cold.as_mut()?;
+        if c.stash.is_empty() {
+            return None;
+        }
+        let st = c.stash.remove(key)?;
+        if c.ignored(key) || !c.log.unchanged_since(key, st.generation, st.seq) {
+            return None;
+        }
+        if st.meta.expire_at.is_some_and(|at| at <= now_ms) {
+            // Expired: the store path deletes it and reports the event.
+            return None;
+        }
+        self.install_promoted(key, st.value, st.meta, st.fingerprint, now_ms);
+        Some(true)
+    }
+
+    /// Puts a decoded cold value in memory. Its record stays on disk,
+    /// shadowed: evicting the key again while unchanged costs no write.
+    fn install_promoted(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        meta: ColdMeta,
+        fingerprint: (u64, usize),
+        now_ms: i64,
+    ) {
         let mut entry = Entry::new(value, now_ms);
         entry.lfu = Lfu((u32::from(crate::lfu::minutes(now_ms)) << 8) | u32::from(meta.lfu));
         // Cold at the cut: a snapshot gets it from the cold tier.
@@ -994,7 +1150,60 @@ impl Db {
                 c.clean_expires += 1;
             }
         }
-        true
+    }
+
+    /// A ticket to read `key`'s cold record off the lock, if the key is
+    /// not in memory and the cold tier may hold it. Nothing is probed: a
+    /// key absent from both tiers costs one wasted read off the lock.
+    pub fn cold_ticket(&self, key: &[u8]) -> Option<ColdTicket> {
+        let c = self.cold.as_ref()?;
+        if c.keys == 0 || c.ignored(key) || self.keys.contains_key(key) {
+            return None;
+        }
+        Some(ColdTicket {
+            key: Bytes::copy_from_slice(key),
+            data_key: cold::data_key(c.id, key),
+            generation: c.log.generation,
+            seq: c.log.seq,
+            limits: c.limits,
+        })
+    }
+
+    /// Keeps a value read off the lock for the next promotion of its key
+    /// (until [`Db::clear_stash`]).
+    pub fn stash_prefetched(&mut self, p: Prefetched) {
+        let Some(c) = self.cold.as_mut() else {
+            return;
+        };
+        c.stats.record_read(p.micros);
+        if p.micros > 2000 {
+            c.stats.slow_reads += 1;
+        }
+        let Some((value, meta, fingerprint)) = p.decoded else {
+            return;
+        };
+        if p.generation != c.log.generation {
+            return;
+        }
+        c.stash.insert(
+            p.key,
+            Stashed {
+                value,
+                meta,
+                fingerprint,
+                generation: p.generation,
+                seq: p.seq,
+            },
+        );
+    }
+
+    /// Drops values read off the lock that no command promoted.
+    pub fn clear_stash(&mut self) {
+        if let Some(c) = self.cold.as_mut() {
+            if !c.stash.is_empty() {
+                c.stash.clear();
+            }
+        }
     }
 
     /// Removes `key` from the cold tier if it is there (a write is about
@@ -1044,13 +1253,16 @@ impl Db {
         let k = k.clone();
         let lfu = e.lfu.decayed(now_ms, params);
         let mem = e.value.mem_usage() + k.len() + 96;
-        let payload = rdb::convert::dump_plain(&e.value);
+        let mut payload = None;
         let expire_at = self.expires.get(key).copied();
         if let Some(&(hash, len, at)) = c.clean.get(key) {
-            if at == expire_at
-                && len == payload.len()
-                && hash == xxhash_rust::xxh3::xxh3_64(&payload)
-            {
+            let fingerprint = value_fingerprint(&e.value).unwrap_or_else(|| {
+                let p = rdb::convert::dump_plain(&e.value);
+                let f = payload_fingerprint(&p);
+                payload = Some(p);
+                f
+            });
+            if at == expire_at && fingerprint == (hash, len) {
                 // Unchanged since promotion: the record on disk is it.
                 c.clean.remove(key);
                 if at.is_some() {
@@ -1064,6 +1276,10 @@ impl Db {
             // Changed: the old record goes now, the new one is written.
             self.drop_shadow(key);
         }
+        let payload = match payload {
+            Some(p) => p,
+            None => rdb::convert::dump_plain(&self.keys.get(key)?.value),
+        };
         let c = self.cold.as_mut()?;
         if let Some(e) = self.keys.get_mut(key) {
             e.lru |= SPILLING;
@@ -1088,6 +1304,11 @@ impl Db {
             return false;
         };
         c.in_flight.remove(&job.key[..]);
+        if written {
+            // Either the record just written becomes the key's, or it is
+            // deleted again below.
+            c.log.changed(&job.key);
+        }
         let untouched = matches!(self.keys.get(&job.key[..]), Some(e) if e.lru & SPILLING != 0);
         if !written {
             if let Some(e) = self.keys.get_mut(&job.key[..]) {
@@ -1436,6 +1657,7 @@ impl Db {
             ops.push(Op::Put(Cf::Ttl, cold::ttl_key(c.id, new, key), Vec::new()));
         }
         ops.push(Op::Put(Cf::Data, dk, r.with_expire(at)));
+        c.log.changed(key);
         match c.store.write(ops) {
             Ok(()) => {
                 match (meta.expire_at.is_some(), at.is_some()) {
@@ -1508,6 +1730,8 @@ impl Db {
             Op::DeleteRange(Cf::Data, from.clone(), to.clone()),
             Op::DeleteRange(Cf::Ttl, from, to),
         ];
+        c.log.changed_all();
+        c.stash.clear();
         match c.store.write(ops) {
             Ok(()) => {
                 c.keys = 0;
@@ -1578,6 +1802,8 @@ impl Db {
             ops.push(Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, from)));
             ops.push(Op::Put(Cf::Ttl, cold::ttl_key(c.id, at, &to), Vec::new()));
         }
+        c.log.changed(from);
+        c.log.changed(&to);
         match c.store.write(ops) {
             Ok(()) => {
                 c.dead.remove(&to[..]);
@@ -1755,6 +1981,12 @@ impl Db {
     /// A random key together with its entry, for samplers (eviction).
     pub fn random_entry(&mut self) -> Option<(&Bytes, &Entry)> {
         self.keys.random_entry(&mut self.rng)
+    }
+
+    /// Visits up to `count` keys in memory from a random spot (the
+    /// eviction pool's sample, as Redis's `dictGetSomeKeys`).
+    pub fn sample_entries(&mut self, count: usize, f: impl FnMut(&Bytes, &Entry)) {
+        self.keys.for_some(&mut self.rng, count, f);
     }
 
     /// A random key with a deadline, with its entry (volatile policies).

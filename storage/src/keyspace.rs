@@ -950,7 +950,7 @@ impl Db {
             };
             let limits = c.limits;
             cold::decode_record(&rec)
-                .and_then(|r| r.payload())
+                .and_then(|r| r.payload(c.store.dicts()))
                 .and_then(|p| {
                     let fingerprint = (xxhash_rust::xxh3::xxh3_64(&p), p.len());
                     rdb::restore_payload(&p)

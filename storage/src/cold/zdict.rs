@@ -151,13 +151,13 @@ pub fn decode_meta(id: u32, v: &[u8]) -> Result<(u8, &[u8]), String> {
         ));
     }
     let len = word(6) as usize;
-    let end = META_HEADER + len;
-    if len > META_MAX_DICT || end + 8 != v.len() {
+    if len > META_MAX_DICT || META_HEADER + len + 8 != v.len() {
         return Err(format!(
             "length {len} at offset 6 does not fit the record ({} bytes)",
             v.len()
         ));
     }
+    let end = META_HEADER + len;
     let mut s = [0u8; 8];
     s.copy_from_slice(&v[end..end + 8]);
     let stored = u64::from_le_bytes(s);

@@ -398,6 +398,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     // Tiering (Strata's own options).
     opt("tiering", BOOL, "yes"),
     opt("tier-compression-level", int(1, 22), "3"),
+    opt("tier-compression-dict", BOOL, "yes"),
     opt("tier-max-disk", mem(0, LL), "0"),
     fixed("tier-block-cache-size", mem(0, LL), "0"),
     // Persistence.

@@ -100,6 +100,8 @@ struct DbSnapshot {
     >,
     /// Keys whose spill was in flight at the cut: they are in `hot`.
     in_flight: std::collections::HashSet<bytes::Bytes>,
+    /// The cold store's dictionaries (to decompress `cold` records).
+    dicts: std::sync::Arc<strata_storage::cold::Dictionaries>,
 }
 
 /// Aux field of an AOF base naming the cold-tier checkpoint taken with it.
@@ -254,6 +256,10 @@ pub fn begin_snapshot_in(
                 Default::default()
             },
             cold,
+            dicts: db
+                .cold_store()
+                .map(|(s, _)| s.dicts().clone())
+                .unwrap_or_default(),
         });
     }
     Ok(Snapshot {
@@ -355,7 +361,7 @@ impl Snapshot {
                     if rec.expire_at.is_some_and(|at| at <= self.now) {
                         continue;
                     }
-                    let payload = rec.payload().map_err(|e| bad(e.0))?;
+                    let payload = rec.payload(&db.dicts).map_err(|e| bad(e.0))?;
                     let lfu = self.save_lfu.then_some(rec.lfu);
                     let b = strata_storage::rdb::file::encode_payload_entry(
                         key,

@@ -211,6 +211,10 @@ pub fn open(state: &mut State, checkpoint: Option<&std::path::Path>) -> Result<(
         .map_err(|e| format!("Bad cold tier cut file {}: {e}", cut_path.display()))?;
     let store = cold::rocks::RocksStore::open_from_checkpoint(ckpt, &path, &cfg)
         .map_err(|e| format!("can't restore the cold tier from {}: {e}", ckpt.display()))?;
+    for e in store.dicts().load_errors() {
+        crate::log::warning(&e);
+    }
+    let dictionaries = store.dicts().stats().dictionaries;
     let store: Store = Arc::new(store);
     let limits = limits(state);
     let databases = state.keyspace.dbs.len();
@@ -245,9 +249,10 @@ pub fn open(state: &mut State, checkpoint: Option<&std::path::Path>) -> Result<(
     state.tier.store = Some(store);
     state.tier.restored_from = ckpt.file_name().map(|n| n.to_string_lossy().into_owned());
     crate::log::notice(&format!(
-        "Cold tier restored at {} from checkpoint {}: {keys} records in {} ms",
+        "Cold tier restored at {} from checkpoint {}: {keys} records, {} dictionaries in {} ms",
         path.display(),
         ckpt.display(),
+        dictionaries,
         started.elapsed().as_millis()
     ));
     Ok(())
@@ -349,11 +354,13 @@ fn prepare(
     jobs
 }
 
-/// Compresses and writes a round's records (off the lock).
+/// Compresses and writes a round's records (off the lock). With `dict`
+/// (`tier-compression-dict`), records use their class's dictionary and
+/// feed its training, which runs on a thread of its own.
 fn write_jobs(
-    store: &dyn ColdStore,
+    store: &Store,
     jobs: &[(usize, SpillJob)],
-    level: i32,
+    (level, dict): (i32, bool),
     fp: &crate::failpoint::Failpoints,
 ) -> (Result<(), cold::ColdError>, Vec<usize>) {
     if let Err(e) = fp.check("tier.spill") {
@@ -364,8 +371,9 @@ fn write_jobs(
     }
     let mut ops = Vec::with_capacity(jobs.len() * 2);
     let mut sizes = Vec::with_capacity(jobs.len());
+    let dicts = dict.then(|| store.dicts().as_ref());
     for (_, job) in jobs {
-        match cold::encode_record(&job.payload, job.expire_at, job.lfu, level) {
+        match cold::encode_record_with(&job.payload, job.expire_at, job.lfu, level, dicts) {
             Ok(rec) => {
                 sizes.push(rec.len());
                 ops.extend(job.ops(rec));
@@ -373,7 +381,18 @@ fn write_jobs(
             Err(e) => return (Err(e), sizes),
         }
     }
+    if dict {
+        cold::zdict::train_in_background(store, level);
+    }
     (store.write_or_fail(ops), sizes)
+}
+
+/// Compression settings: level and whether dictionaries are used.
+fn compression(state: &State) -> (i32, bool) {
+    (
+        state.config.get_int("tier-compression-level") as i32,
+        state.config.get_bool("tier-compression-dict"),
+    )
 }
 
 /// Records the outcome of a spill write (logged when it changes). A
@@ -447,13 +466,12 @@ fn spill_round(shared: &Arc<Shared>, max_keys: usize, max_bytes: usize) -> bool 
         // A little below the limit, so commands do not hit it at once.
         let slack = (st.config.hot.maxmemory.max(0) as u64 / 50).min(1 << 20);
         let jobs = prepare(&mut st, over + slack, max_keys, max_bytes);
-        let level = st.config.get_int("tier-compression-level") as i32;
-        (store, jobs, level)
+        (store, jobs, compression(&st))
     };
     if jobs.is_empty() {
         return false;
     }
-    let (result, sizes) = write_jobs(store.as_ref(), &jobs, level, &shared.aof.failpoints);
+    let (result, sizes) = write_jobs(&store, &jobs, level, &shared.aof.failpoints);
     let ok = result.is_ok();
     let mut st = shared.state.lock();
     spill_outcome(&mut st, result);
@@ -507,8 +525,7 @@ pub fn spill_now(state: &mut State, max_keys: usize) -> usize {
     if jobs.is_empty() {
         return 0;
     }
-    let level = state.config.get_int("tier-compression-level") as i32;
-    let (result, sizes) = write_jobs(store.as_ref(), &jobs, level, &state.aof.io.failpoints);
+    let (result, sizes) = write_jobs(&store, &jobs, compression(state), &state.aof.io.failpoints);
     let ok = result.is_ok();
     // A stall (flushes behind) passes in milliseconds: worth retrying.
     let stalled = matches!(&result, Err(e) if e.is_stall());
@@ -768,7 +785,16 @@ pub fn info(state: &State, out: &mut String) {
     line(format!("spilled_raw_bytes:{}", stats.spill_bytes_raw));
     line(format!("spilled_stored_bytes:{}", stats.spill_bytes_stored));
     line(format!("compression_ratio:{ratio:.2}"));
-    line("dictionary_records:0".to_string());
+    let dicts = state
+        .tier
+        .store
+        .as_ref()
+        .map(|s| s.dicts().stats())
+        .unwrap_or_default();
+    line(format!("dictionary_records:{}", dicts.records));
+    line(format!("dictionaries:{}", dicts.dictionaries));
+    line(format!("dictionary_trainings:{}", dicts.trainings));
+    line(format!("dictionary_rejections:{}", dicts.rejections));
     line(format!("tier_disk_bytes:{disk}"));
     line(format!("tier_memory_bytes:{mem}"));
     if let Some(st) = &state.tier.store {

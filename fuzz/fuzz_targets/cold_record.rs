@@ -11,7 +11,11 @@ use strata_storage::rdb::restore_payload;
 fuzz_target!(|data: &[u8]| {
     let Ok(rec) = decode_record(data) else { return };
     let _ = rec.with_expire(Some(1));
-    let Ok(payload) = rec.payload() else { return };
-    let Ok(v) = restore_payload(&payload) else { return };
+    let Ok(payload) = rec.payload(strata_storage::cold::Dictionaries::empty()) else {
+        return;
+    };
+    let Ok(v) = restore_payload(&payload) else {
+        return;
+    };
     let _ = convert::from_rdb(v, Limits::default());
 });

@@ -280,6 +280,10 @@ pub fn resp_snapshot(state: &State) -> Vec<u8> {
         // Cold keys: their DUMP payloads, restored as they are.
         if let Some(Ok(rx)) = db.cold_snapshot() {
             let in_flight = db.shadowed_keys();
+            let dicts = db
+                .cold_store()
+                .map(|(s, _)| s.dicts().clone())
+                .unwrap_or_default();
             for chunk in rx {
                 let Ok(chunk) = chunk else { break };
                 for (dk, rec) in chunk {
@@ -293,7 +297,9 @@ pub fn resp_snapshot(state: &State) -> Vec<u8> {
                     if r.expire_at.is_some_and(|at| at <= now) {
                         continue;
                     }
-                    let Ok(payload) = r.payload() else { continue };
+                    let Ok(payload) = r.payload(&dicts) else {
+                        continue;
+                    };
                     format::encode(&mut out, &[&b"RESTORE"[..], k, b"0", &payload, b"REPLACE"]);
                     if let Some(at) = r.expire_at {
                         let ms = at.to_string();

@@ -487,7 +487,7 @@ impl ColdTicket {
         let got = store.get(Cf::Data, &self.data_key, false);
         let micros = started.elapsed().as_micros() as u64;
         let decoded = match got {
-            Ok(Fetch::Found(rec)) => decode_cold(&rec, self.limits).ok(),
+            Ok(Fetch::Found(rec)) => decode_cold(&rec, self.limits, store.dicts()).ok(),
             _ => None,
         };
         Prefetched {
@@ -512,6 +512,7 @@ impl Prefetched {
 fn decode_cold(
     rec: &[u8],
     limits: rdb::convert::Limits,
+    dicts: &cold::zdict::Dictionaries,
 ) -> Result<(Value, ColdMeta, (u64, usize)), ColdError> {
     let r = cold::decode_record(rec)?;
     let meta = ColdMeta {
@@ -519,7 +520,7 @@ fn decode_cold(
         expire_at: r.expire_at,
         lfu: r.lfu,
     };
-    let p = r.payload()?;
+    let p = r.payload(dicts)?;
     let v = rdb::restore_payload(&p)
         .map_err(|_| ColdError("payload fails its checksum or format".into()))?;
     let v =
@@ -1084,10 +1085,10 @@ impl Db {
             }
             return false;
         };
-        let Some(limits) = self.cold.as_ref().map(|c| c.limits) else {
+        let Some(c) = self.cold.as_ref() else {
             return false;
         };
-        match decode_cold(&rec, limits) {
+        match decode_cold(&rec, c.limits, c.store.dicts()) {
             Ok((value, meta, fingerprint)) => {
                 self.install_promoted(key, value, meta, fingerprint, now_ms);
                 true

@@ -12,24 +12,31 @@
 //! * **ttl** index: key `[db u16 BE][expire-at ms u64 BE][pos u64 BE][user
 //!   key]`, empty value: lets active expiry find expired cold records in
 //!   deadline order without reading them.
+//! * **meta**: key `b"dict" [id u32 BE]`, value a stored zstd dictionary
+//!   ([`zdict`]): records whose header names a dictionary id are
+//!   compressed with it. Never range-deleted (FLUSHALL keeps it).
 //!
 //! The store knows nothing of the keyspace: [`crate::keyspace::Db`] keeps
 //! the counts and decides what to write.
 
 pub mod cut;
 pub mod rocks;
+pub mod zdict;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::dict::key_hash;
+pub use zdict::Dictionaries;
 
 /// Column families (key spaces) of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Cf {
     Data,
     Ttl,
+    /// Store-wide metadata: trained dictionaries.
+    Meta,
 }
 
 /// One write in a batch. Batches apply atomically and in order.
@@ -127,6 +134,9 @@ pub trait ColdStore: Send + Sync {
             dir.display()
         )))
     }
+    /// The store's compression dictionaries (loaded when it was opened):
+    /// every reader of its records decodes through them.
+    fn dicts(&self) -> &Arc<Dictionaries>;
 }
 
 /// Shared handle to a store.
@@ -162,15 +172,27 @@ thread_local! {
 }
 
 fn zstd_compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    zstd_compress_into(data, level, &mut out)?;
+    Ok(out)
+}
+
+/// Appends a plain zstd frame of `data` to `out`; returns its length.
+fn zstd_compress_into(data: &[u8], level: i32, out: &mut Vec<u8>) -> std::io::Result<usize> {
     COMPRESSOR.with(|c| {
         let mut c = c.borrow_mut();
         if c.as_ref().is_none_or(|(l, _)| *l != level) {
             *c = Some((level, zstd::bulk::Compressor::new(level)?));
         }
-        match c.as_mut() {
-            Some((_, z)) => z.compress(data),
-            None => zstd::bulk::compress(data, level),
-        }
+        let Some((_, z)) = c.as_mut() else {
+            return Err(std::io::Error::other("no zstd context"));
+        };
+        out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+        let mut cur = std::io::Cursor::new(std::mem::take(out));
+        cur.set_position(cur.get_ref().len() as u64);
+        let r = z.compress_to_buffer(data, &mut cur);
+        *out = cur.into_inner();
+        r
     })
 }
 
@@ -187,25 +209,31 @@ fn zstd_decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
     })
 }
 
-/// Builds a record from a DUMP payload.
+/// Builds a record from a DUMP payload (plain zstd, no dictionary).
 pub fn encode_record(
     payload: &[u8],
     expire_at: Option<i64>,
     lfu: u8,
     level: i32,
 ) -> Result<Vec<u8>, ColdError> {
+    encode_record_with(payload, expire_at, lfu, level, None)
+}
+
+/// Builds a record from a DUMP payload. With `dicts`, the payload is
+/// offered as a training sample and compressed with its class's current
+/// dictionary, if any (its id goes into the header).
+pub fn encode_record_with(
+    payload: &[u8],
+    expire_at: Option<i64>,
+    lfu: u8,
+    level: i32,
+    dicts: Option<&Dictionaries>,
+) -> Result<Vec<u8>, ColdError> {
     let rdb_type = payload.first().copied().unwrap_or(0);
-    let body = zstd_compress(payload, level).map_err(|e| ColdError(e.to_string()))?;
-    let (compressed, body) = if body.len() < payload.len() {
-        (true, body)
-    } else {
-        (false, payload.to_vec())
-    };
-    let mut out = Vec::with_capacity(HEADER + 8 + body.len());
+    let dict = dicts.and_then(|d| d.encoder_for(payload, level));
+    let mut out = Vec::with_capacity(HEADER + 8 + zstd::zstd_safe::compress_bound(payload.len()));
     out.push(RECORD_VERSION);
-    out.push(
-        if expire_at.is_some() { FLAG_EXPIRE } else { 0 } | if compressed { FLAG_ZSTD } else { 0 },
-    );
+    out.push(if expire_at.is_some() { FLAG_EXPIRE } else { 0 });
     out.push(rdb_type);
     out.push(lfu);
     out.extend_from_slice(&0u32.to_le_bytes());
@@ -213,7 +241,26 @@ pub fn encode_record(
     if let Some(at) = expire_at {
         out.extend_from_slice(&at.to_le_bytes());
     }
-    out.extend_from_slice(&body);
+    let start = out.len();
+    let (dict_id, len) = match &dict {
+        Some((id, cdict)) => (*id, zdict::compress_into(cdict, payload, &mut out)?),
+        None => (
+            0,
+            zstd_compress_into(payload, level, &mut out).map_err(|e| ColdError(e.to_string()))?,
+        ),
+    };
+    if len < payload.len() {
+        out[1] |= FLAG_ZSTD;
+        out[4..8].copy_from_slice(&dict_id.to_le_bytes());
+        if dict_id != 0 {
+            if let Some(d) = dicts {
+                d.note_record();
+            }
+        }
+    } else {
+        out.truncate(start);
+        out.extend_from_slice(payload);
+    }
     Ok(out)
 }
 
@@ -266,16 +313,18 @@ pub fn decode_record(rec: &[u8]) -> Result<Record<'_>, ColdError> {
 pub const MAX_RAW_LEN: u32 = 1 << 31;
 
 impl Record<'_> {
-    /// The DUMP payload inside (decompressed). The payload's own CRC64 is
-    /// checked by the codec when it is restored.
-    pub fn payload(&self) -> Result<Vec<u8>, ColdError> {
-        if self.dict_id != 0 {
-            return Err(ColdError(format!(
-                "cold record uses unknown dictionary {}",
-                self.dict_id
-            )));
-        }
+    /// The DUMP payload inside (decompressed, with the dictionary the
+    /// header names, from `dicts`: the registry of the store the record
+    /// came from). The payload's own CRC64 is checked by the codec when
+    /// it is restored.
+    pub fn payload(&self, dicts: &Dictionaries) -> Result<Vec<u8>, ColdError> {
         if !self.compressed {
+            if self.dict_id != 0 {
+                return Err(ColdError(format!(
+                    "cold record stored raw names dictionary {} at offset 4",
+                    self.dict_id
+                )));
+            }
             return Ok(self.body.to_vec());
         }
         if self.raw_len > MAX_RAW_LEN {
@@ -284,8 +333,12 @@ impl Record<'_> {
                 self.raw_len
             )));
         }
-        let out = zstd_decompress(self.body, self.raw_len as usize)
-            .map_err(|e| ColdError(format!("bad zstd frame in cold record: {e}")))?;
+        let out = if self.dict_id == 0 {
+            zstd_decompress(self.body, self.raw_len as usize)
+                .map_err(|e| ColdError(format!("bad zstd frame in cold record: {e}")))?
+        } else {
+            dicts.decompress(self.dict_id, self.body, self.raw_len as usize)?
+        };
         if out.len() != self.raw_len as usize {
             return Err(ColdError(format!(
                 "cold record decompressed to {} bytes, header says {}",
@@ -378,6 +431,7 @@ pub fn parse_ttl_key(k: &[u8]) -> Option<(i64, &[u8])> {
 #[derive(Default)]
 pub struct MemStore {
     maps: parking_lot_free::Maps,
+    dicts: Arc<Dictionaries>,
     /// Delay applied to reads that are not `cache_only` (fault injection).
     pub read_delay: std::sync::Mutex<std::time::Duration>,
     /// Keys read recently (what a block cache would hold).
@@ -394,13 +448,14 @@ mod parking_lot_free {
 
     #[derive(Default)]
     pub struct Maps {
-        pub m: Mutex<[BTreeMap<Vec<u8>, Vec<u8>>; 2]>,
+        pub m: Mutex<[BTreeMap<Vec<u8>, Vec<u8>>; 3]>,
     }
 
     pub fn idx(cf: Cf) -> usize {
         match cf {
             Cf::Data => 0,
             Cf::Ttl => 1,
+            Cf::Meta => 2,
         }
     }
 }
@@ -420,7 +475,17 @@ impl MemStore {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, [BTreeMap<Vec<u8>, Vec<u8>>; 2]> {
+    /// A new store holding a copy of this one's records, with its
+    /// dictionaries loaded from them (what reopening a disk store does).
+    pub fn reopen(&self) -> MemStore {
+        let copy = MemStore::default();
+        *copy.lock() = self.lock().clone();
+        // A MemStore scan cannot fail; damage is kept in load_errors.
+        let _ = copy.dicts.load(&copy);
+        copy
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, [BTreeMap<Vec<u8>, Vec<u8>>; 3]> {
         self.maps.m.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -530,6 +595,10 @@ impl ColdStore for MemStore {
     fn kind(&self) -> &'static str {
         "memory"
     }
+
+    fn dicts(&self) -> &Arc<Dictionaries> {
+        &self.dicts
+    }
 }
 
 #[cfg(test)]
@@ -544,11 +613,11 @@ mod tests {
         assert_eq!(r.expire_at, Some(12345));
         assert_eq!(r.lfu, 7);
         assert!(r.compressed);
-        assert_eq!(r.payload().expect("payload"), payload);
+        assert_eq!(r.payload(Dictionaries::empty()).expect("payload"), payload);
         let rec2 = r.with_expire(None);
         let r2 = decode_record(&rec2).expect("decode");
         assert_eq!(r2.expire_at, None);
-        assert_eq!(r2.payload().expect("payload"), payload);
+        assert_eq!(r2.payload(Dictionaries::empty()).expect("payload"), payload);
     }
 
     #[test]
@@ -557,14 +626,15 @@ mod tests {
         let rec = encode_record(&payload, Some(1), 1, 3).expect("encode");
         for cut in 0..rec.len() {
             if let Ok(r) = decode_record(&rec[..cut]) {
-                let _ = r.payload();
+                let _ = r.payload(Dictionaries::empty());
             }
         }
         let mut bad = rec.clone();
         let last = bad.len() - 3;
         bad[last] ^= 0xff;
         let r = decode_record(&bad).expect("header intact");
-        assert!(r.payload().is_err() || r.payload().ok() != Some(payload.clone()));
+        let d = Dictionaries::empty();
+        assert!(r.payload(d).is_err() || r.payload(d).ok() != Some(payload.clone()));
         let mut v = rec.clone();
         v[0] = 9;
         assert!(decode_record(&v).is_err());

@@ -16,7 +16,7 @@ use rocksdb::{
     ReadTier, WriteBatch, WriteOptions, DB,
 };
 
-use super::{Cf, Chunk, ColdError, ColdStore, Fetch, Op};
+use super::{Cf, Chunk, ColdError, ColdStore, Dictionaries, Fetch, Op};
 
 /// Tuning knobs from the server's configuration.
 #[derive(Clone, Debug)]
@@ -37,24 +37,30 @@ impl Default for RocksConfig {
 pub struct RocksStore {
     db: Arc<DB>,
     cache: Cache,
+    dicts: Arc<Dictionaries>,
 }
 
 fn err(e: rocksdb::Error) -> ColdError {
     ColdError(e.into_string())
 }
 
-const CF_NAMES: [&str; 2] = ["data", "ttl"];
+/// Column families. A store made before `meta` existed gets it when
+/// opened (`create_missing_column_families`).
+const CF_NAMES: [&str; 3] = ["data", "ttl", "meta"];
 
 fn cf_name(cf: Cf) -> &'static str {
     match cf {
         Cf::Data => CF_NAMES[0],
         Cf::Ttl => CF_NAMES[1],
+        Cf::Meta => CF_NAMES[2],
     }
 }
 
 impl RocksStore {
     /// Opens (creating if needed) the store at `path`. With `fresh`, any
-    /// previous contents are destroyed first.
+    /// previous contents are destroyed first. Its compression
+    /// dictionaries are loaded (damaged ones are listed in
+    /// `dicts().load_errors()`).
     pub fn open(path: &Path, cfg: &RocksConfig, fresh: bool) -> Result<RocksStore, ColdError> {
         let cache = Cache::new_lru_cache(cfg.block_cache_bytes.max(256 << 10));
         let mut table = BlockBasedOptions::default();
@@ -91,10 +97,16 @@ impl RocksStore {
             .map(|n| ColumnFamilyDescriptor::new(*n, cf_opts.clone()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)
             .map_err(|e| ColdError(format!("{}: {}", path.display(), e.into_string())))?;
-        Ok(RocksStore {
+        let store = RocksStore {
             db: Arc::new(db),
             cache,
-        })
+            dicts: Arc::default(),
+        };
+        store
+            .dicts
+            .load(&store)
+            .map_err(|e| ColdError(format!("{}: loading dictionaries: {e}", path.display())))?;
+        Ok(store)
     }
 
     /// Opens the store at `live` as a copy of the checkpoint `checkpoint`
@@ -294,6 +306,10 @@ impl ColdStore for RocksStore {
             .map_err(|e| ColdError(format!("{}: {}", dir.display(), e.into_string())))
     }
 
+    fn dicts(&self) -> &Arc<Dictionaries> {
+        &self.dicts
+    }
+
     fn mem_detail(&self) -> Vec<(&'static str, u64)> {
         vec![
             ("memtables", self.prop("rocksdb.cur-size-all-mem-tables")),
@@ -342,5 +358,83 @@ mod tests {
         // The snapshot still sees what was there when it was taken.
         let seen: usize = rx.iter().map(|c| c.expect("chunk").len()).sum();
         assert_eq!(seen, 2);
+    }
+
+    /// Similar JSON-ish string payloads (type 0), for training.
+    fn samples(n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| {
+                let body = format!(
+                    r#"{{"id":{i},"name":"user{}","city":"Springfield","tags":["a","b"],"n":{}}}"#,
+                    i * 7919 % 10007,
+                    i * 31 % 977
+                );
+                let mut p = vec![0u8, body.len() as u8];
+                p.extend_from_slice(body.as_bytes());
+                p.extend_from_slice(&[10, 0]);
+                p.extend_from_slice(&(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
+                p
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_store_made_before_the_meta_family_opens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let k = super::super::data_key(0, b"a");
+        {
+            let mut opts = Options::default();
+            opts.create_if_missing(true);
+            opts.create_missing_column_families(true);
+            let db = DB::open_cf(&opts, dir.path(), ["data", "ttl"]).expect("old store");
+            let cf = db.cf_handle("data").expect("data");
+            db.put_cf(cf, &k, b"1").expect("put");
+            db.flush_cf(cf).expect("flush");
+        }
+        let s = RocksStore::open(dir.path(), &RocksConfig::default(), false).expect("open");
+        assert!(matches!(s.get(Cf::Data, &k, false), Ok(Fetch::Found(v)) if v == b"1"));
+        assert_eq!(s.dicts().stats().dictionaries, 0);
+        s.write(vec![Op::Put(Cf::Meta, b"x".to_vec(), b"y".to_vec())])
+            .expect("meta usable");
+    }
+
+    #[test]
+    fn dictionaries_survive_reopen_checkpoint_and_flush() {
+        use super::super::{decode_record, encode_record_with};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let live = dir.path().join("live");
+        let cfg = RocksConfig::default();
+        let payload = samples(1001).pop().expect("one");
+        let rec = {
+            let s = RocksStore::open(&live, &cfg, true).expect("open");
+            let r = s.dicts().train_class(&s, 0, samples(1000), 3);
+            assert_eq!(r.adopted, Some(1), "{r:?}");
+            let rec = encode_record_with(&payload, None, 0, 3, Some(s.dicts())).expect("enc");
+            assert_eq!(decode_record(&rec).expect("h").dict_id, 1);
+            // FLUSHALL range-deletes data and ttl only.
+            let (lo, hi) = super::super::db_range(0);
+            s.write(vec![
+                Op::DeleteRange(Cf::Data, lo.clone(), hi.clone()),
+                Op::DeleteRange(Cf::Ttl, lo, hi),
+            ])
+            .expect("flush");
+            s.checkpoint(&dir.path().join("ckpt")).expect("checkpoint");
+            rec
+        };
+        let reopened = RocksStore::open(&live, &cfg, false).expect("reopen");
+        assert_eq!(reopened.dicts().stats().dictionaries, 1);
+        let r = decode_record(&rec).expect("h");
+        assert_eq!(r.payload(reopened.dicts()).expect("payload"), payload);
+        drop(reopened);
+        let restored =
+            RocksStore::open_from_checkpoint(&dir.path().join("ckpt"), &dir.path().join("r"), &cfg)
+                .expect("restore");
+        assert_eq!(restored.dicts().current_id(0), Some(1));
+        assert_eq!(r.payload(restored.dicts()).expect("payload"), payload);
+        drop(restored);
+        // A fresh store starts without dictionaries.
+        let fresh = RocksStore::open(&live, &cfg, true).expect("fresh");
+        assert_eq!(fresh.dicts().stats().dictionaries, 0);
+        assert!(r.payload(fresh.dicts()).is_err());
     }
 }

@@ -674,6 +674,16 @@ impl Default for Config {
     }
 }
 
+/// Bumped by every option change: connections cache the limits they
+/// apply while reading and re-read them when this moves (no lock needed
+/// to notice).
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The current option generation (see `GENERATION`).
+pub fn generation() -> u64 {
+    GENERATION.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Config {
     pub fn new() -> Config {
         let values = OPTIONS.iter().map(|o| o.default.to_string()).collect();
@@ -705,6 +715,7 @@ impl Config {
     /// Sets an option from text (validated). `startup` allows immutable
     /// options (config file and command line).
     pub fn set(&mut self, name: &str, raw: &str, startup: bool) -> Result<(), String> {
+        GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (i, spec) = find(name)
             .ok_or_else(|| "Unknown option or number of arguments for CONFIG SET".to_string())?;
         if !startup && spec.mutability == Mutability::Immutable {

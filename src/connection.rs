@@ -21,6 +21,10 @@ use crate::server::{now_ms, Shared};
 const READ_CHUNK: usize = 16 * 1024;
 /// Commands run per lock acquisition before other clients get a turn.
 const MAX_BATCH: usize = 1024;
+/// Cold records read off the lock per round: the values wait in memory
+/// until their commands run, so a long pipeline of cold reads goes in
+/// rounds of this many.
+const MAX_COLD_READS: usize = 64;
 
 fn is_local(peer: &SocketAddr) -> bool {
     crate::cmd::connection::is_local_peer(peer)
@@ -52,11 +56,11 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
             let io = client.io.clone();
             st.clients.insert(id, client);
             st.connected += 1;
-            Ok(io)
+            Ok((io, ConnLimits::of(&st, authenticated)))
         }
     };
-    let io = match admitted {
-        Ok(io) => io,
+    let (io, mut conn_limits) = match admitted {
+        Ok(v) => v,
         Err(msg) => {
             let _ = wr.write_all(msg.as_bytes()).await;
             return;
@@ -74,6 +78,9 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     let mut warmed_front = false;
     // Cold values read off the lock for the batch about to run.
     let mut cold_values: Option<crate::tier::ColdValues> = None;
+    // Commands the last round of cold reads covered: run at most these
+    // before reading the next round.
+    let mut run_limit = MAX_BATCH;
 
     'conn: loop {
         // A busy script holds the state lock: wait or answer -BUSY without it.
@@ -83,14 +90,16 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
             break;
         }
         // Parse everything that has arrived.
-        if protocol_error.is_none() {
-            let limits = {
+        // (After a round of cold reads the batch runs first: anything
+        // that arrived meanwhile is parsed on the next turn.)
+        if protocol_error.is_none() && !warmed_front {
+            if conn_limits.generation != crate::config::generation() {
                 let st = shared.state.lock();
-                let authenticated = st.clients.get(&id).map(|c| c.authenticated).unwrap_or(true);
-                Limits {
-                    max_bulk: st.config.hot.proto_max_bulk_len,
-                    authenticated,
-                }
+                conn_limits = ConnLimits::of(&st, conn_limits.authenticated);
+            }
+            let limits = Limits {
+                max_bulk: conn_limits.max_bulk,
+                authenticated: conn_limits.authenticated,
             };
             // Before AUTH, parse one command at a time: a successful AUTH
             // lifts the limits for the commands after it (as in Redis).
@@ -130,10 +139,18 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                     // the lock first (one round for the whole batch), so
                     // neither the disk nor decompression stalls other
                     // clients.
-                    for args in batch.iter().take(MAX_BATCH) {
+                    let mut covered = MAX_BATCH;
+                    for (n, args) in batch.iter().take(MAX_BATCH).enumerate() {
+                        if tickets.len() >= MAX_COLD_READS {
+                            covered = n;
+                            break;
+                        }
                         crate::tier::command_tickets(&mut st, &client, args, &mut tickets);
                     }
                     cold_reads = crate::tier::cold_reads(&st, &mut tickets);
+                    if cold_reads.is_some() {
+                        run_limit = covered;
+                    }
                 }
                 warmed_front = false;
                 let stashed = cold_values.is_some();
@@ -176,13 +193,16 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                         wait = Wait::Blocked;
                         break;
                     }
-                    if client.close_after_reply || io.is_killed() || ran >= MAX_BATCH {
+                    if client.close_after_reply || io.is_killed() || ran >= run_limit {
                         break;
                     }
                 }
                 // The protocol error goes after every command before it.
                 if stashed {
                     crate::tier::clear_stash(&mut st);
+                }
+                if cold_reads.is_none() {
+                    run_limit = MAX_BATCH;
                 }
                 if batch.is_empty() && wait == Wait::No && cold_reads.is_none() {
                     if let Some(msg) = protocol_error.take().filter(|_| !client.close_after_reply) {
@@ -192,6 +212,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                     }
                 }
                 let closing = client.close_after_reply;
+                conn_limits = ConnLimits::of(&st, client.authenticated);
                 st.clients.insert(id, client);
                 // Write the batch's AOF records; replies wait for the ticket.
                 (closing, crate::aof::batch_end(&mut st))
@@ -235,8 +256,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
         }
 
         // Query buffer limit: data buffered but not yet a whole command.
-        let limit = shared.state.lock().config.hot.client_query_buffer_limit;
-        if (buf.len() + parser.pending_bytes()) as i64 > limit {
+        if (buf.len() + parser.pending_bytes()) as i64 > conn_limits.query_buffer {
             crate::log::warning(&format!(
                 "Closing client {peer} that reached max query buffer length"
             ));
@@ -276,6 +296,29 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     crate::blocking::client_gone(&mut st, id);
     st.monitors.retain(|m| *m != id);
     st.connected = st.connected.saturating_sub(1);
+}
+
+/// The limits a connection applies to what it reads, copied from the
+/// state at the end of each batch and whenever an option changed (so
+/// reading and parsing need no lock).
+#[derive(Clone, Copy)]
+struct ConnLimits {
+    max_bulk: i64,
+    authenticated: bool,
+    query_buffer: i64,
+    /// `config::generation()` when read.
+    generation: u64,
+}
+
+impl ConnLimits {
+    fn of(st: &crate::server::State, authenticated: bool) -> ConnLimits {
+        ConnLimits {
+            generation: crate::config::generation(),
+            max_bulk: st.config.hot.proto_max_bulk_len,
+            authenticated,
+            query_buffer: st.config.hot.client_query_buffer_limit,
+        }
+    }
 }
 
 /// Writes `data`, giving up if the client is killed meanwhile (a client

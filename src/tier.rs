@@ -643,6 +643,9 @@ pub fn command_tickets(
         let Some(cmd) = crate::command::lookup(args) else {
             return;
         };
+        if !reads_value(cmd, args) {
+            return;
+        }
         for i in cmd.keys.positions(args) {
             if let Some(t) = args
                 .get(i)
@@ -660,6 +663,21 @@ pub fn command_tickets(
         }
         Some(_) => {}
         None => add(state, args),
+    }
+}
+
+/// False for commands that never read a cold key's value: they answer
+/// from the record's header, move the record, or replace the value
+/// (SET without GET). Reading those records ahead would be wasted.
+fn reads_value(cmd: &CommandSpec, args: &[Bytes]) -> bool {
+    match cmd.name {
+        "exists" | "type" | "ttl" | "pttl" | "expiretime" | "pexpiretime" | "expire"
+        | "pexpire" | "expireat" | "pexpireat" | "persist" | "del" | "unlink" | "touch"
+        | "object" | "rename" | "renamenx" | "setex" | "psetex" | "mset" | "setnx" | "msetnx" => {
+            false
+        }
+        "set" => args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")),
+        _ => true,
     }
 }
 

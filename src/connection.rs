@@ -328,6 +328,13 @@ async fn send(wr: &mut OwnedWriteHalf, data: &[u8], io: &ClientIo) -> bool {
     if io.is_killed() {
         return false;
     }
+    // The socket usually takes the whole reply at once: no timer needed.
+    let data = match wr.try_write(data) {
+        Ok(n) if n == data.len() => return true,
+        Ok(n) => &data[n..],
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => data,
+        Err(_) => return false,
+    };
     let killed = async {
         loop {
             if io.is_killed() {

@@ -75,6 +75,10 @@ const SPILL_RETRY: Duration = Duration::from_millis(250);
 /// Fast off-lock read rounds needed before reads move onto the
 /// connection's own task.
 const FAST_ROUNDS: u32 = 32;
+/// A read this slow went to the disk (a page-cache hit takes
+/// microseconds; a preempted one on a busy machine may take a
+/// millisecond or so).
+const SLOW_READ: Duration = Duration::from_millis(2);
 
 /// Records an off-lock read round (`slowest`: its slowest read): after
 /// `FAST_ROUNDS` fast rounds in a row, reads run on the connection's task
@@ -82,7 +86,7 @@ const FAST_ROUNDS: u32 = 32;
 /// read) sends them back to the pool, so a slow disk never holds up a
 /// runtime thread that other clients need.
 fn read_round_done(state: &mut State, slowest: Duration) {
-    if slowest < Duration::from_millis(1) {
+    if slowest < SLOW_READ {
         state.tier.fast_warms = state.tier.fast_warms.saturating_add(1);
         if state.tier.fast_warms >= FAST_ROUNDS {
             state.tier.inline_reads = true;
@@ -97,6 +101,10 @@ fn read_round_done(state: &mut State, slowest: Duration) {
 #[derive(Default)]
 pub struct Kick {
     pending: StdMutex<bool>,
+    /// A wake-up is pending and not yet taken: further wakes are no-ops
+    /// (commands call `wake` while memory is over the limit; each
+    /// condvar notify is a system call).
+    signalled: AtomicBool,
     cv: Condvar,
     pub stop: AtomicBool,
     /// Spill rounds run by the thread (INFO tiering).
@@ -105,6 +113,9 @@ pub struct Kick {
 
 impl Kick {
     pub fn wake(&self) {
+        if self.signalled.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         *p = true;
         self.cv.notify_one();
@@ -120,6 +131,7 @@ impl Kick {
                 .unwrap_or_else(|e| e.into_inner().0);
         }
         *p = false;
+        self.signalled.store(false, Ordering::Release);
     }
 }
 

@@ -185,6 +185,12 @@ impl ColdStore for RocksStore {
         let mut ro = ReadOptions::default();
         if cache_only {
             ro.set_read_tier(ReadTier::BlockCache);
+        } else if cf == Cf::Data {
+            // Point reads of values go to the OS page cache: the block
+            // cache is a small share of maxmemory and keeps the index and
+            // filter blocks every read needs, which value blocks read once
+            // would only push out.
+            ro.fill_cache(false);
         }
         match self.db.get_pinned_cf_opt(self.cf(cf)?, key, &ro) {
             Ok(Some(v)) => Ok(Fetch::Found(v.to_vec())),

@@ -37,6 +37,10 @@ pub struct Tier {
     /// Used memory as last measured, and when.
     used: u64,
     measured: Option<Instant>,
+    /// The cold store's memory as last asked, and when (RocksDB sums it
+    /// over every table reader: too dear to ask every few milliseconds).
+    store_mem: u64,
+    store_measured: Option<Instant>,
     pool: Pool,
     /// Wakes the spiller thread.
     pub kick: Arc<Kick>,
@@ -149,6 +153,10 @@ pub fn measure(state: &State) -> u64 {
 /// inline.
 const MEASURE_EVERY: Duration = Duration::from_millis(4);
 
+/// How long the cold store's memory figure stays fresh: its memtables
+/// and caches are bounded and move slowly next to the allocator's count.
+const STORE_MEASURE_EVERY: Duration = Duration::from_millis(50);
+
 /// Used memory, re-measured at most every [`MEASURE_EVERY`].
 fn used_memory(state: &mut State) -> u64 {
     let fresh = state
@@ -156,7 +164,16 @@ fn used_memory(state: &mut State) -> u64 {
         .measured
         .is_some_and(|t| t.elapsed() < MEASURE_EVERY);
     if !fresh {
-        state.tier.used = measure(state);
+        let store_fresh = state
+            .tier
+            .store_measured
+            .is_some_and(|t| t.elapsed() < STORE_MEASURE_EVERY);
+        if !store_fresh {
+            state.tier.store_mem = state.tier.store.as_ref().map_or(0, |s| s.mem_bytes());
+            state.tier.store_measured = Some(Instant::now());
+        }
+        state.tier.used = (crate::info::allocated_bytes() + state.tier.store_mem)
+            .saturating_sub(state.tier.discount);
         state.tier.measured = Some(Instant::now());
     }
     state.tier.used

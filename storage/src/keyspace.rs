@@ -1764,6 +1764,11 @@ impl Db {
     /// replacing whatever `to` held. Returns false if `from` is missing.
     /// Expiry is not checked: callers look both keys up first.
     pub fn rename(&mut self, from: &[u8], to: Bytes) -> bool {
+        if from == &to[..] {
+            // A no-op (the command layer answers it before; a cold record
+            // must not be deleted and re-put under its own name).
+            return self.keys.contains_key(from) || self.cold_meta(from, i64::MIN).is_some();
+        }
         if self.cold_len() > 0 && !self.keys.contains_key(from) {
             // A spill of `to` in flight would delete a record written
             // under its name: then move the value through memory.
@@ -2369,6 +2374,70 @@ mod tests {
     }
 
     #[test]
+    fn a_value_read_off_the_lock_is_used_only_while_its_record_is_unchanged() {
+        let store: crate::cold::Store = std::sync::Arc::new(crate::cold::MemStore::new());
+        let mut db = Db::new(9);
+        db.attach_cold(store.clone(), 0, rdb::convert::Limits::default());
+        let spill = |db: &mut Db, k: &[u8]| {
+            let Ok(job) = db.spill_prepare_or_drop(k, 0).expect("in memory") else {
+                return; // unchanged since promotion: dropped, record kept
+            };
+            let rec = crate::cold::encode_record(&job.payload, job.expire_at, job.lfu, 1)
+                .expect("encode");
+            store.write(job.ops(rec)).expect("write");
+            assert!(db.spill_commit(&job, true, 0));
+        };
+        let get = |db: &mut Db, k: &[u8]| {
+            db.get(k, 0, Touch::No).map(|e| match &e.value {
+                Value::Str(s) => s.to_bytes(),
+                _ => Bytes::new(),
+            })
+        };
+        db.set(Bytes::from("a"), s("one"), 0);
+        spill(&mut db, b"a");
+        assert!(
+            db.cold_ticket(b"missing").is_some(),
+            "no probe: any absent key"
+        );
+        // Unchanged: the promotion takes the stashed value, not the store
+        // (the record is removed behind the database's back to prove it).
+        let t = db.cold_ticket(b"a").expect("cold");
+        let p = t.read(store.as_ref());
+        store
+            .write(vec![Op::Delete(Cf::Data, cold::data_key(0, b"a"))])
+            .expect("delete");
+        db.stash_prefetched(p);
+        assert_eq!(get(&mut db, b"a").as_deref(), Some(&b"one"[..]));
+        assert!(db.cold_ticket(b"a").is_none(), "resident now");
+        // Changed after the ticket (new value, spilled again): the stale
+        // value is ignored and the store is read.
+        db.set(Bytes::from("a"), s("two"), 0);
+        spill(&mut db, b"a");
+        let t = db.cold_ticket(b"a").expect("cold");
+        let p = t.read(store.as_ref());
+        assert!(db.promote(b"a", 0));
+        db.set(Bytes::from("a"), s("three"), 0);
+        spill(&mut db, b"a");
+        db.stash_prefetched(p);
+        assert_eq!(get(&mut db, b"a").as_deref(), Some(&b"three"[..]));
+        // A range delete voids every earlier ticket.
+        spill(&mut db, b"a");
+        let t = db.cold_ticket(b"a").expect("cold");
+        let p = t.read(store.as_ref());
+        db.clear();
+        db.stash_prefetched(p);
+        assert_eq!(get(&mut db, b"a"), None);
+        // Another database's ticket (SWAPDB) is not this one's.
+        let mut other = Db::new(10);
+        other.attach_cold(store.clone(), 1, rdb::convert::Limits::default());
+        db.set(Bytes::from("b"), s("bee"), 0);
+        spill(&mut db, b"b");
+        let p = db.cold_ticket(b"b").expect("cold").read(store.as_ref());
+        other.stash_prefetched(p);
+        assert!(other.cold.as_ref().is_some_and(|c| c.stash.is_empty()));
+    }
+
+    #[test]
     fn tiered_keyspace_matches_a_model_with_spills_in_flight() {
         use rand::Rng;
         use std::collections::{HashMap, VecDeque};
@@ -2379,6 +2448,12 @@ mod tests {
         let mut model: HashMap<Bytes, (String, Option<i64>)> = HashMap::new();
         // Jobs prepared, and whether their record was written yet.
         let mut flight: VecDeque<(SpillJob, bool)> = VecDeque::new();
+        // Cold reads made "off the lock": tickets not yet read, and values
+        // read but not yet stashed. Any of them may be stale by the time
+        // it is used; the model check catches a stale value served.
+        let mut tickets: VecDeque<ColdTicket> = VecDeque::new();
+        let mut reads: Vec<Prefetched> = Vec::new();
+        let mut stash_uses = 0u64;
         let val = |db: &mut Db, k: &[u8]| -> Option<String> {
             db.get(k, 0, Touch::Yes).map(|e| match &e.value {
                 Value::Str(s) => String::from_utf8_lossy(&s.to_bytes()).into_owned(),
@@ -2387,7 +2462,8 @@ mod tests {
         };
         for step in 0..60_000u32 {
             let k = Bytes::from(format!("k{}", rng.random_range(0..40u32)));
-            match rng.random_range(0..16u32) {
+            let action = rng.random_range(0..20u32);
+            match action {
                 0..=2 => {
                     let v = format!("v{step}");
                     db.set(k.clone(), s(&v), 0);
@@ -2462,7 +2538,36 @@ mod tests {
                         }
                     }
                 }
+                15 => {
+                    // A cold key if there is one (any key otherwise).
+                    let mut cold = Vec::new();
+                    db.cold_keys(0, |c| cold.push(Bytes::copy_from_slice(c)));
+                    let pick = if cold.is_empty() {
+                        k.clone()
+                    } else {
+                        cold[rng.random_range(0..cold.len())].clone()
+                    };
+                    if let Some(t) = db.cold_ticket(&pick) {
+                        tickets.push_back(t);
+                    }
+                }
+                16 | 17 => {
+                    if let Some(t) = tickets.pop_front() {
+                        reads.push(t.read(store.as_ref()));
+                    }
+                }
+                18 => {
+                    let before = db.cold.as_ref().map_or(0, |c| c.stash.len());
+                    for p in reads.drain(..) {
+                        db.stash_prefetched(p);
+                    }
+                    stash_uses +=
+                        db.cold.as_ref().map_or(0, |c| c.stash.len()) as u64 - before as u64;
+                }
                 _ => {
+                    if rng.random_range(0..8u32) == 0 {
+                        db.clear_stash();
+                    }
                     if rng.random_range(0..50u32) == 0 {
                         db.flush();
                         model.clear();
@@ -2488,6 +2593,7 @@ mod tests {
             db.spill_commit(&job, true, 0);
         }
         assert!(db.cold_len() > 0, "the test never spilled");
+        assert!(stash_uses > 100, "only {stash_uses} values stashed");
         assert_eq!(db.len(), model.len());
         for (k, (v, t)) in &model {
             assert_eq!(db.expire_at(k), *t);

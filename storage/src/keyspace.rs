@@ -1137,7 +1137,7 @@ impl Db {
         entry.lfu = Lfu((u32::from(crate::lfu::minutes(now_ms)) << 8) | u32::from(meta.lfu));
         // Cold at the cut: a snapshot gets it from the cold tier.
         self.snap_mark_new(&mut entry);
-        let key = crate::value::compact(Bytes::copy_from_slice(key));
+        let key = Bytes::copy_from_slice(key);
         if let Some(at) = meta.expire_at {
             self.expires.insert(key.clone(), at);
         }

@@ -7,47 +7,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::info_field;
+use common::ServerProcess as Proc;
 use redis::Connection;
-
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Proc {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let log = dir.join(format!("server-{n}.log"));
-    let f = std::fs::File::create(&log).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_strata-server"))
-        .args(["--port", &port.to_string(), "--save", ""])
-        .arg("--dir")
-        .arg(dir)
-        .args(extra)
-        .stdout(Stdio::from(f.try_clone().expect("log")))
-        .stderr(Stdio::from(f))
-        .spawn()
-        .expect("spawn strata-server");
-    Proc { child, log }
-}
 
 const TIERED: &[&str] = &[
     "--maxmemory",
@@ -58,23 +23,6 @@ const TIERED: &[&str] = &[
     "always",
 ];
 
-fn connect(p: &mut Proc, port: u16) -> Connection {
-    let url = format!("redis://127.0.0.1:{port}/");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(Some(st)) = p.child.try_wait() {
-            panic!("server exited ({st}):\n{}", p.log());
-        }
-        if let Ok(mut c) = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()) {
-            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                return c;
-            }
-        }
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Waits for the server to exit on its own; returns its log.
 fn expect_exit(mut p: Proc) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -84,27 +32,6 @@ fn expect_exit(mut p: Proc) -> String {
             return p.log();
         }
         assert!(Instant::now() < deadline, "server kept running");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn rewrite(c: &mut Connection) {
-    let before: u64 = info_field(c, "persistence", "aof_rewrites")
-        .parse()
-        .unwrap_or(0);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while redis::cmd("BGREWRITEAOF").query::<String>(c).is_err() {
-        assert!(Instant::now() < deadline, "BGREWRITEAOF never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    loop {
-        let n: u64 = info_field(c, "persistence", "aof_rewrites")
-            .parse()
-            .unwrap_or(0);
-        if n > before && info_field(c, "persistence", "aof_rewrite_in_progress") == "0" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "rewrite did not finish");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -161,15 +88,15 @@ fn fill_and_checkpoint(c: &mut Connection) {
             .ignore();
     }
     pipe.query::<()>(c).expect("fill");
-    rewrite(c);
+    common::bgrewriteaof_and_wait(c);
 }
 
 #[test]
 fn a_crash_replays_the_tail_once_on_the_checkpointed_cold_tier() {
     let dir = tempfile::tempdir().expect("tmp");
     let port = common::free_port();
-    let mut p = spawn(dir.path(), port, TIERED);
-    let mut c = connect(&mut p, port);
+    let mut p = Proc::spawn(dir.path(), port, TIERED);
+    let mut c = p.connect(port);
     fill_and_checkpoint(&mut c);
     let cold: u64 = info_field(&mut c, "tiering", "cold_keys")
         .parse()
@@ -216,8 +143,8 @@ fn a_crash_replays_the_tail_once_on_the_checkpointed_cold_tier() {
     kill9(p);
 
     for generation in 1..=2u64 {
-        let mut p = spawn(dir.path(), port, TIERED);
-        let mut c = connect(&mut p, port);
+        let mut p = Proc::spawn(dir.path(), port, TIERED);
+        let mut c = p.connect(port);
         assert!(p.log().contains("Cold tier restored"), "{}", p.log());
         let after: u64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
         assert_eq!(after, dbsize, "generation {generation}");
@@ -268,7 +195,7 @@ fn a_crash_replays_the_tail_once_on_the_checkpointed_cold_tier() {
         let v: Vec<u8> = redis::cmd("GET").arg("new999").query(&mut c).expect("get");
         assert_eq!(v, value(999 + 7));
         // Next generation: a checkpoint, one more INCR each, a kill.
-        rewrite(&mut c);
+        common::bgrewriteaof_and_wait(&mut c);
         let mut pipe = redis::pipe();
         for i in 0..200u64 {
             pipe.cmd("INCR").arg(format!("n{i}")).ignore();
@@ -277,8 +204,8 @@ fn a_crash_replays_the_tail_once_on_the_checkpointed_cold_tier() {
         kill9(p);
     }
     // Old checkpoints are removed once a newer base is in force.
-    let mut p = spawn(dir.path(), port, TIERED);
-    let mut c = connect(&mut p, port);
+    let mut p = Proc::spawn(dir.path(), port, TIERED);
+    let mut c = p.connect(port);
     let colds = files(dir.path())
         .into_iter()
         .filter(|(n, _)| n.contains(".cold"))
@@ -305,8 +232,8 @@ fn a_crash_replays_the_tail_once_on_the_checkpointed_cold_tier() {
         incr < 1024,
         "tail left after a shutdown checkpoint: {incr} bytes"
     );
-    let mut p = spawn(dir.path(), port, TIERED);
-    let mut c = connect(&mut p, port);
+    let mut p = Proc::spawn(dir.path(), port, TIERED);
+    let mut c = p.connect(port);
     let again: u64 = redis::cmd("GET").arg("n0").query(&mut c).expect("get");
     assert_eq!(again, n);
     let after: u64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
@@ -317,8 +244,8 @@ fn a_crash_replays_the_tail_once_on_the_checkpointed_cold_tier() {
 fn damaged_or_missing_checkpoints_stop_startup_with_their_name() {
     let dir = tempfile::tempdir().expect("tmp");
     let port = common::free_port();
-    let mut p = spawn(dir.path(), port, TIERED);
-    let mut c = connect(&mut p, port);
+    let mut p = Proc::spawn(dir.path(), port, TIERED);
+    let mut c = p.connect(port);
     fill_and_checkpoint(&mut c);
     kill9(p);
     let aof = dir.path().join("appendonlydir");
@@ -334,7 +261,7 @@ fn damaged_or_missing_checkpoints_stop_startup_with_their_name() {
     let mut bad = good.clone();
     bad[12] ^= 0x40;
     std::fs::write(&cut, &bad).expect("write");
-    let log = expect_exit(spawn(dir.path(), port, TIERED));
+    let log = expect_exit(Proc::spawn(dir.path(), port, TIERED));
     assert!(
         log.contains("Bad cold tier cut file") && log.contains("strata-cut"),
         "{log}"
@@ -343,14 +270,14 @@ fn damaged_or_missing_checkpoints_stop_startup_with_their_name() {
 
     // A truncated one.
     std::fs::write(&cut, &good[..good.len() / 2]).expect("write");
-    let log = expect_exit(spawn(dir.path(), port, TIERED));
+    let log = expect_exit(Proc::spawn(dir.path(), port, TIERED));
     assert!(log.contains("strata-cut"), "{log}");
 
     // The checkpoint directory missing.
     std::fs::write(&cut, &good).expect("write");
     let moved = dir.path().join("moved.cold");
     std::fs::rename(&ckpt, &moved).expect("rename");
-    let log = expect_exit(spawn(dir.path(), port, TIERED));
+    let log = expect_exit(Proc::spawn(dir.path(), port, TIERED));
     assert!(
         log.contains("needs its cold tier checkpoint") && log.contains(".cold"),
         "{log}"
@@ -364,13 +291,13 @@ fn damaged_or_missing_checkpoints_stop_startup_with_their_name() {
         .expect("base");
     let other = tempfile::tempdir().expect("tmp");
     std::fs::copy(&base, other.path().join("dump.rdb")).expect("copy");
-    let log = expect_exit(spawn(other.path(), port, &[]));
+    let log = expect_exit(Proc::spawn(other.path(), port, &[]));
     assert!(log.contains("holds only the hot tier"), "{log}");
 
     // Put back, everything loads.
     std::fs::rename(&moved, &ckpt).expect("rename back");
-    let mut p = spawn(dir.path(), port, TIERED);
-    let mut c = connect(&mut p, port);
+    let mut p = Proc::spawn(dir.path(), port, TIERED);
+    let mut c = p.connect(port);
     let n: u64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
     assert_eq!(n, KEYS + 300);
 }

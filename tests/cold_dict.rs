@@ -8,10 +8,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::ServerProcess as Proc;
 use common::{info_field, TestServer};
 use redis::Connection;
 use strata_storage::cold::{self, Cf, ColdStore};
@@ -202,10 +201,7 @@ fn spills_train_and_use_a_dictionary_and_redis_loads_the_dump() {
         "ok"
     );
     let dump = s.dir.join("dump.rdb");
-    let dir = tempfile::tempdir().expect("tmp");
-    std::fs::copy(&dump, dir.path().join("dump.rdb")).expect("copy");
-    let Some(redis) = common::RedisServer::start_in(dir) else {
-        eprintln!("redis-server missing: dump check skipped");
+    let Some(redis) = common::RedisServer::load_dump(&dump) else {
         return;
     };
     let mut r = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
@@ -251,78 +247,17 @@ fn turning_dictionaries_off_writes_plain_records_and_keeps_old_ones_readable() {
 // ---------------------------------------------------------------------
 // Restart through the cold checkpoint (a real server process).
 
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-fn spawn(dir: &Path, port: u16, n: usize) -> Proc {
-    let log = dir.join(format!("server-{n}.log"));
-    let f = std::fs::File::create(&log).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_strata-server"))
-        .args(["--port", &port.to_string(), "--save", ""])
-        .arg("--dir")
-        .arg(dir)
-        .args(["--appendonly", "yes", "--appendfsync", "everysec"])
-        .stdout(Stdio::from(f.try_clone().expect("log")))
-        .stderr(Stdio::from(f))
-        .spawn()
-        .expect("spawn strata-server");
-    Proc { child, log }
-}
-
-fn connect(p: &mut Proc, port: u16) -> Connection {
-    let url = format!("redis://127.0.0.1:{port}/");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(Some(st)) = p.child.try_wait() {
-            panic!("server exited ({st}):\n{}", p.log());
-        }
-        if let Ok(mut c) = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()) {
-            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                return c;
-            }
-        }
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn rewrite(c: &mut Connection) {
-    let before = info_num(c, "persistence", "aof_rewrites");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while redis::cmd("BGREWRITEAOF").query::<String>(c).is_err() {
-        assert!(Instant::now() < deadline, "BGREWRITEAOF never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    wait_until("the rewrite", 60, || {
-        info_num(c, "persistence", "aof_rewrites") > before
-            && info_num(c, "persistence", "aof_rewrite_in_progress") == 0
-    });
-}
+const AOF: &[&str] = &["--appendonly", "yes", "--appendfsync", "everysec"];
 
 #[test]
 fn dictionaries_survive_a_restart_through_the_cold_checkpoint() {
     let dir = tempfile::tempdir().expect("tmp");
     let port = common::free_port();
-    let mut p = spawn(dir.path(), port, 0);
-    let mut c = connect(&mut p, port);
+    let mut p = Proc::spawn(dir.path(), port, AOF);
+    let mut c = p.connect(port);
     fill_with_dictionary(&mut c);
     let dictionaries = info_num(&mut c, "tiering", "dictionaries");
-    rewrite(&mut c);
+    common::bgrewriteaof_and_wait(&mut c);
     assert!(
         info_num(&mut c, "tiering", "cold_keys") >= (FIRST + SECOND + HASHES) as i64,
         "still cold after the rewrite"
@@ -330,8 +265,8 @@ fn dictionaries_survive_a_restart_through_the_cold_checkpoint() {
     drop(c);
     drop(p); // SIGKILL: the cold tier comes back from the checkpoint
 
-    let mut p = spawn(dir.path(), port, 1);
-    let mut c = connect(&mut p, port);
+    let mut p = Proc::spawn(dir.path(), port, AOF);
+    let mut c = p.connect(port);
     let log = p.log();
     assert!(log.contains("Cold tier restored"), "{log}");
     assert!(

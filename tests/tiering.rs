@@ -769,9 +769,7 @@ fn bgsave_covers_both_tiers_and_redis_loads_it() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    std::fs::copy(&path, dir.path().join("dump.rdb")).expect("copy");
-    let Some(redis) = common::RedisServer::start_in(dir) else {
+    let Some(redis) = common::RedisServer::load_dump(&path) else {
         return;
     };
     let mut r = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))

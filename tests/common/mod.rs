@@ -159,6 +159,23 @@ impl RedisServer {
         RedisServer::start_in(dir)
     }
 
+    /// Starts redis-server on a copy of the dump at `dump` (in a fresh
+    /// directory). `None` if redis-server is not installed, which CI
+    /// refuses.
+    pub fn load_dump(dump: &std::path::Path) -> Option<RedisServer> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(dump, dir.path().join("dump.rdb")).expect("copy the dump");
+        let redis = RedisServer::start_in(dir);
+        if redis.is_none() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "redis-server must be installed in CI"
+            );
+            eprintln!("redis-server missing: dump check skipped");
+        }
+        redis
+    }
+
     /// Starts redis-server with `--dir` in `dir` (it loads a dump.rdb
     /// found there).
     pub fn start_in(dir: tempfile::TempDir) -> Option<RedisServer> {
@@ -415,5 +432,84 @@ impl RawConn {
     pub fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];
         matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+    }
+}
+
+/// A `strata-server` process (killed when dropped) writing its output to
+/// a log file in its directory: for tests that restart or crash it.
+pub struct ServerProcess {
+    pub child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServerProcess {
+    /// Starts the server on `dir` and `port` (no RDB saves) with `extra`
+    /// arguments; each start gets its own log file.
+    pub fn spawn(dir: &std::path::Path, port: u16, extra: &[&str]) -> ServerProcess {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = dir.join(format!("server-{n}.log"));
+        let f = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_strata-server"))
+            .args(["--port", &port.to_string(), "--save", ""])
+            .arg("--dir")
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::from(f.try_clone().expect("log")))
+            .stderr(Stdio::from(f))
+            .spawn()
+            .expect("spawn strata-server");
+        ServerProcess { child, log }
+    }
+
+    /// Everything the server wrote so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A connection once the server answers PING (panics with its log if
+    /// it exits first).
+    pub fn connect(&mut self, port: u16) -> redis::Connection {
+        let url = format!("redis://127.0.0.1:{port}/");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("server exited ({st}):\n{}", self.log());
+            }
+            if let Ok(mut c) = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()) {
+                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                    return c;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Starts BGREWRITEAOF (retrying while another rewrite runs) and waits
+/// until it has finished.
+pub fn bgrewriteaof_and_wait(c: &mut redis::Connection) {
+    let count = |c: &mut redis::Connection| -> u64 {
+        info_field(c, "persistence", "aof_rewrites")
+            .parse()
+            .unwrap_or(0)
+    };
+    let before = count(c);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while redis::cmd("BGREWRITEAOF").query::<String>(c).is_err() {
+        assert!(Instant::now() < deadline, "BGREWRITEAOF never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while count(c) <= before || info_field(c, "persistence", "aof_rewrite_in_progress") != "0" {
+        assert!(Instant::now() < deadline, "rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -214,7 +214,7 @@ fn a_damaged_cold_record_is_reported_not_served() {
         st.keyspace.dbs[0].cold_store().expect("cold store")
     };
     let dk = cold::data_key(id, b"k7");
-    let Ok(Fetch::Found(mut rec)) = store.get(Cf::Data, &dk, false) else {
+    let Ok(Fetch::Found(mut rec)) = store.get(Cf::Data, &dk) else {
         panic!("no record for k7");
     };
     let at = rec.len() - 3;
@@ -229,7 +229,7 @@ fn a_damaged_cold_record_is_reported_not_served() {
         .unwrap_or(0);
     assert!(errors >= 1, "cold_errors {errors}");
     assert!(
-        matches!(store.get(Cf::Data, &dk, false), Ok(Fetch::Found(r)) if r == rec),
+        matches!(store.get(Cf::Data, &dk), Ok(Fetch::Found(r)) if r == rec),
         "the damaged record stays for inspection"
     );
     for i in (0..200u64).filter(|i| *i != 7) {

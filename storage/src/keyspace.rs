@@ -484,7 +484,7 @@ impl ColdTicket {
     /// decoding is pure).
     pub fn read(self, store: &dyn cold::ColdStore) -> Prefetched {
         let started = std::time::Instant::now();
-        let got = store.get(Cf::Data, &self.data_key, false);
+        let got = store.get(Cf::Data, &self.data_key);
         let micros = started.elapsed().as_micros() as u64;
         let decoded = match got {
             Ok(Fetch::Found(rec)) => decode_cold(&rec, self.limits, store.dicts()).ok(),
@@ -952,14 +952,14 @@ impl Db {
 
     /// The cold record of `key` (raw), if the tier may hold it. Keys with
     /// a spill in flight read as absent.
-    fn cold_fetch(&mut self, key: &[u8], cache_only: bool) -> Option<(Vec<u8>, Vec<u8>)> {
+    fn cold_fetch(&mut self, key: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         let c = self.cold.as_mut()?;
         if c.keys == 0 || c.ignored(key) {
             return None;
         }
         let dk = cold::data_key(c.id, key);
         let started = std::time::Instant::now();
-        let r = c.store.get(Cf::Data, &dk, cache_only);
+        let r = c.store.get(Cf::Data, &dk);
         let micros = started.elapsed().as_micros() as u64;
         c.stats.record_read(micros);
         if micros > 2000 {
@@ -967,7 +967,7 @@ impl Db {
         }
         match r {
             Ok(Fetch::Found(v)) => Some((dk, v)),
-            Ok(Fetch::Missing) | Ok(Fetch::NeedsIo) => None,
+            Ok(Fetch::Missing) => None,
             Err(e) => {
                 c.stats.errors += 1;
                 c.errors.push(format!("cold read of a key failed: {e}"));
@@ -1035,7 +1035,7 @@ impl Db {
     /// The live cold record of `key`: header parsed, expired records
     /// removed (reported in `expired`).
     fn cold_live(&mut self, key: &[u8], now_ms: i64) -> Option<(Vec<u8>, Vec<u8>, ColdMeta)> {
-        let (dk, rec) = self.cold_fetch(key, false)?;
+        let (dk, rec) = self.cold_fetch(key)?;
         let meta = match cold::decode_record(&rec) {
             Ok(r) => ColdMeta {
                 value_type: rdb_value_type(r.rdb_type),
@@ -1392,7 +1392,7 @@ impl Db {
                 continue;
             }
             let dk = cold::data_key(c.id, &key);
-            let exists = matches!(c.store.get(Cf::Data, &dk, false), Ok(Fetch::Found(_)));
+            let exists = matches!(c.store.get(Cf::Data, &dk), Ok(Fetch::Found(_)));
             if !exists {
                 // A stray index entry: drop it.
                 let _ = c

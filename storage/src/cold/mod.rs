@@ -53,8 +53,6 @@ pub enum Op {
 pub enum Fetch {
     Found(Vec<u8>),
     Missing,
-    /// `cache_only` read that would have needed disk I/O.
-    NeedsIo,
 }
 
 /// A cold-tier failure: I/O, corruption, or a full disk.
@@ -84,9 +82,8 @@ pub type Chunk = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// An ordered key-value store for cold records.
 pub trait ColdStore: Send + Sync {
-    /// Point read. With `cache_only`, answers `NeedsIo` instead of reading
-    /// the disk (so callers holding a lock can defer the I/O).
-    fn get(&self, cf: Cf, key: &[u8], cache_only: bool) -> Result<Fetch, ColdError>;
+    /// Point read.
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Fetch, ColdError>;
     /// Applies a batch atomically.
     fn write(&self, ops: Vec<Op>) -> Result<(), ColdError>;
     /// Like [`ColdStore::write`], but fails at once instead of waiting
@@ -432,12 +429,12 @@ pub fn parse_ttl_key(k: &[u8]) -> Option<(i64, &[u8])> {
 pub struct MemStore {
     maps: parking_lot_free::Maps,
     dicts: Arc<Dictionaries>,
-    /// Delay applied to reads that are not `cache_only` (fault injection).
+    /// Delay applied to the first read of each key (fault injection).
     pub read_delay: std::sync::Mutex<std::time::Duration>,
-    /// Keys read recently (what a block cache would hold).
+    /// Keys read before (what a page cache would hold).
     warm: std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
-    /// When true, `cache_only` reads of keys not read before answer
-    /// `NeedsIo`, as a disk store would.
+    /// When true, the first read of a key takes `read_delay`, as a disk
+    /// store would.
     pub simulate_cache: bool,
 }
 
@@ -501,13 +498,10 @@ impl MemStore {
 }
 
 impl ColdStore for MemStore {
-    fn get(&self, cf: Cf, key: &[u8], cache_only: bool) -> Result<Fetch, ColdError> {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Fetch, ColdError> {
         if self.simulate_cache {
             let mut warm = self.warm.lock().unwrap_or_else(|p| p.into_inner());
             if !warm.contains(key) {
-                if cache_only {
-                    return Ok(Fetch::NeedsIo);
-                }
                 let delay = *self.read_delay.lock().unwrap_or_else(|p| p.into_inner());
                 drop(warm);
                 std::thread::sleep(delay);

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, ReadOptions,
-    ReadTier, WriteBatch, WriteOptions, DB,
+    WriteBatch, WriteOptions, DB,
 };
 
 use super::{Cf, Chunk, ColdError, ColdStore, Dictionaries, Fetch, Op};
@@ -185,11 +185,9 @@ fn write_opts() -> WriteOptions {
 }
 
 impl ColdStore for RocksStore {
-    fn get(&self, cf: Cf, key: &[u8], cache_only: bool) -> Result<Fetch, ColdError> {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Fetch, ColdError> {
         let mut ro = ReadOptions::default();
-        if cache_only {
-            ro.set_read_tier(ReadTier::BlockCache);
-        } else if cf == Cf::Data {
+        if cf == Cf::Data {
             // Point reads of values go to the OS page cache: the block
             // cache is a small share of maxmemory and keeps the index and
             // filter blocks every read needs, which value blocks read once
@@ -199,9 +197,6 @@ impl ColdStore for RocksStore {
         match self.db.get_pinned_cf_opt(self.cf(cf)?, key, &ro) {
             Ok(Some(v)) => Ok(Fetch::Found(v.to_vec())),
             Ok(None) => Ok(Fetch::Missing),
-            Err(e) if cache_only && e.kind() == rocksdb::ErrorKind::Incomplete => {
-                Ok(Fetch::NeedsIo)
-            }
             Err(e) => Err(err(e)),
         }
     }
@@ -349,7 +344,7 @@ mod tests {
             Op::Put(Cf::Data, k3.clone(), b"3".to_vec()),
         ])
         .expect("write");
-        assert!(matches!(s.get(Cf::Data, &k1, false), Ok(Fetch::Found(v)) if v == b"1"));
+        assert!(matches!(s.get(Cf::Data, &k1), Ok(Fetch::Found(v)) if v == b"1"));
         let (lo, hi) = super::super::db_range(0);
         let mut n = 0;
         s.scan(Cf::Data, &lo, &hi, &mut |_, _| {
@@ -363,8 +358,8 @@ mod tests {
             .expect("snap");
         s.write(vec![Op::DeleteRange(Cf::Data, lo.clone(), hi.clone())])
             .expect("range delete");
-        assert!(matches!(s.get(Cf::Data, &k1, false), Ok(Fetch::Missing)));
-        assert!(matches!(s.get(Cf::Data, &k3, false), Ok(Fetch::Found(_))));
+        assert!(matches!(s.get(Cf::Data, &k1), Ok(Fetch::Missing)));
+        assert!(matches!(s.get(Cf::Data, &k3), Ok(Fetch::Found(_))));
         // The snapshot still sees what was there when it was taken.
         let seen: usize = rx.iter().map(|c| c.expect("chunk").len()).sum();
         assert_eq!(seen, 2);
@@ -402,7 +397,7 @@ mod tests {
             db.flush_cf(cf).expect("flush");
         }
         let s = RocksStore::open(dir.path(), &RocksConfig::default(), false).expect("open");
-        assert!(matches!(s.get(Cf::Data, &k, false), Ok(Fetch::Found(v)) if v == b"1"));
+        assert!(matches!(s.get(Cf::Data, &k), Ok(Fetch::Found(v)) if v == b"1"));
         assert_eq!(s.dicts().stats().dictionaries, 0);
         s.write(vec![Op::Put(Cf::Meta, b"x".to_vec(), b"y".to_vec())])
             .expect("meta usable");

@@ -877,7 +877,7 @@ mod tests {
         // Damage the stored dictionary: reopening reports it with its id
         // and offset, and the record fails naming it; no panic anywhere.
         let key = meta_key(1);
-        let Ok(super::super::Fetch::Found(mut v)) = store.get(Cf::Meta, &key, false) else {
+        let Ok(super::super::Fetch::Found(mut v)) = store.get(Cf::Meta, &key) else {
             panic!("dictionary not stored");
         };
         v[100] ^= 0x40;

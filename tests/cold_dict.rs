@@ -204,10 +204,7 @@ fn spills_train_and_use_a_dictionary_and_redis_loads_the_dump() {
     let Some(redis) = common::RedisServer::load_dump(&dump) else {
         return;
     };
-    let mut r = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
-        .expect("client")
-        .get_connection()
-        .expect("conn");
+    let mut r = redis.connection();
     assert_eq!(
         redis::cmd("DBSIZE").query::<i64>(&mut r).expect("dbsize"),
         total as i64

@@ -772,10 +772,7 @@ fn bgsave_covers_both_tiers_and_redis_loads_it() {
     let Some(redis) = common::RedisServer::load_dump(&path) else {
         return;
     };
-    let mut r = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
-        .expect("client")
-        .get_connection()
-        .expect("conn");
+    let mut r = redis.connection();
     assert_eq!(
         redis::cmd("DBSIZE").query::<i64>(&mut r).expect("dbsize"),
         202
@@ -804,10 +801,7 @@ fn a_dump_larger_than_maxmemory_imports_by_spilling() {
     let Some(redis) = common::RedisServer::start() else {
         return;
     };
-    let mut r = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
-        .expect("client")
-        .get_connection()
-        .expect("conn");
+    let mut r = redis.connection();
     let value = "v".repeat(1000);
     for chunk in (0..20_000).collect::<Vec<_>>().chunks(1000) {
         let mut p = redis::pipe();

@@ -152,6 +152,14 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// A `redis` crate connection to this server.
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .expect("client")
+            .get_connection()
+            .expect("connect to redis-server")
+    }
+
     /// Starts `redis-server`, or returns None if it is not installed
     /// (CI installs it; there a missing binary is a failure).
     pub fn start() -> Option<RedisServer> {

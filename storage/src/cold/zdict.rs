@@ -722,6 +722,24 @@ mod tests {
         b"strata tiering benchmark: the quick brown fox jumps over the lazy dog. ";
 
     /// A DUMP-like string payload: type 0, a JSON-ish body.
+    /// A store whose string class was trained on 1000 JSON-like payloads
+    /// (`seed` drives them), with the training's report.
+    fn store_with_json_dict(
+        seed: u64,
+    ) -> (
+        MemStore,
+        Arc<Dictionaries>,
+        rand::rngs::SmallRng,
+        TrainReport,
+    ) {
+        let store = MemStore::new();
+        let d = store.dicts().clone();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let samples: Vec<Vec<u8>> = (0..1000).map(|i| json_payload(i, &mut rng)).collect();
+        let r = d.train_class(&store, 0, samples, 3);
+        (store, d, rng, r)
+    }
+
     fn json_payload(i: u64, rng: &mut rand::rngs::SmallRng) -> Vec<u8> {
         let body = format!(
             r#"{{"id":{i},"user":"user{}","email":"user{}@example.com","active":{},"score":{},"tags":["alpha","beta","gamma"],"address":{{"city":"Springfield","zip":"{:05}"}}}}"#,
@@ -747,11 +765,7 @@ mod tests {
 
     #[test]
     fn similar_samples_adopt_a_dictionary_that_beats_plain() {
-        let store = MemStore::new();
-        let d = store.dicts().clone();
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
-        let samples: Vec<Vec<u8>> = (0..1000).map(|i| json_payload(i, &mut rng)).collect();
-        let r = d.train_class(&store, 0, samples, 3);
+        let (store, d, mut rng, r) = store_with_json_dict(7);
         let id = r.adopted.unwrap_or_else(|| panic!("rejected: {r:?}"));
         assert_eq!(id, 1);
         assert!(r.dict * 100 <= r.plain * ADOPT_PERCENT, "{r:?}");
@@ -852,11 +866,8 @@ mod tests {
 
     #[test]
     fn unknown_and_damaged_dictionaries_are_clear_errors() {
-        let store = MemStore::new();
-        let d = store.dicts().clone();
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
-        let samples: Vec<Vec<u8>> = (0..1000).map(|i| json_payload(i, &mut rng)).collect();
-        assert_eq!(d.train_class(&store, 0, samples, 3).adopted, Some(1));
+        let (store, d, mut rng, r) = store_with_json_dict(11);
+        assert_eq!(r.adopted, Some(1));
         let p = json_payload(1, &mut rng);
         let rec = encode_record_with(&p, None, 0, 3, Some(&d)).expect("enc");
         // Another store (no dictionaries): the id is named.
@@ -939,11 +950,8 @@ mod tests {
 
     #[test]
     fn registry_survives_reopen() {
-        let store = MemStore::new();
-        let d = store.dicts().clone();
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(12);
-        let strings: Vec<Vec<u8>> = (0..1000).map(|i| json_payload(i, &mut rng)).collect();
-        assert_eq!(d.train_class(&store, 0, strings, 3).adopted, Some(1));
+        let (store, d, mut rng, r) = store_with_json_dict(12);
+        assert_eq!(r.adopted, Some(1));
         let hashes: Vec<Vec<u8>> = (0..1000)
             .map(|i| {
                 let mut p = json_payload(i, &mut rng);

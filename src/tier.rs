@@ -139,13 +139,6 @@ impl Kick {
     }
 }
 
-/// Bytes of memory in use: jemalloc's allocated bytes plus the cold
-/// store's memtables, block cache and indexes.
-pub fn measure(state: &State) -> u64 {
-    let rocks = state.tier.store.as_ref().map_or(0, |s| s.mem_bytes());
-    (crate::info::allocated_bytes() + rocks).saturating_sub(state.tier.discount)
-}
-
 /// How long a measurement of used memory stays fresh. Refreshing
 /// jemalloc's statistics merges every arena's counters (3.5% of the
 /// server's CPU in W3 at one refresh per millisecond); a few milliseconds
@@ -157,7 +150,9 @@ const MEASURE_EVERY: Duration = Duration::from_millis(4);
 /// and caches are bounded and move slowly next to the allocator's count.
 const STORE_MEASURE_EVERY: Duration = Duration::from_millis(50);
 
-/// Used memory, re-measured at most every [`MEASURE_EVERY`].
+/// Used memory: jemalloc's allocated bytes plus the cold store's
+/// memtables, block cache and indexes, re-measured at most every
+/// [`MEASURE_EVERY`].
 fn used_memory(state: &mut State) -> u64 {
     let fresh = state
         .tier

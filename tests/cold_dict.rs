@@ -21,15 +21,6 @@ fn info_num(c: &mut Connection, section: &str, field: &str) -> i64 {
         .unwrap_or_else(|_| panic!("INFO {section} {field}: {v:?}"))
 }
 
-fn config_set(c: &mut Connection, name: &str, value: &str) {
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg(name)
-        .arg(value)
-        .query(c)
-        .expect("config set");
-}
-
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
@@ -41,12 +32,12 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 /// Spills every key (`maxmemory 1`) until `want` keys are cold, then
 /// freezes the tiers (`maxmemory 0`).
 fn spill_all(c: &mut Connection, want: i64) {
-    config_set(c, "maxmemory", "1");
+    common::config_set(c, "maxmemory", "1");
     wait_until("keys to spill", 60, || {
         let _: i64 = redis::cmd("DBSIZE").query(c).expect("dbsize");
         info_num(c, "tiering", "cold_keys") >= want
     });
-    config_set(c, "maxmemory", "0");
+    common::config_set(c, "maxmemory", "0");
 }
 
 fn mix(i: u64) -> u64 {
@@ -219,7 +210,7 @@ fn turning_dictionaries_off_writes_plain_records_and_keeps_old_ones_readable() {
     let mut c = s.client().get_connection().expect("conn");
     fill_with_dictionary(&mut c);
     let before = info_num(&mut c, "tiering", "dictionary_records");
-    config_set(&mut c, "tier-compression-dict", "no");
+    common::config_set(&mut c, "tier-compression-dict", "no");
     let mut pipe = redis::pipe();
     for i in 0..1000u64 {
         pipe.cmd("SET").arg(format!("p{i}")).arg(json(i)).ignore();

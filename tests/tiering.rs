@@ -24,15 +24,6 @@ fn info_field(c: &mut Connection, section: &str, field: &str) -> i64 {
     panic!("no {field} in INFO {section}");
 }
 
-fn config_set(c: &mut Connection, name: &str, value: &str) {
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg(name)
-        .arg(value)
-        .query(c)
-        .expect("config set");
-}
-
 fn cold_keys(c: &mut Connection) -> i64 {
     info_field(c, "tiering", "cold_keys")
 }
@@ -43,7 +34,7 @@ fn promotions(c: &mut Connection) -> i64 {
 
 /// Spills (nearly) everything, then freezes tiers.
 fn spill_all(c: &mut Connection, expect_cold: i64) {
-    config_set(c, "maxmemory", "1");
+    common::config_set(c, "maxmemory", "1");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         // Any command gives the spiller a nudge.
@@ -54,7 +45,7 @@ fn spill_all(c: &mut Connection, expect_cold: i64) {
         assert!(Instant::now() < deadline, "keys never spilled");
         std::thread::sleep(Duration::from_millis(20));
     }
-    config_set(c, "maxmemory", "0");
+    common::config_set(c, "maxmemory", "0");
 }
 
 #[test]
@@ -463,9 +454,9 @@ fn scan_returns_every_key_while_keys_move_between_tiers() {
             let _: Option<String> = redis::cmd("GET").arg(&k).query(&mut other).expect("get");
         }
         if calls % 10 == 0 {
-            config_set(&mut other, "maxmemory", "1");
+            common::config_set(&mut other, "maxmemory", "1");
             std::thread::sleep(Duration::from_millis(5));
-            config_set(&mut other, "maxmemory", "0");
+            common::config_set(&mut other, "maxmemory", "0");
         }
         cursor = next;
         if cursor == 0 {
@@ -635,20 +626,20 @@ fn tiering_off_evicts_like_redis() {
             .query(&mut c)
             .expect("set");
     }
-    config_set(&mut c, "maxmemory", "1");
+    common::config_set(&mut c, "maxmemory", "1");
     // Everything is evicted; the process still uses more than 1 byte, so
     // the write itself may then be refused, as Redis would.
     let _ = redis::cmd("SET")
         .arg("x")
         .arg(1)
         .query::<redis::Value>(&mut c);
-    config_set(&mut c, "maxmemory", "0");
+    common::config_set(&mut c, "maxmemory", "0");
     let n: i64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
     assert!(n < 51, "nothing evicted");
     assert!(info_field(&mut c, "stats", "evicted_keys") > 0);
     // noeviction refuses writes over the limit, reads still work.
-    config_set(&mut c, "maxmemory-policy", "noeviction");
-    config_set(&mut c, "maxmemory", "1");
+    common::config_set(&mut c, "maxmemory-policy", "noeviction");
+    common::config_set(&mut c, "maxmemory", "1");
     let e = redis::cmd("SET")
         .arg("y")
         .arg(1)
@@ -660,7 +651,7 @@ fn tiering_off_evicts_like_redis() {
         "{e}"
     );
     let _: Option<String> = redis::cmd("GET").arg("x").query(&mut c).expect("get works");
-    config_set(&mut c, "maxmemory", "0");
+    common::config_set(&mut c, "maxmemory", "0");
 }
 
 #[test]
@@ -834,7 +825,7 @@ fn a_dump_larger_than_maxmemory_imports_by_spilling() {
         20_000
     );
     assert!(cold_keys(&mut c) > 10_000, "import did not spill");
-    config_set(&mut c, "maxmemory", "0");
+    common::config_set(&mut c, "maxmemory", "0");
     for i in (0..20_000).step_by(97) {
         let v: String = redis::cmd("GET")
             .arg(format!("imp:{i}"))
@@ -851,7 +842,7 @@ fn a_full_disk_tier_falls_back_to_the_eviction_policy() {
     // reads (of both tiers) keep working.
     let s = TestServer::start(&[("tier-max-disk", "64kb")]);
     let mut c = s.client().get_connection().expect("conn");
-    config_set(&mut c, "maxmemory", "1");
+    common::config_set(&mut c, "maxmemory", "1");
     let mut refused = None;
     for i in 0..5000u32 {
         // Incompressible values fill the disk budget quickly.
@@ -884,7 +875,7 @@ fn a_full_disk_tier_falls_back_to_the_eviction_policy() {
     assert_eq!(n, i64::from(at));
     let v: Option<String> = redis::cmd("GET").arg("k0").query(&mut c).expect("get");
     assert_eq!(v.map(|v| v.len()), Some(1000));
-    config_set(&mut c, "maxmemory", "0");
+    common::config_set(&mut c, "maxmemory", "0");
     let _: () = redis::cmd("SET")
         .arg("after")
         .arg("1")

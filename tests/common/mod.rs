@@ -521,3 +521,13 @@ pub fn bgrewriteaof_and_wait(c: &mut redis::Connection) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// CONFIG SET through a `redis` crate connection (panics on an error).
+pub fn config_set(c: &mut redis::Connection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(c)
+        .expect("config set");
+}

@@ -201,6 +201,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                 if stashed {
                     crate::tier::clear_stash(&mut st);
                 }
+                crate::tier::drop_transients(&mut st);
                 if cold_reads.is_none() {
                     run_limit = MAX_BATCH;
                 }

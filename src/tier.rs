@@ -360,6 +360,7 @@ fn prepare(
         let Some((db, key)) = pool.pick(&mut state.keyspace.dbs, pol, samples, now) else {
             break;
         };
+        state.keyspace.dbs[db].note_victim(&key);
         match state.keyspace.dbs[db].spill_prepare_or_drop(&key, now) {
             Some(Ok(job)) => {
                 freed += job.mem as u64;
@@ -767,6 +768,17 @@ pub fn clear_stash(state: &mut State) {
     }
 }
 
+/// After a batch: drops the cold keys its commands read but that were not
+/// admitted to memory (see `strata_storage::admit`), if unchanged.
+pub fn drop_transients(state: &mut State) {
+    if state.tier.store.is_none() {
+        return;
+    }
+    for d in &mut state.keyspace.dbs {
+        d.drop_transients();
+    }
+}
+
 /// Cron work: active expiry of cold records, disk budget, wake-ups.
 pub fn cron(state: &mut State, now: i64) {
     if state.tier.store.is_none() {
@@ -775,6 +787,14 @@ pub fn cron(state: &mut State, now: i64) {
     for db in state.keyspace.dbs.iter_mut() {
         db.cold_retry_deletes();
         db.cold_active_expire(now, 64);
+    }
+    drop_transients(state);
+    // No limit, or memory well below it: every cold key read is admitted.
+    let max = state.config.hot.maxmemory;
+    if max <= 0 || used_memory(state) < (max as u64) / 10 * 9 {
+        for db in state.keyspace.dbs.iter_mut() {
+            db.admit_all();
+        }
     }
     check_disk(state);
     if excess(state) > 0 {
@@ -822,6 +842,7 @@ pub fn info(state: &State, out: &mut String) {
     line(format!("cold_expired:{}", stats.expired));
     line(format!("cold_errors:{}", stats.errors));
     line(format!("clean_drops:{}", stats.clean_drops));
+    line(format!("not_admitted:{}", stats.not_admitted));
     line(format!("cold_read_p50_us:{}", stats.read_percentile(0.5)));
     line(format!("cold_read_p99_us:{}", stats.read_percentile(0.99)));
     line(format!("spilled_raw_bytes:{}", stats.spill_bytes_raw));

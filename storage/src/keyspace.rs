@@ -16,6 +16,7 @@ use rand::SeedableRng;
 
 use std::collections::HashSet;
 
+use crate::admit::{self, FreqSketch};
 use crate::cold::{self, Cf, ColdError, Fetch, Op, Store};
 use crate::dict::{key_hash, Dict, KeyHasher};
 use crate::glob::glob_match;
@@ -289,6 +290,9 @@ pub struct ColdStats {
     pub errors: u64,
     /// Evictions of promoted keys that were unchanged: no write needed.
     pub clean_drops: u64,
+    /// Cold keys read for a command but not admitted to memory (rarer
+    /// than what eviction is choosing): dropped again after their batch.
+    pub not_admitted: u64,
     /// Reads that took over two milliseconds (disk, not cache).
     pub slow_reads: u64,
     /// Cold read latencies, log2 buckets of microseconds.
@@ -307,6 +311,7 @@ impl Default for ColdStats {
             expired: 0,
             errors: 0,
             clean_drops: 0,
+            not_admitted: 0,
             slow_reads: 0,
             read_us: [0; 40],
         }
@@ -347,6 +352,7 @@ impl ColdStats {
         self.expired += o.expired;
         self.errors += o.errors;
         self.clean_drops += o.clean_drops;
+        self.not_admitted += o.not_admitted;
         self.slow_reads += o.slow_reads;
         for (a, b) in self.read_us.iter_mut().zip(o.read_us.iter()) {
             *a += b;
@@ -391,6 +397,15 @@ struct ColdDb {
     /// ([`Db::stash_prefetched`]); a promotion takes its key from here
     /// instead of reading the store, if the record has not changed since.
     stash: std::collections::HashMap<Bytes, Stashed>,
+    /// Recent accesses of this database's keys, for admission (see
+    /// [`crate::admit`]); made when the first record is written.
+    sketch: Option<FreqSketch>,
+    /// Sketch frequency of the keys eviction chose lately, times 16 (a
+    /// moving average; 0 while memory is not full: every key is admitted).
+    victim_freq: u32,
+    /// Keys promoted for a command but not admitted: dropped again (if
+    /// unchanged) once their batch has run ([`Db::drop_transients`]).
+    transient: Vec<Bytes>,
 }
 
 /// Source of [`ColdLog::generation`]: unique per attached store handle,
@@ -546,7 +561,23 @@ fn payload_fingerprint(p: &[u8]) -> (u64, usize) {
     (xxhash_rust::xxh3::xxh3_64(p), p.len())
 }
 
+/// Most keys waiting in [`ColdDb::transient`]; past it, promoted keys are
+/// admitted whatever their frequency.
+const MAX_TRANSIENT: usize = 4096;
+
 impl ColdDb {
+    /// True if `key`, just read from the cold tier, may stay in memory:
+    /// it is read more often than the keys eviction has been choosing.
+    fn admits(&self, key: &[u8]) -> bool {
+        if self.victim_freq == 0 || self.transient.len() >= MAX_TRANSIENT {
+            return true;
+        }
+        match &self.sketch {
+            Some(s) => u32::from(s.frequency(admit::key_hash(key))) * 16 > self.victim_freq,
+            None => true,
+        }
+    }
+
     /// True if the store's record of `key` must be ignored: a spill in
     /// flight (memory is the truth) or a delete not yet carried out.
     fn ignored(&self, key: &[u8]) -> bool {
@@ -881,6 +912,9 @@ impl Db {
             errors: Vec::new(),
             log: ColdLog::new(),
             stash: std::collections::HashMap::new(),
+            sketch: None,
+            victim_freq: 0,
+            transient: Vec::new(),
         }));
     }
 
@@ -1145,6 +1179,10 @@ impl Db {
         if let Some(c) = self.cold.as_mut() {
             c.stats.promotions += 1;
             c.stats.cold_hits += 1;
+            if !c.admits(&key) {
+                c.stats.not_admitted += 1;
+                c.transient.push(key.clone());
+            }
             c.clean
                 .insert(key, (fingerprint.0, fingerprint.1, meta.expire_at));
             if meta.expire_at.is_some() {
@@ -1265,13 +1303,7 @@ impl Db {
             });
             if at == expire_at && fingerprint == (hash, len) {
                 // Unchanged since promotion: the record on disk is it.
-                c.clean.remove(key);
-                if at.is_some() {
-                    c.clean_expires -= 1;
-                }
-                self.keys.remove(key);
-                self.expires.remove(key);
-                c.stats.clean_drops += 1;
+                self.forget_shadowed(key);
                 return Some(Err(mem));
             }
             // Changed: the old record goes now, the new one is written.
@@ -1294,6 +1326,109 @@ impl Db {
             mem,
             cold_id: c.id,
         }))
+    }
+
+    /// Drops a promoted key that is unchanged since its promotion from
+    /// memory (its record on disk is still its value). Returns the memory
+    /// freed, `None` if the key is not such a key (or is being spilled).
+    pub fn drop_if_clean(&mut self, key: &[u8]) -> Option<usize> {
+        let c = self.cold.as_ref()?;
+        let &(hash, len, at) = c.clean.get(key)?;
+        if c.in_flight.contains(key) || self.expires.get(key).copied() != at {
+            return None;
+        }
+        let (k, e) = self.keys.get_key_value(key)?;
+        if value_fingerprint(&e.value)
+            .unwrap_or_else(|| payload_fingerprint(&rdb::convert::dump_plain(&e.value)))
+            != (hash, len)
+        {
+            return None;
+        }
+        let mem = e.value.mem_usage() + k.len() + 96;
+        self.snap_guard(key);
+        self.forget_shadowed(key);
+        Some(mem)
+    }
+
+    /// Removes an unchanged promoted key from memory, keeping its record.
+    fn forget_shadowed(&mut self, key: &[u8]) {
+        let Some(c) = self.cold.as_mut() else {
+            return;
+        };
+        if let Some((_, _, at)) = c.clean.remove(key) {
+            if at.is_some() {
+                c.clean_expires -= 1;
+            }
+        }
+        self.keys.remove(key);
+        self.expires.remove(key);
+        c.stats.clean_drops += 1;
+    }
+
+    /// Counts an access of `key` in the admission sketch (only while the
+    /// database has a cold tier in use).
+    fn count_access(&mut self, key: &[u8]) {
+        let Some(c) = self.cold.as_mut() else {
+            return;
+        };
+        if c.keys == 0 && c.sketch.is_none() {
+            return;
+        }
+        let resident = self.keys.len();
+        let sketch = c.sketch.get_or_insert_with(|| FreqSketch::new(resident));
+        sketch.increment(admit::key_hash(key));
+    }
+
+    /// Notes a key eviction has chosen, for admission: cold keys read
+    /// less often than such keys are not admitted. Also grows the sketch
+    /// with the number of keys in memory.
+    pub fn note_victim(&mut self, key: &[u8]) {
+        let resident = self.keys.len();
+        let Some(c) = self.cold.as_mut() else {
+            return;
+        };
+        let Some(sketch) = c.sketch.as_mut() else {
+            return;
+        };
+        if resident > 2 * sketch.words() {
+            *sketch = FreqSketch::new(resident);
+            c.victim_freq = 0;
+        }
+        let f = u32::from(sketch.frequency(admit::key_hash(key)));
+        // Moving average over about the last 8 victims, times 16.
+        c.victim_freq = c.victim_freq - c.victim_freq / 8 + 2 * f;
+    }
+
+    /// Memory is not full: admit every cold key again.
+    pub fn admit_all(&mut self) {
+        if let Some(c) = self.cold.as_mut() {
+            c.victim_freq = 0;
+        }
+    }
+
+    /// Drops the keys promoted but not admitted since the last call, if
+    /// unchanged (see [`crate::admit`]). Returns the memory freed.
+    pub fn drop_transients(&mut self) -> usize {
+        let Some(c) = self.cold.as_mut() else {
+            return 0;
+        };
+        if c.transient.is_empty() {
+            return 0;
+        }
+        let keys = std::mem::take(&mut c.transient);
+        let mut freed = 0;
+        for k in &keys {
+            freed += self.drop_if_clean(k).unwrap_or(0);
+        }
+        if let Some(c) = self.cold.as_mut() {
+            if c.transient.is_empty() {
+                // Keep the allocation for the next batch.
+                let mut keys = keys;
+                keys.clear();
+                c.transient = keys;
+            }
+        }
+        freed
     }
 
     /// Finishes a spill whose record was written (`written`) or not. The
@@ -1468,6 +1603,9 @@ impl Db {
             return None;
         }
         let params = self.lfu;
+        if touch == Touch::Yes {
+            self.count_access(key);
+        }
         if self.cold_len() > 0 && !self.keys.contains_key(key) && !self.promote(key, now_ms) {
             return None;
         }
@@ -2438,6 +2576,65 @@ mod tests {
     }
 
     #[test]
+    fn cold_keys_read_rarely_are_not_admitted() {
+        let store: crate::cold::Store = std::sync::Arc::new(crate::cold::MemStore::new());
+        let mut db = Db::new(9);
+        db.attach_cold(store.clone(), 0, rdb::convert::Limits::default());
+        let spill = |db: &mut Db, k: &[u8]| {
+            let Ok(job) = db.spill_prepare_or_drop(k, 0).expect("in memory") else {
+                return;
+            };
+            let rec = crate::cold::encode_record(&job.payload, job.expire_at, job.lfu, 1)
+                .expect("encode");
+            store.write(job.ops(rec)).expect("write");
+            assert!(db.spill_commit(&job, true, 0));
+        };
+        for k in ["hot", "rare", "popular"] {
+            db.set(Bytes::from(k), s(k), 0);
+        }
+        spill(&mut db, b"rare");
+        spill(&mut db, b"popular");
+        // Memory not full yet (no victim noted): every key is admitted.
+        assert!(db.get(b"rare", 0, Touch::Yes).is_some());
+        db.drop_transients();
+        assert!(db.is_resident(b"rare"));
+        spill(&mut db, b"rare");
+        // Eviction has been choosing keys read about 4 times.
+        for _ in 0..4 {
+            db.get(b"hot", 0, Touch::Yes);
+        }
+        for _ in 0..8 {
+            db.note_victim(b"hot");
+        }
+        // Read once more: rarer than that, served and dropped again.
+        assert!(db.get(b"rare", 0, Touch::Yes).is_some());
+        assert!(db.is_resident(b"rare"), "resident while its batch runs");
+        db.drop_transients();
+        assert!(!db.is_resident(b"rare"));
+        assert_eq!(db.cold_len(), 2, "its record stays");
+        assert_eq!(db.len(), 3);
+        // Read often: admitted.
+        for _ in 0..7 {
+            db.get(b"popular", 0, Touch::Yes);
+            db.drop_transients();
+        }
+        assert!(db.is_resident(b"popular"));
+        // A key changed while it was in memory is never dropped.
+        db.get(b"rare", 0, Touch::Yes);
+        db.set_keep_ttl(Bytes::from("rare"), s("changed"), 0);
+        db.drop_transients();
+        assert!(db.is_resident(b"rare"));
+        let not_admitted = db.cold_stats().map_or(0, |c| c.not_admitted);
+        assert!(not_admitted >= 2, "{not_admitted}");
+        // Memory no longer full: admitted again.
+        db.admit_all();
+        spill(&mut db, b"rare");
+        db.get(b"rare", 0, Touch::Yes);
+        db.drop_transients();
+        assert!(db.is_resident(b"rare"));
+    }
+
+    #[test]
     fn tiered_keyspace_matches_a_model_with_spills_in_flight() {
         use rand::Rng;
         use std::collections::{HashMap, VecDeque};
@@ -2568,6 +2765,16 @@ mod tests {
                     if rng.random_range(0..8u32) == 0 {
                         db.clear_stash();
                     }
+                    // Admission: eviction's choices raise the bar, and
+                    // keys read but not admitted leave memory again.
+                    match rng.random_range(0..6u32) {
+                        0 => db.note_victim(&k),
+                        1 => {
+                            db.drop_transients();
+                        }
+                        2 if rng.random_range(0..10u32) == 0 => db.admit_all(),
+                        _ => {}
+                    }
                     if rng.random_range(0..50u32) == 0 {
                         db.flush();
                         model.clear();
@@ -2592,9 +2799,20 @@ mod tests {
             }
             db.spill_commit(&job, true, 0);
         }
-        assert!(db.cold_len() > 0, "the test never spilled");
+        let spills = db.cold_stats().map_or(0, |c| c.spills);
+        assert!(spills > 100, "only {spills} spills");
         assert!(stash_uses > 100, "only {stash_uses} values stashed");
         assert_eq!(db.len(), model.len());
+        // Half the keys go cold, so the reads below promote them.
+        for k in model.keys().step_by(2) {
+            if let Some(Ok(job)) = db.spill_prepare_or_drop(k, 0) {
+                let rec = crate::cold::encode_record(&job.payload, job.expire_at, job.lfu, 1)
+                    .expect("encode");
+                store.write(job.ops(rec)).expect("write");
+                assert!(db.spill_commit(&job, true, 0));
+            }
+        }
+        assert!(db.cold_len() > 0);
         for (k, (v, t)) in &model {
             assert_eq!(db.expire_at(k), *t);
             assert_eq!(val(&mut db, k).as_deref(), Some(v.as_str()));

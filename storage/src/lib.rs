@@ -4,6 +4,7 @@
 //! RESP, connections and the command table, and calls the typed APIs below.
 //!
 //! Map of the crate:
+//! * [`admit`]: which cold keys earn a place in memory (TinyLFU sketch).
 //! * [`dict`]: Redis-style chained hash table (SCAN cursor contract,
 //!   random sampling, incremental rehash). Backs the keyspace and the
 //!   hash/set values.
@@ -16,6 +17,7 @@
 //! * [`glob`]: Redis-compatible glob matching without exponential blow-up.
 //! * [`num`]: number parsing and formatting exactly as Redis does it.
 
+pub mod admit;
 pub mod cold;
 pub mod dict;
 pub mod evict;

@@ -573,16 +573,19 @@ pub fn call(
     let errors_before = reply.error_count();
     state.dispatch_depth += 1;
     let frame = crate::propagate::enter(state);
-    let result = {
-        let mut ctx = Ctx {
-            state: &mut *state,
-            client: &mut *client,
-            reply: &mut *reply,
-            args,
-            cmd,
-            now_ms,
-        };
-        (cmd.handler)(&mut ctx)
+    let result = match crate::tier::prepare_keys(state, client.db, cmd, args, now_ms) {
+        Err(e) => Err(e),
+        Ok(()) => {
+            let mut ctx = Ctx {
+                state: &mut *state,
+                client: &mut *client,
+                reply: &mut *reply,
+                args,
+                cmd,
+                now_ms,
+            };
+            (cmd.handler)(&mut ctx)
+        }
     };
     crate::propagate::leave(state, frame, client.db, cmd, args);
     state.dispatch_depth -= 1;

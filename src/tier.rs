@@ -691,6 +691,32 @@ pub fn command_tickets(
     }
 }
 
+/// Before a command runs (see `Db::prepare_key`): counts its keys'
+/// accesses for admission and brings the cold keys whose value it reads
+/// into memory (values read off the lock are used). An unreadable cold
+/// record fails the command instead of reading as an absent key.
+pub fn prepare_keys(
+    state: &mut State,
+    db: usize,
+    cmd: &CommandSpec,
+    args: &[Bytes],
+    now_ms: i64,
+) -> Result<(), Error> {
+    if state.tier.store.is_none() {
+        return Ok(());
+    }
+    let Some(d) = state.keyspace.dbs.get_mut(db) else {
+        return Ok(());
+    };
+    let read = reads_value(cmd, args);
+    for i in cmd.keys.positions(args) {
+        if let Some(k) = args.get(i) {
+            d.prepare_key(k, now_ms, read).map_err(Error::err)?;
+        }
+    }
+    Ok(())
+}
+
 /// False for commands that never read a cold key's value: they answer
 /// from the record's header, move the record, or replace the value
 /// (SET without GET). Reading those records ahead would be wasted.

@@ -194,9 +194,11 @@ fn a_failed_cold_checkpoint_keeps_the_previous_one_in_force() {
 }
 
 /// A cold record whose zstd frame is damaged: the read is refused by the
-/// frame's checksum, reported (`cold_errors`, the log names the key), the
-/// key reads as absent and its record stays on disk for inspection; no
-/// panic, and every other key is intact.
+/// frame's checksum, reported (`cold_errors`, the log names the key), a
+/// command reading the key gets an error naming it (never a nil, as if
+/// the value were absent), the record stays on disk for inspection until
+/// the key is deleted or overwritten; no panic, and every other key is
+/// intact.
 #[test]
 fn a_damaged_cold_record_is_reported_not_served() {
     use strata_storage::cold::{self, Cf, Fetch, Op};
@@ -222,8 +224,20 @@ fn a_damaged_cold_record_is_reported_not_served() {
     store
         .write(vec![Op::Put(Cf::Data, dk.clone(), rec.clone())])
         .expect("write");
-    let v: Option<String> = redis::cmd("GET").arg("k7").query(&mut c).expect("get");
-    assert_eq!(v, None);
+    let err = redis::cmd("GET")
+        .arg("k7")
+        .query::<Option<String>>(&mut c)
+        .expect_err("a damaged record is an error");
+    assert!(
+        err.to_string().contains("corrupt cold record for key \"k7\""),
+        "{err}"
+    );
+    let err = redis::cmd("APPEND")
+        .arg("k7")
+        .arg("x")
+        .query::<i64>(&mut c)
+        .expect_err("writes that read the value fail too");
+    assert!(err.to_string().contains("k7"), "{err}");
     let errors: u64 = info_field(&mut c, "tiering", "cold_errors")
         .parse()
         .unwrap_or(0);
@@ -232,6 +246,13 @@ fn a_damaged_cold_record_is_reported_not_served() {
         matches!(store.get(Cf::Data, &dk), Ok(Fetch::Found(r)) if r == rec),
         "the damaged record stays for inspection"
     );
+    // Commands that do not read the value still work: the key exists,
+    // and SET replaces the damaged record.
+    let n: i64 = redis::cmd("EXISTS").arg("k7").query(&mut c).expect("exists");
+    assert_eq!(n, 1);
+    let _: () = redis::cmd("SET").arg("k7").arg("new").query(&mut c).expect("set");
+    let v: String = redis::cmd("GET").arg("k7").query(&mut c).expect("get");
+    assert_eq!(v, "new");
     for i in (0..200u64).filter(|i| *i != 7) {
         let v: String = redis::cmd("GET")
             .arg(format!("k{i}"))

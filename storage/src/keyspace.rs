@@ -406,6 +406,9 @@ struct ColdDb {
     /// Keys promoted for a command but not admitted: dropped again (if
     /// unchanged) once their batch has run ([`Db::drop_transients`]).
     transient: Vec<Bytes>,
+    /// Why the last promotion failed on an unreadable record (see
+    /// [`Db::prepare_key`]).
+    corrupt: Option<String>,
 }
 
 /// Source of [`ColdLog::generation`]: unique per attached store handle,
@@ -915,6 +918,7 @@ impl Db {
             sketch: None,
             victim_freq: 0,
             transient: Vec::new(),
+            corrupt: None,
         }));
     }
 
@@ -1010,6 +1014,19 @@ impl Db {
         }
     }
 
+    /// An unreadable cold record: logged (with the key and the reason)
+    /// and kept for the command that wanted it.
+    fn cold_corrupt(&mut self, key: &[u8], e: &dyn std::fmt::Display) {
+        let what = format!(
+            "corrupt cold record for key {:?}: {e}",
+            String::from_utf8_lossy(key)
+        );
+        if let Some(c) = self.cold.as_mut() {
+            c.corrupt = Some(what.clone());
+        }
+        self.cold_error(what);
+    }
+
     fn cold_error(&mut self, what: String) {
         if let Some(c) = self.cold.as_mut() {
             c.stats.errors += 1;
@@ -1077,10 +1094,7 @@ impl Db {
                 lfu: r.lfu,
             },
             Err(e) => {
-                self.cold_error(format!(
-                    "corrupt cold record for key {:?}: {e}",
-                    String::from_utf8_lossy(key)
-                ));
+                self.cold_corrupt(key, &e);
                 return None;
             }
         };
@@ -1128,10 +1142,7 @@ impl Db {
                 true
             }
             Err(e) => {
-                self.cold_error(format!(
-                    "corrupt cold record for key {:?}: {e}",
-                    String::from_utf8_lossy(key)
-                ));
+                self.cold_corrupt(key, &e);
                 false
             }
         }
@@ -1363,6 +1374,28 @@ impl Db {
         self.keys.remove(key);
         self.expires.remove(key);
         c.stats.clean_drops += 1;
+    }
+
+    /// Before a command runs on `key`: counts the access for admission
+    /// and, with `read` (the command reads the value), brings a cold key
+    /// into memory. A cold record that cannot be read is an error: the
+    /// command must not run as if the key were absent.
+    pub fn prepare_key(&mut self, key: &[u8], now_ms: i64, read: bool) -> Result<(), String> {
+        if self.cold.is_none() {
+            return Ok(());
+        }
+        self.count_access(key);
+        if !read || self.cold_len() == 0 || self.keys.contains_key(key) {
+            return Ok(());
+        }
+        if let Some(c) = self.cold.as_mut() {
+            c.corrupt = None;
+        }
+        self.promote(key, now_ms);
+        match self.cold.as_mut().and_then(|c| c.corrupt.take()) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
     }
 
     /// Counts an access of `key` in the admission sketch (only while the
@@ -1603,9 +1636,6 @@ impl Db {
             return None;
         }
         let params = self.lfu;
-        if touch == Touch::Yes {
-            self.count_access(key);
-        }
         if self.cold_len() > 0 && !self.keys.contains_key(key) && !self.promote(key, now_ms) {
             return None;
         }
@@ -2595,19 +2625,20 @@ mod tests {
         spill(&mut db, b"rare");
         spill(&mut db, b"popular");
         // Memory not full yet (no victim noted): every key is admitted.
+        assert!(db.prepare_key(b"rare", 0, true).is_ok());
         assert!(db.get(b"rare", 0, Touch::Yes).is_some());
         db.drop_transients();
         assert!(db.is_resident(b"rare"));
         spill(&mut db, b"rare");
         // Eviction has been choosing keys read about 4 times.
         for _ in 0..4 {
-            db.get(b"hot", 0, Touch::Yes);
+            assert!(db.prepare_key(b"hot", 0, true).is_ok());
         }
         for _ in 0..8 {
             db.note_victim(b"hot");
         }
         // Read once more: rarer than that, served and dropped again.
-        assert!(db.get(b"rare", 0, Touch::Yes).is_some());
+        assert!(db.prepare_key(b"rare", 0, true).is_ok());
         assert!(db.is_resident(b"rare"), "resident while its batch runs");
         db.drop_transients();
         assert!(!db.is_resident(b"rare"));
@@ -2615,12 +2646,12 @@ mod tests {
         assert_eq!(db.len(), 3);
         // Read often: admitted.
         for _ in 0..7 {
-            db.get(b"popular", 0, Touch::Yes);
+            assert!(db.prepare_key(b"popular", 0, true).is_ok());
             db.drop_transients();
         }
         assert!(db.is_resident(b"popular"));
         // A key changed while it was in memory is never dropped.
-        db.get(b"rare", 0, Touch::Yes);
+        assert!(db.prepare_key(b"rare", 0, true).is_ok());
         db.set_keep_ttl(Bytes::from("rare"), s("changed"), 0);
         db.drop_transients();
         assert!(db.is_resident(b"rare"));
@@ -2629,9 +2660,21 @@ mod tests {
         // Memory no longer full: admitted again.
         db.admit_all();
         spill(&mut db, b"rare");
-        db.get(b"rare", 0, Touch::Yes);
+        assert!(db.prepare_key(b"rare", 0, true).is_ok());
         db.drop_transients();
         assert!(db.is_resident(b"rare"));
+        // An unreadable record fails the command that reads it.
+        spill(&mut db, b"rare");
+        let dk = cold::data_key(0, b"rare");
+        let Ok(Fetch::Found(mut rec)) = store.get(Cf::Data, &dk) else {
+            panic!("no record");
+        };
+        let at = rec.len() - 2;
+        rec[at] ^= 0x5a;
+        store.write(vec![Op::Put(Cf::Data, dk, rec)]).expect("write");
+        let err = db.prepare_key(b"rare", 0, true).expect_err("corrupt");
+        assert!(err.contains("rare"), "{err}");
+        assert!(db.prepare_key(b"rare", 0, false).is_ok(), "no read, no error");
     }
 
     #[test]

@@ -164,6 +164,32 @@ impl Keys {
         }
     }
 
+    /// Calls `f` with the index of each key in `args`, stopping at the
+    /// first error (no allocation for fixed key positions).
+    pub fn try_each<E>(
+        &self,
+        args: &[Bytes],
+        mut f: impl FnMut(usize) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match *self {
+            Keys::None => Ok(()),
+            Keys::Range { first, last, step } => {
+                let n = args.len() as i32;
+                let last = if last < 0 { n + last } else { last.min(n - 1) };
+                if first <= 0 || step <= 0 {
+                    return Ok(());
+                }
+                let mut i = first;
+                while i <= last {
+                    f(i as usize)?;
+                    i += step;
+                }
+                Ok(())
+            }
+            Keys::Custom { find, .. } => find(args).into_iter().try_for_each(f),
+        }
+    }
+
     /// (first, last, step) as COMMAND INFO reports them.
     pub fn legacy(&self) -> (i32, i32, i32) {
         match *self {

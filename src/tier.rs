@@ -671,14 +671,15 @@ pub fn command_tickets(
         if !reads_value(cmd, args) {
             return;
         }
-        for i in cmd.keys.positions(args) {
+        let _ = cmd.keys.try_each(args, |i| {
             if let Some(t) = args
                 .get(i)
                 .and_then(|k| state.keyspace.dbs[db].cold_ticket(k))
             {
                 out.push((db, t));
             }
-        }
+            Ok::<(), ()>(())
+        });
     };
     match &client.multi {
         Some(m) if args[0].eq_ignore_ascii_case(b"exec") => {
@@ -708,13 +709,13 @@ pub fn prepare_keys(
     let Some(d) = state.keyspace.dbs.get_mut(db) else {
         return Ok(());
     };
-    let read = reads_value(cmd, args);
-    for i in cmd.keys.positions(args) {
-        if let Some(k) = args.get(i) {
-            d.prepare_key(k, now_ms, read).map_err(Error::err)?;
-        }
-    }
-    Ok(())
+    let mut read = None;
+    cmd.keys.try_each(args, |i| match args.get(i) {
+        Some(k) => d
+            .prepare_key(k, now_ms, || *read.get_or_insert_with(|| reads_value(cmd, args)))
+            .map_err(Error::err),
+        None => Ok(()),
+    })
 }
 
 /// False for commands that never read a cold key's value: they answer

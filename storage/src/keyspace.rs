@@ -1380,12 +1380,18 @@ impl Db {
     /// and, with `read` (the command reads the value), brings a cold key
     /// into memory. A cold record that cannot be read is an error: the
     /// command must not run as if the key were absent.
-    pub fn prepare_key(&mut self, key: &[u8], now_ms: i64, read: bool) -> Result<(), String> {
+    /// (`read` is asked only for a key that is cold.)
+    pub fn prepare_key(
+        &mut self,
+        key: &[u8],
+        now_ms: i64,
+        read: impl FnOnce() -> bool,
+    ) -> Result<(), String> {
         if self.cold.is_none() {
             return Ok(());
         }
         self.count_access(key);
-        if !read || self.cold_len() == 0 || self.keys.contains_key(key) {
+        if self.cold_len() == 0 || self.keys.contains_key(key) || !read() {
             return Ok(());
         }
         if let Some(c) = self.cold.as_mut() {
@@ -2625,20 +2631,20 @@ mod tests {
         spill(&mut db, b"rare");
         spill(&mut db, b"popular");
         // Memory not full yet (no victim noted): every key is admitted.
-        assert!(db.prepare_key(b"rare", 0, true).is_ok());
+        assert!(db.prepare_key(b"rare", 0, || true).is_ok());
         assert!(db.get(b"rare", 0, Touch::Yes).is_some());
         db.drop_transients();
         assert!(db.is_resident(b"rare"));
         spill(&mut db, b"rare");
         // Eviction has been choosing keys read about 4 times.
         for _ in 0..4 {
-            assert!(db.prepare_key(b"hot", 0, true).is_ok());
+            assert!(db.prepare_key(b"hot", 0, || true).is_ok());
         }
         for _ in 0..8 {
             db.note_victim(b"hot");
         }
         // Read once more: rarer than that, served and dropped again.
-        assert!(db.prepare_key(b"rare", 0, true).is_ok());
+        assert!(db.prepare_key(b"rare", 0, || true).is_ok());
         assert!(db.is_resident(b"rare"), "resident while its batch runs");
         db.drop_transients();
         assert!(!db.is_resident(b"rare"));
@@ -2646,12 +2652,12 @@ mod tests {
         assert_eq!(db.len(), 3);
         // Read often: admitted.
         for _ in 0..7 {
-            assert!(db.prepare_key(b"popular", 0, true).is_ok());
+            assert!(db.prepare_key(b"popular", 0, || true).is_ok());
             db.drop_transients();
         }
         assert!(db.is_resident(b"popular"));
         // A key changed while it was in memory is never dropped.
-        assert!(db.prepare_key(b"rare", 0, true).is_ok());
+        assert!(db.prepare_key(b"rare", 0, || true).is_ok());
         db.set_keep_ttl(Bytes::from("rare"), s("changed"), 0);
         db.drop_transients();
         assert!(db.is_resident(b"rare"));
@@ -2660,7 +2666,7 @@ mod tests {
         // Memory no longer full: admitted again.
         db.admit_all();
         spill(&mut db, b"rare");
-        assert!(db.prepare_key(b"rare", 0, true).is_ok());
+        assert!(db.prepare_key(b"rare", 0, || true).is_ok());
         db.drop_transients();
         assert!(db.is_resident(b"rare"));
         // An unreadable record fails the command that reads it.
@@ -2672,9 +2678,9 @@ mod tests {
         let at = rec.len() - 2;
         rec[at] ^= 0x5a;
         store.write(vec![Op::Put(Cf::Data, dk, rec)]).expect("write");
-        let err = db.prepare_key(b"rare", 0, true).expect_err("corrupt");
+        let err = db.prepare_key(b"rare", 0, || true).expect_err("corrupt");
         assert!(err.contains("rare"), "{err}");
-        assert!(db.prepare_key(b"rare", 0, false).is_ok(), "no read, no error");
+        assert!(db.prepare_key(b"rare", 0, || false).is_ok(), "no read, no error");
     }
 
     #[test]

@@ -261,17 +261,7 @@ fn rerun(state: &mut State, client: &mut Client, reply: &mut Reply, args: &[Byte
         return;
     };
     let frame = crate::propagate::enter(state);
-    let result = {
-        let mut ctx = Ctx {
-            state: &mut *state,
-            client: &mut *client,
-            reply: &mut *reply,
-            args,
-            cmd,
-            now_ms: now,
-        };
-        (cmd.handler)(&mut ctx)
-    };
+    let result = crate::command::run_handler(state, client, reply, cmd, args, now);
     crate::propagate::leave(state, frame, client.db, cmd, args);
     if let Err(e) = result {
         reply.error(&e.text());

@@ -204,6 +204,27 @@ impl Keys {
     }
 }
 
+/// Runs `cmd`'s handler, nothing else (no statistics, propagation or
+/// tiering: see [`call`]).
+pub fn run_handler(
+    state: &mut State,
+    client: &mut Client,
+    reply: &mut Reply,
+    cmd: &'static CommandSpec,
+    args: &[Bytes],
+    now_ms: i64,
+) -> CmdResult {
+    let mut ctx = Ctx {
+        state,
+        client,
+        reply,
+        args,
+        cmd,
+        now_ms,
+    };
+    (cmd.handler)(&mut ctx)
+}
+
 /// A command handler. Arguments are in `ctx.args` (name included).
 pub type Handler = fn(&mut Ctx) -> CmdResult;
 
@@ -599,20 +620,8 @@ pub fn call(
     let errors_before = reply.error_count();
     state.dispatch_depth += 1;
     let frame = crate::propagate::enter(state);
-    let result = match crate::tier::prepare_keys(state, client.db, cmd, args, now_ms) {
-        Err(e) => Err(e),
-        Ok(()) => {
-            let mut ctx = Ctx {
-                state: &mut *state,
-                client: &mut *client,
-                reply: &mut *reply,
-                args,
-                cmd,
-                now_ms,
-            };
-            (cmd.handler)(&mut ctx)
-        }
-    };
+    let result = crate::tier::prepare_keys(state, client.db, cmd, args, now_ms)
+        .and_then(|()| run_handler(state, client, reply, cmd, args, now_ms));
     crate::propagate::leave(state, frame, client.db, cmd, args);
     state.dispatch_depth -= 1;
     if let Err(e) = result {

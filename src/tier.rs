@@ -712,7 +712,9 @@ pub fn prepare_keys(
     let mut read = None;
     cmd.keys.try_each(args, |i| match args.get(i) {
         Some(k) => d
-            .prepare_key(k, now_ms, || *read.get_or_insert_with(|| reads_value(cmd, args)))
+            .prepare_key(k, now_ms, || {
+                *read.get_or_insert_with(|| reads_value(cmd, args))
+            })
             .map_err(Error::err),
         None => Ok(()),
     })

@@ -229,7 +229,8 @@ fn a_damaged_cold_record_is_reported_not_served() {
         .query::<Option<String>>(&mut c)
         .expect_err("a damaged record is an error");
     assert!(
-        err.to_string().contains("corrupt cold record for key \"k7\""),
+        err.to_string()
+            .contains("corrupt cold record for key \"k7\""),
         "{err}"
     );
     let err = redis::cmd("APPEND")
@@ -248,9 +249,16 @@ fn a_damaged_cold_record_is_reported_not_served() {
     );
     // Commands that do not read the value still work: the key exists,
     // and SET replaces the damaged record.
-    let n: i64 = redis::cmd("EXISTS").arg("k7").query(&mut c).expect("exists");
+    let n: i64 = redis::cmd("EXISTS")
+        .arg("k7")
+        .query(&mut c)
+        .expect("exists");
     assert_eq!(n, 1);
-    let _: () = redis::cmd("SET").arg("k7").arg("new").query(&mut c).expect("set");
+    let _: () = redis::cmd("SET")
+        .arg("k7")
+        .arg("new")
+        .query(&mut c)
+        .expect("set");
     let v: String = redis::cmd("GET").arg("k7").query(&mut c).expect("get");
     assert_eq!(v, "new");
     for i in (0..200u64).filter(|i| *i != 7) {

@@ -155,7 +155,10 @@ mod tests {
             .filter(|k| s.frequency(key_hash(format!("cold:{k}").as_bytes())) > 1)
             .count();
         assert!(hot >= 4, "hot keys estimated at {hot}");
-        assert!(rare_above_1 < 500, "{rare_above_1} rare keys over-estimated");
+        assert!(
+            rare_above_1 < 500,
+            "{rare_above_1} rare keys over-estimated"
+        );
     }
 
     #[test]

@@ -2547,20 +2547,24 @@ mod tests {
         }
     }
 
+    /// Spills `k` of `db` into `store` at once (an unchanged promoted key
+    /// is only dropped: its record is kept).
+    fn spill_key(store: &crate::cold::Store, db: &mut Db, k: &[u8]) {
+        let Ok(job) = db.spill_prepare_or_drop(k, 0).expect("in memory") else {
+            return;
+        };
+        let rec =
+            crate::cold::encode_record(&job.payload, job.expire_at, job.lfu, 1).expect("encode");
+        store.write(job.ops(rec)).expect("write");
+        assert!(db.spill_commit(&job, true, 0));
+    }
+
     #[test]
     fn a_value_read_off_the_lock_is_used_only_while_its_record_is_unchanged() {
         let store: crate::cold::Store = std::sync::Arc::new(crate::cold::MemStore::new());
         let mut db = Db::new(9);
         db.attach_cold(store.clone(), 0, rdb::convert::Limits::default());
-        let spill = |db: &mut Db, k: &[u8]| {
-            let Ok(job) = db.spill_prepare_or_drop(k, 0).expect("in memory") else {
-                return; // unchanged since promotion: dropped, record kept
-            };
-            let rec = crate::cold::encode_record(&job.payload, job.expire_at, job.lfu, 1)
-                .expect("encode");
-            store.write(job.ops(rec)).expect("write");
-            assert!(db.spill_commit(&job, true, 0));
-        };
+        let spill = |db: &mut Db, k: &[u8]| spill_key(&store, db, k);
         let get = |db: &mut Db, k: &[u8]| {
             db.get(k, 0, Touch::No).map(|e| match &e.value {
                 Value::Str(s) => s.to_bytes(),
@@ -2616,15 +2620,7 @@ mod tests {
         let store: crate::cold::Store = std::sync::Arc::new(crate::cold::MemStore::new());
         let mut db = Db::new(9);
         db.attach_cold(store.clone(), 0, rdb::convert::Limits::default());
-        let spill = |db: &mut Db, k: &[u8]| {
-            let Ok(job) = db.spill_prepare_or_drop(k, 0).expect("in memory") else {
-                return;
-            };
-            let rec = crate::cold::encode_record(&job.payload, job.expire_at, job.lfu, 1)
-                .expect("encode");
-            store.write(job.ops(rec)).expect("write");
-            assert!(db.spill_commit(&job, true, 0));
-        };
+        let spill = |db: &mut Db, k: &[u8]| spill_key(&store, db, k);
         for k in ["hot", "rare", "popular"] {
             db.set(Bytes::from(k), s(k), 0);
         }
@@ -2677,10 +2673,15 @@ mod tests {
         };
         let at = rec.len() - 2;
         rec[at] ^= 0x5a;
-        store.write(vec![Op::Put(Cf::Data, dk, rec)]).expect("write");
+        store
+            .write(vec![Op::Put(Cf::Data, dk, rec)])
+            .expect("write");
         let err = db.prepare_key(b"rare", 0, || true).expect_err("corrupt");
         assert!(err.contains("rare"), "{err}");
-        assert!(db.prepare_key(b"rare", 0, || false).is_ok(), "no read, no error");
+        assert!(
+            db.prepare_key(b"rare", 0, || false).is_ok(),
+            "no read, no error"
+        );
     }
 
     #[test]

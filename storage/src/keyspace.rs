@@ -398,7 +398,8 @@ struct ColdDb {
     /// instead of reading the store, if the record has not changed since.
     stash: std::collections::HashMap<Bytes, Stashed>,
     /// Recent accesses of this database's keys, for admission (see
-    /// [`crate::admit`]); made when the first record is written.
+    /// [`crate::admit`]); made at the first access once the database has
+    /// cold records, and sized up with the keys in memory.
     sketch: Option<FreqSketch>,
     /// Sketch frequency of the keys eviction chose lately, times 16 (a
     /// moving average; 0 while memory is not full: every key is admitted).

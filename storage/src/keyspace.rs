@@ -2548,6 +2548,14 @@ mod tests {
         }
     }
 
+    /// A database with a cold tier in memory.
+    fn tiered_db() -> (crate::cold::Store, Db) {
+        let store: crate::cold::Store = std::sync::Arc::new(crate::cold::MemStore::new());
+        let mut db = Db::new(9);
+        db.attach_cold(store.clone(), 0, rdb::convert::Limits::default());
+        (store, db)
+    }
+
     /// Spills `k` of `db` into `store` at once (an unchanged promoted key
     /// is only dropped: its record is kept).
     fn spill_key(store: &crate::cold::Store, db: &mut Db, k: &[u8]) {
@@ -2562,9 +2570,7 @@ mod tests {
 
     #[test]
     fn a_value_read_off_the_lock_is_used_only_while_its_record_is_unchanged() {
-        let store: crate::cold::Store = std::sync::Arc::new(crate::cold::MemStore::new());
-        let mut db = Db::new(9);
-        db.attach_cold(store.clone(), 0, rdb::convert::Limits::default());
+        let (store, mut db) = tiered_db();
         let spill = |db: &mut Db, k: &[u8]| spill_key(&store, db, k);
         let get = |db: &mut Db, k: &[u8]| {
             db.get(k, 0, Touch::No).map(|e| match &e.value {
@@ -2618,9 +2624,7 @@ mod tests {
 
     #[test]
     fn cold_keys_read_rarely_are_not_admitted() {
-        let store: crate::cold::Store = std::sync::Arc::new(crate::cold::MemStore::new());
-        let mut db = Db::new(9);
-        db.attach_cold(store.clone(), 0, rdb::convert::Limits::default());
+        let (store, mut db) = tiered_db();
         let spill = |db: &mut Db, k: &[u8]| spill_key(&store, db, k);
         for k in ["hot", "rare", "popular"] {
             db.set(Bytes::from(k), s(k), 0);

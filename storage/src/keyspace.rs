@@ -1299,26 +1299,20 @@ impl Db {
             return None;
         }
         self.snap_guard(key);
-        let c = self.cold.as_mut()?;
         let (k, e) = self.keys.get_key_value(key)?;
         let k = k.clone();
         let lfu = e.lfu.decayed(now_ms, params);
         let mem = e.value.mem_usage() + k.len() + 96;
-        let mut payload = None;
         let expire_at = self.expires.get(key).copied();
-        if let Some(&(hash, len, at)) = c.clean.get(key) {
-            let fingerprint = value_fingerprint(&e.value).unwrap_or_else(|| {
-                let p = rdb::convert::dump_plain(&e.value);
-                let f = payload_fingerprint(&p);
-                payload = Some(p);
-                f
-            });
-            if at == expire_at && fingerprint == (hash, len) {
+        let mut payload = None;
+        if let Some((unchanged, p)) = self.shadow_check(key) {
+            if unchanged {
                 // Unchanged since promotion: the record on disk is it.
                 self.forget_shadowed(key);
                 return Some(Err(mem));
             }
             // Changed: the old record goes now, the new one is written.
+            payload = p;
             self.drop_shadow(key);
         }
         let payload = match payload {
@@ -1340,26 +1334,36 @@ impl Db {
         }))
     }
 
+    /// For a promoted key whose record is still on disk (shadowed): is
+    /// it unchanged since (value and deadline)? With the DUMP payload, if
+    /// telling needed it (values other than strings). `None`: not
+    /// shadowed.
+    fn shadow_check(&self, key: &[u8]) -> Option<(bool, Option<Vec<u8>>)> {
+        let &(hash, len, at) = self.cold.as_ref()?.clean.get(key)?;
+        let e = self.keys.get(key)?;
+        let mut payload = None;
+        let fingerprint = value_fingerprint(&e.value).unwrap_or_else(|| {
+            let p = rdb::convert::dump_plain(&e.value);
+            let f = payload_fingerprint(&p);
+            payload = Some(p);
+            f
+        });
+        let unchanged = at == self.expires.get(key).copied() && fingerprint == (hash, len);
+        Some((unchanged, payload))
+    }
+
     /// Drops a promoted key that is unchanged since its promotion from
-    /// memory (its record on disk is still its value). Returns the memory
-    /// freed, `None` if the key is not such a key (or is being spilled).
-    pub fn drop_if_clean(&mut self, key: &[u8]) -> Option<usize> {
-        let c = self.cold.as_ref()?;
-        let &(hash, len, at) = c.clean.get(key)?;
-        if c.in_flight.contains(key) || self.expires.get(key).copied() != at {
-            return None;
-        }
-        let (k, e) = self.keys.get_key_value(key)?;
-        if value_fingerprint(&e.value)
-            .unwrap_or_else(|| payload_fingerprint(&rdb::convert::dump_plain(&e.value)))
-            != (hash, len)
+    /// memory (its record on disk is still its value). False if it is not
+    /// such a key, or is being spilled.
+    fn drop_if_clean(&mut self, key: &[u8]) -> bool {
+        if self.cold.as_ref().is_none_or(|c| c.in_flight.contains(key))
+            || !matches!(self.shadow_check(key), Some((true, _)))
         {
-            return None;
+            return false;
         }
-        let mem = e.value.mem_usage() + k.len() + 96;
         self.snap_guard(key);
         self.forget_shadowed(key);
-        Some(mem)
+        true
     }
 
     /// Removes an unchanged promoted key from memory, keeping its record.
@@ -1447,28 +1451,15 @@ impl Db {
     }
 
     /// Drops the keys promoted but not admitted since the last call, if
-    /// unchanged (see [`crate::admit`]). Returns the memory freed.
-    pub fn drop_transients(&mut self) -> usize {
-        let Some(c) = self.cold.as_mut() else {
-            return 0;
+    /// unchanged (see [`crate::admit`]).
+    pub fn drop_transients(&mut self) {
+        let keys = match self.cold.as_mut() {
+            Some(c) if !c.transient.is_empty() => std::mem::take(&mut c.transient),
+            _ => return,
         };
-        if c.transient.is_empty() {
-            return 0;
-        }
-        let keys = std::mem::take(&mut c.transient);
-        let mut freed = 0;
         for k in &keys {
-            freed += self.drop_if_clean(k).unwrap_or(0);
+            self.drop_if_clean(k);
         }
-        if let Some(c) = self.cold.as_mut() {
-            if c.transient.is_empty() {
-                // Keep the allocation for the next batch.
-                let mut keys = keys;
-                keys.clear();
-                c.transient = keys;
-            }
-        }
-        freed
     }
 
     /// Finishes a spill whose record was written (`written`) or not. The
@@ -2824,9 +2815,7 @@ mod tests {
                     // keys read but not admitted leave memory again.
                     match rng.random_range(0..6u32) {
                         0 => db.note_victim(&k),
-                        1 => {
-                            db.drop_transients();
-                        }
+                        1 => db.drop_transients(),
                         2 if rng.random_range(0..10u32) == 0 => db.admit_all(),
                         _ => {}
                     }

@@ -470,7 +470,7 @@ pub fn lookup(args: &[Bytes]) -> Option<&'static CommandSpec> {
 }
 
 /// Finds the command (or subcommand) for `args` and checks its arity.
-fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, (Option<&'static str>, Error)> {
+pub(crate) fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, (Option<&'static str>, Error)> {
     let name = &args[0];
     let Some(cmd) = table().get(name) else {
         return Err((None, Error::unknown_command(name, &args[1..])));

@@ -381,6 +381,9 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("lfu-log-factor", int(0, I32), "10"),
     opt("lfu-decay-time", int(0, I32), "1"),
     opt("active-expire-effort", int(1, 10), "1"),
+    // Testing aid, as in Redis: microseconds to sleep per key loaded (a
+    // negative n sleeps 1 us every -n keys).
+    opt("key-load-delay", int(i32::MIN as i64, I32), "0"),
     opt("activerehashing", BOOL, "yes"),
     opt("activedefrag", BOOL, "no"),
     opt("active-defrag-ignore-bytes", mem(1, LL), "104857600"),

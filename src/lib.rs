@@ -13,6 +13,7 @@
 //! * [`client`]: per-connection state.
 //! * [`connection`]: the per-connection task (read, run batch, write).
 //! * [`server`]: shared state, accept loop, cron, shutdown.
+//! * [`loading`]: answering clients while the dataset loads at startup.
 //!
 //! `docs/architecture.md` explains the execution model.
 
@@ -33,6 +34,7 @@ pub mod connection;
 pub mod error;
 pub mod failpoint;
 pub mod info;
+pub mod loading;
 pub mod log;
 pub mod persist;
 pub mod propagate;

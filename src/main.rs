@@ -45,21 +45,26 @@ fn main() {
                 std::process::exit(1);
             }
         };
-        if let Err(e) = server.load_data() {
-            strata::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
-            std::process::exit(1);
-        }
         strata::log::notice(&format!(
             "Strata version={} started, listening on {}",
             env!("CARGO_PKG_VERSION"),
             server.addr
         ));
-        strata::log::notice("Ready to accept connections tcp");
-        server.run(listener, shutdown_signal()).await;
+        let shared = server.shared.clone();
+        if let Err(e) = server
+            .run_loading(listener, shutdown_signal(shared))
+            .await
+        {
+            strata::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+            std::process::exit(1);
+        }
     });
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. During the startup load the process
+/// exits at once, as Redis does: nothing has been written yet, and the
+/// files it loads from are left as they were.
+async fn shutdown_signal(shared: std::sync::Arc<strata::server::Shared>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -70,5 +75,9 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => strata::log::warning("Received SIGTERM scheduling shutdown..."),
         _ = int.recv() => strata::log::warning("Received SIGINT scheduling shutdown..."),
+    }
+    if shared.loading.is_active() {
+        strata::log::warning("Shutdown requested during loading: exiting now.");
+        std::process::exit(0);
     }
 }

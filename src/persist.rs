@@ -600,6 +600,19 @@ pub fn has_save_points(state: &State) -> bool {
     !state.config.get("save").trim().is_empty()
 }
 
+/// `key-load-delay` (a testing aid, as in Redis): sleeps that many
+/// microseconds per key loaded; a negative `-n` sleeps 1 us every n keys.
+pub fn key_load_delay(state: &State, count: u64) {
+    let delay = state.config.get_int("key-load-delay");
+    let micros = match delay {
+        0 => return,
+        d if d > 0 => d as u64,
+        d if count % d.unsigned_abs() == 0 => 1,
+        _ => return,
+    };
+    std::thread::sleep(std::time::Duration::from_micros(micros));
+}
+
 /// Loads `dir/dbfilename` if present. A corrupt file is an error naming
 /// the file and the byte offset; nothing is half-loaded silently.
 pub fn load_at_startup(state: &mut State) -> Result<(), String> {
@@ -672,6 +685,7 @@ pub fn load_rdb_bytes(
                     .db(db)
                     .insert_entry(e.key, entry, e.expire_ms);
                 loaded += 1;
+                key_load_delay(state, loaded);
                 // Import beyond maxmemory: spill as we go.
                 if loaded % 256 == 0 && state.config.hot.maxmemory > 0 && state.tier.store.is_some()
                 {

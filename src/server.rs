@@ -600,6 +600,25 @@ impl State {
     }
 }
 
+/// Loads `dir/dbfilename` (the import path from Redis) or the AOF, and
+/// opens the cold tier, holding the state lock throughout.
+fn load(shared: &Arc<Shared>) -> Result<(), String> {
+    {
+        let mut st = shared.state.lock();
+        // A cold tier checkpointed with the AOF base is opened whatever
+        // the limits are now: part of the data lives there.
+        let checkpoint = crate::aof::load::cold_checkpoint(&st)?;
+        if checkpoint.is_some() || (st.config.get_bool("tiering") && st.config.hot.maxmemory > 0)
+        {
+            crate::tier::open(&mut st, checkpoint.as_deref())?;
+        }
+    }
+    if shared.state.lock().config.get_bool("tiering") {
+        crate::tier::start_spiller(shared);
+    }
+    crate::aof::load_at_startup(&mut shared.state.lock())
+}
+
 /// State shared by every task.
 pub struct Shared {
     pub state: Mutex<State>,
@@ -608,6 +627,8 @@ pub struct Shared {
     pub script: Arc<crate::scripting::ScriptStatus>,
     /// The AOF's durability counters, readable without the state lock.
     pub aof: Arc<crate::aof::AofIo>,
+    /// Whether the dataset is still loading (see [`Server::run_loading`]).
+    pub loading: crate::loading::LoadingStatus,
 }
 
 /// A running server, as tests and `main` see it.
@@ -632,26 +653,42 @@ impl Server {
         Ok(Server::with_listener(config, listener))
     }
 
-    /// Loads `dir/dbfilename` if it exists (the import path from Redis).
+    /// Loads the dataset (dump.rdb or the AOF, and the cold tier) before
+    /// serving: connections wait for the end of the load.
     ///
     /// # Errors
     /// A corrupt or unreadable file, named with the byte offset.
     pub fn load_data(&self) -> Result<(), String> {
-        {
-            let mut st = self.shared.state.lock();
-            // A cold tier checkpointed with the AOF base is opened whatever
-            // the limits are now: part of the data lives there.
-            let checkpoint = crate::aof::load::cold_checkpoint(&st)?;
-            if checkpoint.is_some()
-                || (st.config.get_bool("tiering") && st.config.hot.maxmemory > 0)
-            {
-                crate::tier::open(&mut st, checkpoint.as_deref())?;
-            }
+        load(&self.shared)
+    }
+
+    /// Accepts connections at once and loads the dataset meanwhile:
+    /// clients get `-LOADING` (or wait, see [`crate::loading`]) until it
+    /// is in, then everything runs as usual until SHUTDOWN or `stop`.
+    ///
+    /// # Errors
+    /// The load failed (the server stops accepting connections).
+    pub async fn run_loading(
+        self,
+        listener: TcpListener,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let shared = self.shared.clone();
+        shared.loading.begin(&shared.state.lock().config);
+        let serving = tokio::spawn(self.run(listener, stop));
+        let loader = shared.clone();
+        let loaded = tokio::task::spawn_blocking(move || load(&loader))
+            .await
+            .map_err(|e| format!("the loader failed: {e}"))
+            .and_then(|r| r);
+        shared.loading.end();
+        if let Err(e) = loaded {
+            serving.abort();
+            return Err(e);
         }
-        if self.shared.state.lock().config.get_bool("tiering") {
-            crate::tier::start_spiller(&self.shared);
-        }
-        crate::aof::load_at_startup(&mut self.shared.state.lock())
+        crate::log::notice("Ready to accept connections tcp");
+        let _ = serving.await;
+        Ok(())
     }
 
     /// Wraps an already bound listener (tests bind port 0).
@@ -668,6 +705,7 @@ impl Server {
             aof,
             state: Mutex::new(state),
             next_client_id: AtomicU64::new(1),
+            loading: Default::default(),
         });
         shared.state.lock().shared = Arc::downgrade(&shared);
         (Server { shared, addr }, listener)
@@ -687,8 +725,11 @@ impl Server {
                             let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
                             let sh = shared.clone();
                             tokio::spawn(async move {
-                                // Admission takes the state lock: not while a script runs.
-                                if crate::scripting::admission_gate(&sh.script, &mut socket).await {
+                                // Admission takes the state lock: not while
+                                // the dataset loads or a script runs.
+                                if crate::loading::gate(&sh.loading, &mut socket).await
+                                    && crate::scripting::admission_gate(&sh.script, &mut socket).await
+                                {
                                     crate::connection::serve(sh, socket, peer, id).await
                                 }
                             });
@@ -721,6 +762,7 @@ impl Server {
 }
 
 async fn cron_loop(shared: Arc<Shared>) {
+    shared.loading.wait_done().await;
     loop {
         crate::scripting::wait_idle(&shared.script).await;
         let hz = shared.state.lock().config.hot.hz.max(1) as u64;

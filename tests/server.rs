@@ -750,3 +750,43 @@ fn command_line_save_lines_accumulate_and_values_are_quoted() {
     c.load_args(&["--save".to_string()]).expect("bare --save");
     assert_eq!(c.get("save"), "");
 }
+
+#[test]
+fn clients_get_loading_errors_while_the_dataset_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let s = TestServer::start_in(dir.path(), &[]).expect("start");
+        let mut raw = s.raw();
+        for i in 0..150 {
+            raw.cmd(&[b"SET", format!("k{i}").as_bytes(), b"v"]);
+        }
+        assert_eq!(raw.cmd_str("SAVE"), Resp::Simple("OK".into()));
+    }
+    // 150 keys x 20 ms: the load takes about 3 s.
+    let started = std::time::Instant::now();
+    let s = TestServer::start_loading(dir.path(), &[("key-load-delay", "20000")]);
+    let mut raw = s.raw();
+    let loading = Resp::Error("LOADING Redis is loading the dataset in memory".into());
+    assert_eq!(raw.cmd_str("PING"), loading);
+    assert_eq!(raw.cmd_str("GET k1"), loading);
+    assert_eq!(
+        raw.cmd_str("NOSUCH x"),
+        Resp::Error("ERR unknown command 'NOSUCH', with args beginning with: 'x' ".into())
+    );
+    assert_eq!(
+        raw.cmd_str("GET"),
+        Resp::Error("ERR wrong number of arguments for 'get' command".into())
+    );
+    assert!(s.shared.loading.is_active(), "answered during the load");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A command allowed while loading waits for the end of the load, and
+    // so does everything pipelined after it.
+    raw.send_raw(b"*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$4\r\nlate\r\n*1\r\n$6\r\nDBSIZE\r\n");
+    assert_eq!(raw.read(), Resp::Simple("OK".into()));
+    assert!(!s.shared.loading.is_active());
+    assert_eq!(raw.read(), Resp::Int(150));
+    assert!(started.elapsed() >= Duration::from_millis(2900));
+    assert_eq!(raw.cmd_str("CLIENT GETNAME"), Resp::Bulk(Some(b"late".to_vec())));
+    // A connection made after the load is served as usual.
+    assert_eq!(s.raw().cmd_str("GET k149"), Resp::Bulk(Some(b"v".to_vec())));
+}

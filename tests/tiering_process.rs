@@ -73,8 +73,12 @@ fn ten_times_maxmemory_loads_with_bounded_rss() {
     let _guard = Proc(child);
     let url = format!("redis://127.0.0.1:{port}/");
     let deadline = Instant::now() + Duration::from_secs(10);
+    // Ready once PING answers PONG (-LOADING while the store opens).
     let mut c = loop {
-        match redis::Client::open(url.as_str()).and_then(|c| c.get_connection()) {
+        let ready = redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).map(|_| c));
+        match ready {
             Ok(c) => break c,
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             Err(e) => panic!("server did not start: {e}"),

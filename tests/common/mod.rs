@@ -100,6 +100,58 @@ impl TestServer {
         })
     }
 
+    /// Starts Strata as the binary does: serving at once while the
+    /// dataset in `dir` loads (`-LOADING` meanwhile). A load error stops
+    /// the server (connections are then refused).
+    pub fn start_loading(
+        dir: &std::path::Path,
+        overrides: &[(&str, &str)],
+    ) -> TestServer {
+        let mut config = Config::new();
+        config.set("save", "", true).expect("save");
+        config
+            .set("dir", &dir.display().to_string(), true)
+            .expect("dir");
+        for (k, v) in overrides {
+            config
+                .set(k, v, true)
+                .unwrap_or_else(|e| panic!("config {k}={v}: {e}"));
+        }
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                let (server, listener) = Server::with_listener(config, listener);
+                port_tx
+                    .send((server.addr.port(), server.shared.clone()))
+                    .expect("port");
+                let stop = async {
+                    let _ = stop_rx.await;
+                };
+                if let Err(e) = server.run_loading(listener, stop).await {
+                    eprintln!("load failed: {e}");
+                }
+            });
+        });
+        let (port, shared) = port_rx.recv().expect("server port");
+        TestServer {
+            port,
+            shared,
+            dir: dir.to_path_buf(),
+            _tmp: None,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }

@@ -470,7 +470,9 @@ pub fn lookup(args: &[Bytes]) -> Option<&'static CommandSpec> {
 }
 
 /// Finds the command (or subcommand) for `args` and checks its arity.
-pub(crate) fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, (Option<&'static str>, Error)> {
+pub(crate) fn resolve(
+    args: &[Bytes],
+) -> Result<&'static CommandSpec, (Option<&'static str>, Error)> {
     let name = &args[0];
     let Some(cmd) = table().get(name) else {
         return Err((None, Error::unknown_command(name, &args[1..])));
@@ -620,8 +622,15 @@ pub fn call(
     let errors_before = reply.error_count();
     state.dispatch_depth += 1;
     let frame = crate::propagate::enter(state);
-    let result = crate::tier::prepare_keys(state, client.db, cmd, args, now_ms)
+    let mark = reply.len();
+    let mut result = crate::tier::prepare_keys(state, client.db, cmd, args, now_ms)
         .and_then(|()| run_handler(state, client, reply, cmd, args, now_ms));
+    if result.is_ok() && state.tier.store.is_some() {
+        if let Some(e) = crate::tier::damaged_key(state, client.db, cmd, args) {
+            reply.truncate(mark);
+            result = Err(e);
+        }
+    }
     crate::propagate::leave(state, frame, client.db, cmd, args);
     state.dispatch_depth -= 1;
     if let Err(e) = result {

@@ -97,8 +97,7 @@ fn answer(status: &LoadingStatus, data: &[u8], out: &mut Reply) -> Answered {
         match crate::command::resolve(&args) {
             Err((_, e)) => out.error(&e.text()),
             Ok(cmd)
-                if status.requirepass.load(Ordering::Relaxed)
-                    && !cmd.flags.has(Flags::NO_AUTH) =>
+                if status.requirepass.load(Ordering::Relaxed) && !cmd.flags.has(Flags::NO_AUTH) =>
             {
                 out.error(&crate::error::Error::NoAuth.text())
             }
@@ -153,8 +152,7 @@ pub async fn gate(status: &LoadingStatus, socket: &mut TcpStream) -> bool {
             continue;
         }
         let mut drain = vec![0u8; consumed];
-        if socket.read_exact(&mut drain).await.is_err()
-            || socket.write_all(&out.buf).await.is_err()
+        if socket.read_exact(&mut drain).await.is_err() || socket.write_all(&out.buf).await.is_err()
         {
             return false;
         }
@@ -179,7 +177,11 @@ mod tests {
             Answered::Consumed(c) => (None, c),
             Answered::Waits(c) => (Some(c), c),
         };
-        (String::from_utf8_lossy(&out.buf).into_owned(), waits, consumed)
+        (
+            String::from_utf8_lossy(&out.buf).into_owned(),
+            waits,
+            consumed,
+        )
     }
 
     #[test]

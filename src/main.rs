@@ -51,10 +51,7 @@ fn main() {
             server.addr
         ));
         let shared = server.shared.clone();
-        if let Err(e) = server
-            .run_loading(listener, shutdown_signal(shared))
-            .await
-        {
+        if let Err(e) = server.run_loading(listener, shutdown_signal(shared)).await {
             strata::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
             std::process::exit(1);
         }

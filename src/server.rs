@@ -608,8 +608,7 @@ fn load(shared: &Arc<Shared>) -> Result<(), String> {
         // A cold tier checkpointed with the AOF base is opened whatever
         // the limits are now: part of the data lives there.
         let checkpoint = crate::aof::load::cold_checkpoint(&st)?;
-        if checkpoint.is_some() || (st.config.get_bool("tiering") && st.config.hot.maxmemory > 0)
-        {
+        if checkpoint.is_some() || (st.config.get_bool("tiering") && st.config.hot.maxmemory > 0) {
             crate::tier::open(&mut st, checkpoint.as_deref())?;
         }
     }

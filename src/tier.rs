@@ -720,6 +720,29 @@ pub fn prepare_keys(
     })
 }
 
+/// After a read-only command: an error if it met a cold record of one of
+/// its keys whose header cannot be read (it answered as if the key were
+/// absent). Commands that write keep their reply: they may have changed
+/// other keys, and overwriting or deleting removes such a record anyway.
+pub fn damaged_key(
+    state: &mut State,
+    db: usize,
+    cmd: &CommandSpec,
+    args: &[Bytes],
+) -> Option<Error> {
+    let d = state.keyspace.dbs.get_mut(db)?;
+    let (key, why) = d.take_corrupt()?;
+    if !cmd.flags.has(crate::command::Flags::READONLY) {
+        return None;
+    }
+    let mut named = false;
+    let _ = cmd.keys.try_each(args, |i| {
+        named |= args.get(i).is_some_and(|k| *k == key);
+        Ok::<(), ()>(())
+    });
+    named.then(|| Error::err(why))
+}
+
 /// False for commands that never read a cold key's value: they answer
 /// from the record's header, move the record, or replace the value
 /// (SET without GET). Reading those records ahead would be wasted.

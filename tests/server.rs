@@ -786,7 +786,10 @@ fn clients_get_loading_errors_while_the_dataset_loads() {
     assert!(!s.shared.loading.is_active());
     assert_eq!(raw.read(), Resp::Int(150));
     assert!(started.elapsed() >= Duration::from_millis(2900));
-    assert_eq!(raw.cmd_str("CLIENT GETNAME"), Resp::Bulk(Some(b"late".to_vec())));
+    assert_eq!(
+        raw.cmd_str("CLIENT GETNAME"),
+        Resp::Bulk(Some(b"late".to_vec()))
+    );
     // A connection made after the load is served as usual.
     assert_eq!(s.raw().cmd_str("GET k149"), Resp::Bulk(Some(b"v".to_vec())));
 }

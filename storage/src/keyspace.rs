@@ -407,9 +407,9 @@ struct ColdDb {
     /// Keys promoted for a command but not admitted: dropped again (if
     /// unchanged) once their batch has run ([`Db::drop_transients`]).
     transient: Vec<Bytes>,
-    /// Why the last promotion failed on an unreadable record (see
-    /// [`Db::prepare_key`]).
-    corrupt: Option<String>,
+    /// The last cold record found unreadable, with why (see
+    /// [`Db::prepare_key`] and [`Db::take_corrupt`]).
+    corrupt: Option<(Bytes, String)>,
 }
 
 /// Source of [`ColdLog::generation`]: unique per attached store handle,
@@ -624,6 +624,15 @@ impl SpillJob {
     pub fn cold_id(&self) -> u16 {
         self.cold_id
     }
+}
+
+/// A cold record looked up by key.
+enum ColdLookup {
+    Absent,
+    /// Data key, record, header.
+    Live(Vec<u8>, Vec<u8>, ColdMeta),
+    /// Data key of a record whose header cannot be read.
+    Damaged(Vec<u8>),
 }
 
 /// What the cold tier holds for a key, read without decompressing.
@@ -1023,7 +1032,7 @@ impl Db {
             String::from_utf8_lossy(key)
         );
         if let Some(c) = self.cold.as_mut() {
-            c.corrupt = Some(what.clone());
+            c.corrupt = Some((Bytes::copy_from_slice(key), what.clone()));
         }
         self.cold_error(what);
     }
@@ -1085,9 +1094,21 @@ impl Db {
     }
 
     /// The live cold record of `key`: header parsed, expired records
-    /// removed (reported in `expired`).
+    /// removed (reported in `expired`). A record whose header cannot be
+    /// read is logged, noted for [`Db::take_corrupt`] and reads as absent
+    /// here.
     fn cold_live(&mut self, key: &[u8], now_ms: i64) -> Option<(Vec<u8>, Vec<u8>, ColdMeta)> {
-        let (dk, rec) = self.cold_fetch(key)?;
+        match self.cold_lookup(key, now_ms) {
+            ColdLookup::Live(dk, rec, meta) => Some((dk, rec, meta)),
+            ColdLookup::Absent | ColdLookup::Damaged(_) => None,
+        }
+    }
+
+    /// [`Db::cold_live`], telling an absent record from a damaged one.
+    fn cold_lookup(&mut self, key: &[u8], now_ms: i64) -> ColdLookup {
+        let Some((dk, rec)) = self.cold_fetch(key) else {
+            return ColdLookup::Absent;
+        };
         let meta = match cold::decode_record(&rec) {
             Ok(r) => ColdMeta {
                 value_type: rdb_value_type(r.rdb_type),
@@ -1096,7 +1117,7 @@ impl Db {
             },
             Err(e) => {
                 self.cold_corrupt(key, &e);
-                return None;
+                return ColdLookup::Damaged(dk);
             }
         };
         if let Some(at) = meta.expire_at {
@@ -1107,10 +1128,16 @@ impl Db {
                     }
                     self.expired.push(Bytes::copy_from_slice(key));
                 }
-                return None;
+                return ColdLookup::Absent;
             }
         }
-        Some((dk, rec, meta))
+        ColdLookup::Live(dk, rec, meta)
+    }
+
+    /// The cold record found unreadable during the current command, if
+    /// any: (key, why). Cleared by [`Db::prepare_key`].
+    pub fn take_corrupt(&mut self) -> Option<(Bytes, String)> {
+        self.cold.as_mut().and_then(|c| c.corrupt.take())
     }
 
     /// Type, deadline and LFU of a cold key, without promoting it.
@@ -1260,8 +1287,26 @@ impl Db {
     /// Removes `key` from the cold tier if it is there (a write is about
     /// to replace it). Returns its deadline (`None` inside if it had none)
     /// and LFU counter, `None` if absent.
+    ///
+    /// A record whose header cannot be read is removed all the same (the
+    /// key existed; DEL and overwrites must be able to clear it). Its
+    /// deadline is unknown: a TTL index entry it had is left to the expiry
+    /// cycle, which drops entries that no longer match a record.
     fn take_cold(&mut self, key: &[u8], now_ms: i64) -> Option<(Option<i64>, u8)> {
-        let (dk, _, meta) = self.cold_live(key, now_ms)?;
+        let (dk, meta) = match self.cold_lookup(key, now_ms) {
+            ColdLookup::Live(dk, _, meta) => (dk, meta),
+            ColdLookup::Absent => return None,
+            ColdLookup::Damaged(dk) => {
+                if let Some(c) = self.cold.as_mut() {
+                    c.corrupt = None;
+                }
+                self.cold_error(format!(
+                    "removed the damaged cold record of key {:?}",
+                    String::from_utf8_lossy(key)
+                ));
+                return self.cold_delete(dk, key, None).then_some((None, 0));
+            }
+        };
         if self.cold_delete(dk, key, meta.expire_at) {
             Some((meta.expire_at, meta.lfu))
         } else {
@@ -1396,15 +1441,15 @@ impl Db {
             return Ok(());
         }
         self.count_access(key);
-        if self.cold_len() == 0 || self.keys.contains_key(key) || !read() {
-            return Ok(());
-        }
         if let Some(c) = self.cold.as_mut() {
             c.corrupt = None;
         }
+        if self.cold_len() == 0 || self.keys.contains_key(key) || !read() {
+            return Ok(());
+        }
         self.promote(key, now_ms);
-        match self.cold.as_mut().and_then(|c| c.corrupt.take()) {
-            Some(why) => Err(why),
+        match self.take_corrupt() {
+            Some((_, why)) => Err(why),
             None => Ok(()),
         }
     }
@@ -1558,9 +1603,16 @@ impl Db {
                 continue;
             }
             let dk = cold::data_key(c.id, &key);
-            let exists = matches!(c.store.get(Cf::Data, &dk), Ok(Fetch::Found(_)));
-            if !exists {
-                // A stray index entry: drop it.
+            let current = match c.store.get(Cf::Data, &dk) {
+                // An unreadable header: the index says when it expires.
+                Ok(Fetch::Found(rec)) => {
+                    cold::decode_record(&rec).map_or(true, |r| r.expire_at == Some(at))
+                }
+                _ => false,
+            };
+            if !current {
+                // A stray index entry (no record, or a record with another
+                // deadline): drop it.
                 let _ = c
                     .store
                     .write(vec![Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, &key))]);
@@ -2557,6 +2609,40 @@ mod tests {
             crate::cold::encode_record(&job.payload, job.expire_at, job.lfu, 1).expect("encode");
         store.write(job.ops(rec)).expect("write");
         assert!(db.spill_commit(&job, true, 0));
+    }
+
+    #[test]
+    fn a_record_with_a_damaged_header_can_be_deleted_and_its_index_entry_goes_stale() {
+        let (store, mut db) = tiered_db();
+        db.set(Bytes::from("k"), s("old"), 0);
+        assert!(db.set_expire(b"k", 1000));
+        spill_key(&store, &mut db, b"k");
+        let (_, id) = db.cold_store().expect("store");
+        let dk = cold::data_key(id, b"k");
+        let Ok(Fetch::Found(mut rec)) = store.get(Cf::Data, &dk) else {
+            panic!("no record");
+        };
+        rec[0] = 0xee;
+        store
+            .write(vec![Op::Put(Cf::Data, dk.clone(), rec)])
+            .expect("write");
+        // Reading the header fails: absent here, noted for the command.
+        assert_eq!(db.key_type(b"k", 0), None);
+        let (key, why) = db.take_corrupt().expect("noted");
+        assert_eq!(&key[..], b"k");
+        assert!(why.contains("cold record version 238"), "{why}");
+        // DEL removes it, and the key count follows.
+        assert!(db.delete(b"k", 0));
+        assert!(db.take_corrupt().is_none());
+        assert!(matches!(store.get(Cf::Data, &dk), Ok(Fetch::Missing)));
+        assert_eq!(db.len(), 0);
+        // A new value without a deadline, spilled: the old index entry
+        // (deadline 1000) must not expire it.
+        db.set(Bytes::from("k"), s("new"), 0);
+        spill_key(&store, &mut db, b"k");
+        assert_eq!(db.cold_active_expire(5000, 100), 0);
+        assert!(db.contains(b"k", 5000));
+        assert_eq!(db.len(), 1);
     }
 
     #[test]

@@ -103,10 +103,7 @@ impl TestServer {
     /// Starts Strata as the binary does: serving at once while the
     /// dataset in `dir` loads (`-LOADING` meanwhile). A load error stops
     /// the server (connections are then refused).
-    pub fn start_loading(
-        dir: &std::path::Path,
-        overrides: &[(&str, &str)],
-    ) -> TestServer {
+    pub fn start_loading(dir: &std::path::Path, overrides: &[(&str, &str)]) -> TestServer {
         let mut config = Config::new();
         config.set("save", "", true).expect("save");
         config

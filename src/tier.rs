@@ -47,6 +47,10 @@ pub struct Tier {
     pub spiller_running: bool,
     /// Disk budget reached: spilling stops (see `tier-max-disk`).
     pub disk_full: bool,
+    /// Bytes held only by cold-tier checkpoints in the AOF directory (see
+    /// [`checkpoint_only_bytes`]), and when they were measured.
+    pub checkpoint_bytes: u64,
+    checkpoint_measured: Option<Instant>,
     /// Synchronous spill rounds run by commands (spiller behind).
     pub sync_rounds: u64,
     pub last_error: Option<String>,
@@ -505,13 +509,66 @@ fn spill_round(shared: &Arc<Shared>, max_keys: usize, max_bytes: usize) -> bool 
     ok
 }
 
-/// Stops spilling when the cold tier reaches `tier-max-disk`.
+/// How long the checkpoints' disk figure stays fresh (it walks their
+/// directories).
+const CHECKPOINT_MEASURE_EVERY: Duration = Duration::from_secs(1);
+
+/// Bytes of the files in the cold-tier checkpoints of `aof_dir` (`*.cold`
+/// directories) that the live store at `live` no longer shares: a
+/// checkpoint hard-links the live store's table files, and keeps them
+/// once compaction has replaced them in the live store. Each file is
+/// counted once, however many checkpoints link it.
+pub fn checkpoint_only_bytes(live: &std::path::Path, aof_dir: &std::path::Path) -> u64 {
+    use std::collections::HashSet;
+    use std::os::unix::fs::MetadataExt;
+    let files = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+    };
+    let live_files: HashSet<(u64, u64)> = files(live).map(|m| (m.dev(), m.ino())).collect();
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    let checkpoints = std::fs::read_dir(aof_dir).into_iter().flatten().flatten();
+    for cp in checkpoints.filter(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .ends_with(crate::aof::rewrite::COLD_SUFFIX)
+    }) {
+        for m in files(&cp.path()) {
+            let id = (m.dev(), m.ino());
+            if !live_files.contains(&id) && seen.insert(id) {
+                total += m.len();
+            }
+        }
+    }
+    total
+}
+
+/// Stops spilling when the cold tier (the live store and what only its
+/// checkpoints hold) reaches `tier-max-disk`.
 fn check_disk(state: &mut State) {
     let max = state.config.get_int("tier-max-disk");
+    if state.tier.store.is_none() {
+        return;
+    }
+    let stale = state
+        .tier
+        .checkpoint_measured
+        .is_none_or(|t| t.elapsed() >= CHECKPOINT_MEASURE_EVERY);
+    if stale {
+        let live = std::path::Path::new(state.config.get("dir")).join(COLD_DIR);
+        state.tier.checkpoint_bytes = checkpoint_only_bytes(&live, &state.aof.dir);
+        state.tier.checkpoint_measured = Some(Instant::now());
+    }
     let Some(store) = state.tier.store.as_ref() else {
         return;
     };
-    let full = max > 0 && store.disk_bytes() + store.mem_bytes() / 2 >= max as u64;
+    let used = store.disk_bytes() + store.mem_bytes() / 2 + state.tier.checkpoint_bytes;
+    let full = max > 0 && used >= max as u64;
     if full && !state.tier.disk_full {
         crate::log::warning(
             "Cold tier reached tier-max-disk: evicting by maxmemory-policy instead of spilling",
@@ -911,6 +968,7 @@ pub fn info(state: &State, out: &mut String) {
     line(format!("dictionary_trainings:{}", dicts.trainings));
     line(format!("dictionary_rejections:{}", dicts.rejections));
     line(format!("tier_disk_bytes:{disk}"));
+    line(format!("tier_checkpoint_disk_bytes:{}", state.tier.checkpoint_bytes));
     line(format!("tier_memory_bytes:{mem}"));
     if let Some(st) = &state.tier.store {
         for (name, v) in st.mem_detail() {
@@ -934,4 +992,29 @@ pub fn info(state: &State, out: &mut String) {
         "spiller_rounds:{}",
         state.tier.kick.rounds.load(Ordering::Relaxed)
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checkpoint_bytes_count_files_the_live_store_no_longer_shares() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let live = tmp.path().join("strata-cold");
+        let aof = tmp.path().join("appendonlydir");
+        let (cp1, cp2) = (aof.join("a.1.base.rdb.cold"), aof.join("a.2.base.rdb.cold"));
+        for d in [&live, &cp1, &cp2] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        std::fs::write(live.join("1.sst"), [0u8; 100]).expect("write");
+        std::fs::write(cp1.join("2.sst"), [0u8; 30]).expect("write");
+        std::fs::write(cp1.join("MANIFEST"), [0u8; 7]).expect("write");
+        // Shared with the live store: not counted.
+        std::fs::hard_link(live.join("1.sst"), cp1.join("1.sst")).expect("link");
+        // Linked by two checkpoints: counted once.
+        std::fs::hard_link(cp1.join("2.sst"), cp2.join("2.sst")).expect("link");
+        // Not a checkpoint directory.
+        std::fs::write(aof.join("a.1.incr.aof"), [0u8; 1000]).expect("write");
+        assert_eq!(super::checkpoint_only_bytes(&live, &aof), 37);
+        assert_eq!(super::checkpoint_only_bytes(&live, &tmp.path().join("none")), 0);
+    }
 }

@@ -145,10 +145,10 @@ impl Kick {
 
 /// How long a measurement of used memory stays fresh. Refreshing
 /// jemalloc's statistics merges every arena's counters (3.5% of the
-/// server's CPU in W3 at one refresh per millisecond); a few milliseconds
-/// of drift is far inside the 10% + 1 MB slack before commands spill
-/// inline.
-const MEASURE_EVERY: Duration = Duration::from_millis(4);
+/// server's CPU in W3 at one refresh per millisecond, 2.4% at one per
+/// 4 ms); 10 ms of drift (about 300 KB at W3's write rate) is far inside
+/// the 10% + 1 MB slack before commands spill inline.
+const MEASURE_EVERY: Duration = Duration::from_millis(10);
 
 /// How long the cold store's memory figure stays fresh: its memtables
 /// and caches are bounded and move slowly next to the allocator's count.
@@ -968,7 +968,10 @@ pub fn info(state: &State, out: &mut String) {
     line(format!("dictionary_trainings:{}", dicts.trainings));
     line(format!("dictionary_rejections:{}", dicts.rejections));
     line(format!("tier_disk_bytes:{disk}"));
-    line(format!("tier_checkpoint_disk_bytes:{}", state.tier.checkpoint_bytes));
+    line(format!(
+        "tier_checkpoint_disk_bytes:{}",
+        state.tier.checkpoint_bytes
+    ));
     line(format!("tier_memory_bytes:{mem}"));
     if let Some(st) = &state.tier.store {
         for (name, v) in st.mem_detail() {
@@ -1015,6 +1018,9 @@ mod tests {
         // Not a checkpoint directory.
         std::fs::write(aof.join("a.1.incr.aof"), [0u8; 1000]).expect("write");
         assert_eq!(super::checkpoint_only_bytes(&live, &aof), 37);
-        assert_eq!(super::checkpoint_only_bytes(&live, &tmp.path().join("none")), 0);
+        assert_eq!(
+            super::checkpoint_only_bytes(&live, &tmp.path().join("none")),
+            0
+        );
     }
 }

@@ -79,6 +79,10 @@ impl RocksStore {
         // memory (about 3 bytes per cold key in W3) is counted as
         // `tier_memory_table_readers`.
         table.set_cache_index_and_filter_blocks(false);
+        // A hash index in each data block: a point read finds its key
+        // without the binary search over the block's restart points.
+        table.set_data_block_index_type(rocksdb::DataBlockIndexType::BinaryAndHash);
+        table.set_data_block_hash_ratio(0.75);
         let mut cf_opts = Options::default();
         cf_opts.set_block_based_table_factory(&table);
         cf_opts.set_compression_type(DBCompressionType::None);
@@ -89,6 +93,11 @@ impl RocksStore {
         // always finds its key, and the filters would be most of their
         // memory.
         cf_opts.set_optimize_filters_for_hits(true);
+        // A bloom filter over the memtable's keys (10% of its size): most
+        // point reads miss the memtable, and the filter answers that
+        // without walking the skip list.
+        cf_opts.set_memtable_whole_key_filtering(true);
+        cf_opts.set_memtable_prefix_bloom_ratio(0.1);
         // Keys are spread uniformly (hashed prefix), so every L0 file
         // overlaps the whole base level: a small base level and small
         // files keep each compaction (and the write amplification) small.

@@ -76,7 +76,7 @@ impl RocksStore {
         // Index and filter blocks held by the table readers: every read
         // needs them, and looking them up in the LRU cache (a hash probe
         // and a mutex per level) cost about 7% of W3's throughput. Their
-        // memory (about 3 bytes per cold key in W3) is counted as
+        // memory (about 4.6 bytes per cold key in W3) is counted as
         // `tier_memory_table_readers`.
         table.set_cache_index_and_filter_blocks(false);
         // A hash index in each data block: a point read finds its key
@@ -89,10 +89,14 @@ impl RocksStore {
         cf_opts.set_write_buffer_size(cfg.write_buffer_bytes.max(256 << 10));
         cf_opts.set_max_write_buffer_number(2);
         cf_opts.set_level_compaction_dynamic_level_bytes(true);
-        // No filters on the last level: a lookup that gets there almost
-        // always finds its key, and the filters would be most of their
-        // memory.
-        cf_opts.set_optimize_filters_for_hits(true);
+        // Filters on every level, the last one included: a key that is in
+        // neither tier (a SET of a new key looks it up under the state
+        // lock, to keep the counts exact) is answered by the filters
+        // instead of a data block read. It costs about 1.3 bytes of RAM
+        // per cold key (inside maxmemory) and a filter probe per cold
+        // read: 15-22% faster ingest of new keys, W3 within noise (-2% to
+        // -5%; W3 never misses).
+        cf_opts.set_optimize_filters_for_hits(false);
         // A bloom filter over the memtable's keys (10% of its size): most
         // point reads miss the memtable, and the filter answers that
         // without walking the skip list.

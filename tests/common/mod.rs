@@ -39,22 +39,25 @@ impl TestServer {
         dir: &std::path::Path,
         overrides: &[(&str, &str)],
     ) -> Result<TestServer, String> {
-        let mut config = Config::new();
-        config.set("save", "", true).expect("save");
-        config
-            .set("dir", &dir.display().to_string(), true)
-            .expect("dir");
-        for (k, v) in overrides {
-            config
-                .set(k, v, true)
-                .unwrap_or_else(|e| panic!("config {k}={v}: {e}"));
-        }
-        TestServer::start_config(config)
+        TestServer::start_config(config_in(dir, overrides))
     }
 
     /// Starts Strata with a complete `Config` (a config file loaded by the
     /// test, for instance), loading a dump.rdb found in its `dir`.
     pub fn start_config(config: Config) -> Result<TestServer, String> {
+        TestServer::spawn(config, false)
+    }
+
+    /// Starts Strata as the binary does: serving at once while the
+    /// dataset in `dir` loads (`-LOADING` meanwhile). A load error stops
+    /// the server (connections are then refused).
+    pub fn start_loading(dir: &std::path::Path, overrides: &[(&str, &str)]) -> TestServer {
+        TestServer::spawn(config_in(dir, overrides), true).expect("start")
+    }
+
+    /// Runs the server on its own runtime thread; with `while_loading`
+    /// it serves during the load, else it loads first.
+    fn spawn(config: Config, while_loading: bool) -> Result<TestServer, String> {
         let dir = std::path::PathBuf::from(config.get("dir"));
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -69,18 +72,24 @@ impl TestServer {
                     .await
                     .expect("bind");
                 let (server, listener) = Server::with_listener(config, listener);
-                if let Err(e) = server.load_data() {
-                    port_tx.send(Err(e)).expect("port");
-                    return;
+                if !while_loading {
+                    if let Err(e) = server.load_data() {
+                        port_tx.send(Err(e)).expect("port");
+                        return;
+                    }
                 }
                 port_tx
                     .send(Ok((server.addr.port(), server.shared.clone())))
                     .expect("port");
-                server
-                    .run(listener, async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
+                let stop = async {
+                    let _ = stop_rx.await;
+                };
+                if !while_loading {
+                    return server.run(listener, stop).await;
+                }
+                if let Err(e) = server.run_loading(listener, stop).await {
+                    eprintln!("load failed: {e}");
+                }
             });
         });
         let (port, shared) = match port_rx.recv().expect("server port") {
@@ -98,55 +107,6 @@ impl TestServer {
             stop: Some(stop_tx),
             thread: Some(thread),
         })
-    }
-
-    /// Starts Strata as the binary does: serving at once while the
-    /// dataset in `dir` loads (`-LOADING` meanwhile). A load error stops
-    /// the server (connections are then refused).
-    pub fn start_loading(dir: &std::path::Path, overrides: &[(&str, &str)]) -> TestServer {
-        let mut config = Config::new();
-        config.set("save", "", true).expect("save");
-        config
-            .set("dir", &dir.display().to_string(), true)
-            .expect("dir");
-        for (k, v) in overrides {
-            config
-                .set(k, v, true)
-                .unwrap_or_else(|e| panic!("config {k}={v}: {e}"));
-        }
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                let (server, listener) = Server::with_listener(config, listener);
-                port_tx
-                    .send((server.addr.port(), server.shared.clone()))
-                    .expect("port");
-                let stop = async {
-                    let _ = stop_rx.await;
-                };
-                if let Err(e) = server.run_loading(listener, stop).await {
-                    eprintln!("load failed: {e}");
-                }
-            });
-        });
-        let (port, shared) = port_rx.recv().expect("server port");
-        TestServer {
-            port,
-            shared,
-            dir: dir.to_path_buf(),
-            _tmp: None,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
     }
 
     pub fn url(&self) -> String {
@@ -171,6 +131,21 @@ impl Drop for TestServer {
             let _ = t.join();
         }
     }
+}
+
+/// The default config with `save ""`, `dir` and `overrides`.
+fn config_in(dir: &std::path::Path, overrides: &[(&str, &str)]) -> Config {
+    let mut config = Config::new();
+    config.set("save", "", true).expect("save");
+    config
+        .set("dir", &dir.display().to_string(), true)
+        .expect("dir");
+    for (k, v) in overrides {
+        config
+            .set(k, v, true)
+            .unwrap_or_else(|e| panic!("config {k}={v}: {e}"));
+    }
+    config
 }
 
 /// One field of `INFO <section>` (empty if absent).

@@ -725,13 +725,13 @@ pub fn command_tickets(
         let Some(cmd) = crate::command::lookup(args) else {
             return;
         };
-        if !reads_value(cmd, args) {
-            return;
-        }
+        // Commands that never read the value still read the record's
+        // header (or learn there is none): off the lock too.
+        let header_only = !reads_value(cmd, args);
         let _ = cmd.keys.try_each(args, |i| {
             if let Some(t) = args
                 .get(i)
-                .and_then(|k| state.keyspace.dbs[db].cold_ticket(k))
+                .and_then(|k| state.keyspace.dbs[db].cold_ticket(k, header_only))
             {
                 out.push((db, t));
             }
@@ -802,7 +802,8 @@ pub fn damaged_key(
 
 /// False for commands that never read a cold key's value: they answer
 /// from the record's header, move the record, or replace the value
-/// (SET without GET). Reading those records ahead would be wasted.
+/// (SET without GET). Their records are read ahead raw (header only),
+/// and the value is neither decompressed nor brought into memory.
 fn reads_value(cmd: &CommandSpec, args: &[Bytes]) -> bool {
     match cmd.name {
         "exists" | "type" | "ttl" | "pttl" | "expiretime" | "pexpiretime" | "expire"

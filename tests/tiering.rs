@@ -654,8 +654,10 @@ fn tiering_off_evicts_like_redis() {
     common::config_set(&mut c, "maxmemory", "0");
 }
 
-#[test]
-fn resident_reads_are_not_delayed_by_slow_cold_reads() {
+/// Runs `slow_client` (with 40 keys `cold0..cold39` in a cold store whose
+/// reads take 100 ms) against a client reading a resident key meanwhile;
+/// returns the resident reads' p99 and how long `slow_client` took.
+fn resident_p99_during(slow_client: fn(&mut Connection)) -> (Duration, Duration) {
     let s = TestServer::start(&[]);
     {
         let mut st = s.shared.state.lock();
@@ -687,13 +689,7 @@ fn resident_reads_are_not_delayed_by_slow_cold_reads() {
             .get_connection()
             .expect("conn");
         let started = Instant::now();
-        for i in 0..20 {
-            let v: String = redis::cmd("GET")
-                .arg(format!("cold{i}"))
-                .query(&mut c)
-                .expect("get");
-            assert_eq!(v, i.to_string());
-        }
+        slow_client(&mut c);
         started.elapsed()
     });
     let mut lat = Vec::new();
@@ -705,16 +701,80 @@ fn resident_reads_are_not_delayed_by_slow_cold_reads() {
         lat.push(t.elapsed());
         std::thread::sleep(Duration::from_millis(2));
     }
-    let cold_time = slow.join().expect("slow reader");
+    let slow_time = slow.join().expect("slow client");
+    lat.sort();
+    (lat[lat.len() * 99 / 100], slow_time)
+}
+
+#[test]
+fn resident_reads_are_not_delayed_by_slow_cold_reads() {
+    let (p99, cold_time) = resident_p99_during(|c| {
+        for i in 0..20 {
+            let v: String = redis::cmd("GET")
+                .arg(format!("cold{i}"))
+                .query(c)
+                .expect("get");
+            assert_eq!(v, i.to_string());
+        }
+    });
     assert!(
         cold_time >= Duration::from_millis(20 * 100),
         "cold reads were not slow: {cold_time:?}"
     );
-    lat.sort();
-    let p99 = lat[lat.len() * 99 / 100];
     assert!(
         p99 < Duration::from_millis(10),
         "hot p99 {p99:?} while cold reads take 100 ms"
+    );
+}
+
+#[test]
+fn commands_reading_only_cold_headers_do_not_delay_other_clients() {
+    let (p99, cold_time) = resident_p99_during(|c| {
+        for i in 0..4 {
+            let n: i64 = redis::cmd("EXISTS")
+                .arg(format!("cold{i}"))
+                .query(c)
+                .expect("exists");
+            assert_eq!(n, 1);
+        }
+        for i in 4..8 {
+            let t: i64 = redis::cmd("TTL")
+                .arg(format!("cold{i}"))
+                .query(c)
+                .expect("ttl");
+            assert_eq!(t, -1);
+        }
+        for i in 8..12 {
+            let t: String = redis::cmd("TYPE")
+                .arg(format!("cold{i}"))
+                .query(c)
+                .expect("type");
+            assert_eq!(t, "string");
+        }
+        for i in 12..16 {
+            let _: () = redis::cmd("SET")
+                .arg(format!("cold{i}"))
+                .arg("new")
+                .query(c)
+                .expect("set");
+        }
+        for i in 16..20 {
+            let n: i64 = redis::cmd("DEL")
+                .arg(format!("cold{i}"))
+                .query(c)
+                .expect("del");
+            assert_eq!(n, 1);
+        }
+        let n: i64 = redis::cmd("DBSIZE").query(c).expect("dbsize");
+        assert_eq!(n, 37);
+    });
+    assert!(
+        cold_time >= Duration::from_millis(20 * 100),
+        "cold reads were not slow: {cold_time:?}"
+    );
+    assert!(
+        p99 < Duration::from_millis(10),
+        "hot p99 {p99:?} while cold header reads take 100 ms"
     );
 }
 

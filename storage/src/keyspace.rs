@@ -397,6 +397,11 @@ struct ColdDb {
     /// ([`Db::stash_prefetched`]); a promotion takes its key from here
     /// instead of reading the store, if the record has not changed since.
     stash: std::collections::HashMap<Bytes, Stashed>,
+    /// Raw records (`None`: no record) read off the lock for commands
+    /// that need only a record's header (EXISTS, TTL, SET over a cold
+    /// key...); [`Db::cold_fetch`] takes them from here while the record
+    /// has not changed since.
+    records: std::collections::HashMap<Bytes, StashedRecord>,
     /// Recent accesses of this database's keys, for admission (see
     /// [`crate::admit`]); made at the first access once the database has
     /// cold records, and sized up with the keys in memory.
@@ -478,6 +483,13 @@ struct Stashed {
     seq: u64,
 }
 
+/// A raw cold record read off the lock (`None`: there was none).
+struct StashedRecord {
+    record: Option<Vec<u8>>,
+    generation: u64,
+    seq: u64,
+}
+
 /// A cold record to read off the lock ([`Db::cold_ticket`]).
 pub struct ColdTicket {
     key: Bytes,
@@ -485,6 +497,9 @@ pub struct ColdTicket {
     generation: u64,
     seq: u64,
     limits: rdb::convert::Limits,
+    /// The command needs the header only: keep the raw record, do not
+    /// decode the value.
+    header_only: bool,
 }
 
 /// The outcome of [`ColdTicket::read`], for [`Db::stash_prefetched`].
@@ -496,6 +511,9 @@ pub struct Prefetched {
     /// `None`: absent, or unreadable (the lookup under the lock then
     /// reads it again and reports the problem).
     decoded: Option<(Value, ColdMeta, (u64, usize))>,
+    /// For a header-only ticket: the raw record, `None` inside if there
+    /// was none (`None`: the read failed).
+    record: Option<Option<Vec<u8>>>,
 }
 
 impl ColdTicket {
@@ -505,9 +523,11 @@ impl ColdTicket {
         let started = std::time::Instant::now();
         let got = store.get(Cf::Data, &self.data_key);
         let micros = started.elapsed().as_micros() as u64;
-        let decoded = match got {
-            Ok(Fetch::Found(rec)) => decode_cold(&rec, self.limits, store.dicts()).ok(),
-            _ => None,
+        let (decoded, record) = match got {
+            Ok(Fetch::Found(rec)) if self.header_only => (None, Some(Some(rec))),
+            Ok(Fetch::Missing) if self.header_only => (None, Some(None)),
+            Ok(Fetch::Found(rec)) => (decode_cold(&rec, self.limits, store.dicts()).ok(), None),
+            _ => (None, None),
         };
         Prefetched {
             key: self.key,
@@ -515,6 +535,7 @@ impl ColdTicket {
             seq: self.seq,
             micros,
             decoded,
+            record,
         }
     }
 }
@@ -925,6 +946,7 @@ impl Db {
             errors: Vec::new(),
             log: ColdLog::new(),
             stash: std::collections::HashMap::new(),
+            records: std::collections::HashMap::new(),
             sketch: None,
             victim_freq: 0,
             transient: Vec::new(),
@@ -1006,6 +1028,11 @@ impl Db {
             return None;
         }
         let dk = cold::data_key(c.id, key);
+        if let Some(r) = c.records.get(key) {
+            if c.log.unchanged_since(key, r.generation, r.seq) {
+                return r.record.clone().map(|rec| (dk, rec));
+            }
+        }
         let started = std::time::Instant::now();
         let r = c.store.get(Cf::Data, &dk);
         let micros = started.elapsed().as_micros() as u64;
@@ -1233,7 +1260,9 @@ impl Db {
     /// A ticket to read `key`'s cold record off the lock, if the key is
     /// not in memory and the cold tier may hold it. Nothing is probed: a
     /// key absent from both tiers costs one wasted read off the lock.
-    pub fn cold_ticket(&self, key: &[u8]) -> Option<ColdTicket> {
+    /// With `header_only` the record is kept raw, for commands that need
+    /// only its header (or whether it exists).
+    pub fn cold_ticket(&self, key: &[u8], header_only: bool) -> Option<ColdTicket> {
         let c = self.cold.as_ref()?;
         if c.keys == 0 || c.ignored(key) || self.keys.contains_key(key) {
             return None;
@@ -1244,6 +1273,7 @@ impl Db {
             generation: c.log.generation,
             seq: c.log.seq,
             limits: c.limits,
+            header_only,
         })
     }
 
@@ -1257,12 +1287,23 @@ impl Db {
         if p.micros > 2000 {
             c.stats.slow_reads += 1;
         }
-        let Some((value, meta, fingerprint)) = p.decoded else {
-            return;
-        };
         if p.generation != c.log.generation {
             return;
         }
+        if let Some(record) = p.record {
+            c.records.insert(
+                p.key,
+                StashedRecord {
+                    record,
+                    generation: p.generation,
+                    seq: p.seq,
+                },
+            );
+            return;
+        }
+        let Some((value, meta, fingerprint)) = p.decoded else {
+            return;
+        };
         c.stash.insert(
             p.key,
             Stashed {
@@ -1275,11 +1316,14 @@ impl Db {
         );
     }
 
-    /// Drops values read off the lock that no command promoted.
+    /// Drops values and records read off the lock that no command used.
     pub fn clear_stash(&mut self) {
         if let Some(c) = self.cold.as_mut() {
             if !c.stash.is_empty() {
                 c.stash.clear();
+            }
+            if !c.records.is_empty() {
+                c.records.clear();
             }
         }
     }
@@ -2658,24 +2702,24 @@ mod tests {
         db.set(Bytes::from("a"), s("one"), 0);
         spill(&mut db, b"a");
         assert!(
-            db.cold_ticket(b"missing").is_some(),
+            db.cold_ticket(b"missing", false).is_some(),
             "no probe: any absent key"
         );
         // Unchanged: the promotion takes the stashed value, not the store
         // (the record is removed behind the database's back to prove it).
-        let t = db.cold_ticket(b"a").expect("cold");
+        let t = db.cold_ticket(b"a", false).expect("cold");
         let p = t.read(store.as_ref());
         store
             .write(vec![Op::Delete(Cf::Data, cold::data_key(0, b"a"))])
             .expect("delete");
         db.stash_prefetched(p);
         assert_eq!(get(&mut db, b"a").as_deref(), Some(&b"one"[..]));
-        assert!(db.cold_ticket(b"a").is_none(), "resident now");
+        assert!(db.cold_ticket(b"a", false).is_none(), "resident now");
         // Changed after the ticket (new value, spilled again): the stale
         // value is ignored and the store is read.
         db.set(Bytes::from("a"), s("two"), 0);
         spill(&mut db, b"a");
-        let t = db.cold_ticket(b"a").expect("cold");
+        let t = db.cold_ticket(b"a", false).expect("cold");
         let p = t.read(store.as_ref());
         assert!(db.promote(b"a", 0));
         db.set(Bytes::from("a"), s("three"), 0);
@@ -2684,7 +2728,7 @@ mod tests {
         assert_eq!(get(&mut db, b"a").as_deref(), Some(&b"three"[..]));
         // A range delete voids every earlier ticket.
         spill(&mut db, b"a");
-        let t = db.cold_ticket(b"a").expect("cold");
+        let t = db.cold_ticket(b"a", false).expect("cold");
         let p = t.read(store.as_ref());
         db.clear();
         db.stash_prefetched(p);
@@ -2694,7 +2738,10 @@ mod tests {
         other.attach_cold(store.clone(), 1, rdb::convert::Limits::default());
         db.set(Bytes::from("b"), s("bee"), 0);
         spill(&mut db, b"b");
-        let p = db.cold_ticket(b"b").expect("cold").read(store.as_ref());
+        let p = db
+            .cold_ticket(b"b", false)
+            .expect("cold")
+            .read(store.as_ref());
         other.stash_prefetched(p);
         assert!(other.cold.as_ref().is_some_and(|c| c.stash.is_empty()));
     }
@@ -2876,7 +2923,7 @@ mod tests {
                     } else {
                         cold[rng.random_range(0..cold.len())].clone()
                     };
-                    if let Some(t) = db.cold_ticket(&pick) {
+                    if let Some(t) = db.cold_ticket(&pick, rng.random_bool(0.5)) {
                         tickets.push_back(t);
                     }
                 }

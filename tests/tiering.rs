@@ -728,7 +728,7 @@ fn resident_reads_are_not_delayed_by_slow_cold_reads() {
 }
 
 #[test]
-fn commands_reading_only_cold_headers_do_not_delay_other_clients() {
+fn commands_reading_only_cold_headers_or_missing_keys_do_not_delay_other_clients() {
     let (p99, cold_time) = resident_p99_during(|c| {
         for i in 0..4 {
             let n: i64 = redis::cmd("EXISTS")
@@ -764,6 +764,14 @@ fn commands_reading_only_cold_headers_do_not_delay_other_clients() {
                 .query(c)
                 .expect("del");
             assert_eq!(n, 1);
+        }
+        // Keys in neither tier do not hold others up either.
+        for i in 40..44 {
+            let v: Option<String> = redis::cmd("GET")
+                .arg(format!("cold{i}"))
+                .query(c)
+                .expect("get");
+            assert_eq!(v, None);
         }
         let n: i64 = redis::cmd("DBSIZE").query(c).expect("dbsize");
         assert_eq!(n, 37);

@@ -511,8 +511,9 @@ pub struct Prefetched {
     /// `None`: absent, or unreadable (the lookup under the lock then
     /// reads it again and reports the problem).
     decoded: Option<(Value, ColdMeta, (u64, usize))>,
-    /// For a header-only ticket: the raw record, `None` inside if there
-    /// was none (`None`: the read failed).
+    /// For a header-only ticket the raw record; for any ticket `None`
+    /// inside if there was no record (`None`: a value was decoded, or the
+    /// read failed).
     record: Option<Option<Vec<u8>>>,
 }
 
@@ -525,7 +526,8 @@ impl ColdTicket {
         let micros = started.elapsed().as_micros() as u64;
         let (decoded, record) = match got {
             Ok(Fetch::Found(rec)) if self.header_only => (None, Some(Some(rec))),
-            Ok(Fetch::Missing) if self.header_only => (None, Some(None)),
+            // No record: the lookup under the lock need not ask again.
+            Ok(Fetch::Missing) => (None, Some(None)),
             Ok(Fetch::Found(rec)) => (decode_cold(&rec, self.limits, store.dicts()).ok(), None),
             _ => (None, None),
         };

@@ -730,48 +730,25 @@ fn resident_reads_are_not_delayed_by_slow_cold_reads() {
 #[test]
 fn commands_reading_only_cold_headers_or_missing_keys_do_not_delay_other_clients() {
     let (p99, cold_time) = resident_p99_during(|c| {
-        for i in 0..4 {
-            let n: i64 = redis::cmd("EXISTS")
-                .arg(format!("cold{i}"))
-                .query(c)
-                .expect("exists");
-            assert_eq!(n, 1);
-        }
-        for i in 4..8 {
-            let t: i64 = redis::cmd("TTL")
-                .arg(format!("cold{i}"))
-                .query(c)
-                .expect("ttl");
-            assert_eq!(t, -1);
-        }
-        for i in 8..12 {
-            let t: String = redis::cmd("TYPE")
-                .arg(format!("cold{i}"))
-                .query(c)
-                .expect("type");
-            assert_eq!(t, "string");
-        }
-        for i in 12..16 {
-            let _: () = redis::cmd("SET")
-                .arg(format!("cold{i}"))
-                .arg("new")
-                .query(c)
-                .expect("set");
-        }
-        for i in 16..20 {
-            let n: i64 = redis::cmd("DEL")
-                .arg(format!("cold{i}"))
-                .query(c)
-                .expect("del");
-            assert_eq!(n, 1);
-        }
-        // Keys in neither tier do not hold others up either.
-        for i in 40..44 {
-            let v: Option<String> = redis::cmd("GET")
-                .arg(format!("cold{i}"))
-                .query(c)
-                .expect("get");
-            assert_eq!(v, None);
+        // (command, keys cold<i>, arguments after the key, reply)
+        let steps: [(&str, std::ops::Range<u32>, &[&str], Option<&str>); 6] = [
+            ("EXISTS", 0..4, &[], Some("1")),
+            ("TTL", 4..8, &[], Some("-1")),
+            ("TYPE", 8..12, &[], Some("string")),
+            ("SET", 12..16, &["new"], Some("OK")),
+            ("DEL", 16..20, &[], Some("1")),
+            // Keys in neither tier do not hold others up either.
+            ("GET", 40..44, &[], None),
+        ];
+        for (cmd, keys, extra, want) in steps {
+            for i in keys {
+                let got: Option<String> = redis::cmd(cmd)
+                    .arg(format!("cold{i}"))
+                    .arg(extra)
+                    .query(c)
+                    .expect(cmd);
+                assert_eq!(got.as_deref(), want, "{cmd} cold{i}");
+            }
         }
         let n: i64 = redis::cmd("DBSIZE").query(c).expect("dbsize");
         assert_eq!(n, 37);

@@ -254,7 +254,7 @@ human() {
 # strata_stats LABEL: Strata's memory, keys, tiering section, RAM per cold
 # key and disk usage.
 strata_stats() {
-    local used rss maxmem dbsize keyspace tiering cold_keys disk per_cold
+    local used rss maxmem dbsize keyspace tiering cold_keys disk per_cold readers
     used="$(info_field "$STRATA_PORT" memory used_memory)"
     rss="$(info_field "$STRATA_PORT" memory used_memory_rss)"
     maxmem="$(info_field "$STRATA_PORT" memory maxmemory)"
@@ -281,6 +281,13 @@ strata_stats() {
     if [ -n "$cold_keys" ] && [ "$cold_keys" -gt 0 ] && [ -n "$used" ] && [ -n "$maxmem" ] && [ "$maxmem" -gt 0 ]; then
         per_cold="$(awk -v u="$used" -v m="$maxmem" -v c="$cold_keys" 'BEGIN { printf "%.1f", (u - m) / c }')"
         printf '  RAM per cold key   %s B ((used_memory - maxmemory) / %s cold keys)\n' "$per_cold" "$cold_keys"
+        # What the store keeps in RAM for its cold keys, inside maxmemory
+        # (the line above is negative while used_memory is under the limit).
+        readers="$(sed -n 's/^tier_memory_table_readers:\([0-9][0-9]*\)$/\1/p' <<<"$tiering" | head -n 1)"
+        if [ -n "$readers" ]; then
+            printf '  store RAM per cold key %s B (tier_memory_table_readers / cold keys, inside maxmemory)\n' \
+                "$(awk -v r="$readers" -v c="$cold_keys" 'BEGIN { printf "%.1f", r / c }')"
+        fi
     else
         printf '  RAM per cold key   n/a (needs a cold key count in INFO tiering)\n'
     fi

@@ -140,7 +140,7 @@ pub async fn gate(status: &LoadingStatus, socket: &mut TcpStream) -> bool {
         let mut out = Reply::new(false);
         let consumed = match answer(status, &peeked[..n], &mut out) {
             Answered::Consumed(c) => c,
-            Answered::Waits(c) if c == 0 => {
+            Answered::Waits(0) => {
                 status.wait_done().await;
                 return true;
             }

@@ -607,7 +607,7 @@ pub fn key_load_delay(state: &State, count: u64) {
     let micros = match delay {
         0 => return,
         d if d > 0 => d as u64,
-        d if count % d.unsigned_abs() == 0 => 1,
+        d if count.is_multiple_of(d.unsigned_abs()) => 1,
         _ => return,
     };
     std::thread::sleep(std::time::Duration::from_micros(micros));

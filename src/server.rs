@@ -673,8 +673,12 @@ impl Server {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), String> {
         let shared = self.shared.clone();
-        shared.loading.begin(&shared.state.lock().config);
-        let serving = tokio::spawn(self.run(listener, stop));
+        let shutdown_rx = {
+            let st = shared.state.lock();
+            shared.loading.begin(&st.config);
+            st.shutdown.subscribe()
+        };
+        let serving = tokio::spawn(self.accept_loop(listener, stop, shutdown_rx));
         let loader = shared.clone();
         let loaded = tokio::task::spawn_blocking(move || load(&loader))
             .await
@@ -712,8 +716,20 @@ impl Server {
 
     /// Accepts connections until SHUTDOWN or `stop` resolves.
     pub async fn run(self, listener: TcpListener, stop: impl std::future::Future<Output = ()>) {
+        let shutdown_rx = self.shared.state.lock().shutdown.subscribe();
+        self.accept_loop(listener, stop, shutdown_rx).await
+    }
+
+    /// [`Server::run`] with its SHUTDOWN subscription taken (under the
+    /// state lock, which the accept loop itself never takes: it keeps
+    /// accepting while the loader holds the lock).
+    async fn accept_loop(
+        self,
+        listener: TcpListener,
+        stop: impl std::future::Future<Output = ()>,
+        mut shutdown_rx: tokio::sync::watch::Receiver<bool>,
+    ) {
         let shared = self.shared.clone();
-        let mut shutdown_rx = shared.state.lock().shutdown.subscribe();
         let cron = tokio::spawn(cron_loop(shared.clone()));
         tokio::pin!(stop);
         loop {

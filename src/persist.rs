@@ -602,8 +602,8 @@ pub fn has_save_points(state: &State) -> bool {
 
 /// `key-load-delay` (a testing aid, as in Redis): sleeps that many
 /// microseconds per key loaded; a negative `-n` sleeps 1 us every n keys.
-pub fn key_load_delay(state: &State, count: u64) {
-    let delay = state.config.get_int("key-load-delay");
+/// `delay` is the option's value, read once per load.
+pub fn key_load_delay(delay: i64, count: u64) {
     let micros = match delay {
         0 => return,
         d if d > 0 => d as u64,
@@ -652,6 +652,7 @@ pub fn load_rdb_bytes(
     let now = now_ms();
     let databases = state.keyspace.dbs.len();
     let (mut loaded, mut expired) = (0u64, 0u64);
+    let load_delay = state.config.get_int("key-load-delay");
     let mut last_report = started;
     loop {
         let at = reader.offset();
@@ -685,7 +686,7 @@ pub fn load_rdb_bytes(
                     .db(db)
                     .insert_entry(e.key, entry, e.expire_ms);
                 loaded += 1;
-                key_load_delay(state, loaded);
+                key_load_delay(load_delay, loaded);
                 // Import beyond maxmemory: spill as we go.
                 if loaded % 256 == 0 && state.config.hot.maxmemory > 0 && state.tier.store.is_some()
                 {

@@ -333,6 +333,7 @@ fn replay(state: &mut State, data: &[u8], shown: &str) -> Result<format::Scan, S
     let mut last_report = started;
     let total = data.len().max(1);
     let mut replayed = 0u64;
+    let load_delay = state.config.get_int("key-load-delay");
     format::scan(data, |argv, offset| {
         let args: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         let name = String::from_utf8_lossy(&args[0]).into_owned();
@@ -369,7 +370,7 @@ fn replay(state: &mut State, data: &[u8], shown: &str) -> Result<format::Scan, S
         state.after_command();
         state.ready_keys.clear();
         replayed += 1;
-        crate::persist::key_load_delay(state, replayed);
+        crate::persist::key_load_delay(load_delay, replayed);
         let t = now_ms();
         if t - last_report >= 1000 {
             last_report = t;

@@ -393,15 +393,13 @@ struct ColdDb {
     errors: Vec<String>,
     /// Validates reads made off the lock: see [`ColdLog`].
     log: ColdLog,
-    /// Values read and decoded off the lock for the batch about to run
-    /// ([`Db::stash_prefetched`]); a promotion takes its key from here
-    /// instead of reading the store, if the record has not changed since.
+    /// What was read off the lock for the batch about to run
+    /// ([`Db::stash_prefetched`]): decoded values, which a promotion takes
+    /// instead of reading the store, and raw records (or their absence),
+    /// which [`Db::cold_fetch`] takes for commands that need only a
+    /// header (EXISTS, TTL, SET over a cold key...); each only while its
+    /// record has not changed since ([`ColdDb::fresh`]).
     stash: std::collections::HashMap<Bytes, Stashed>,
-    /// Raw records (`None`: no record) read off the lock for commands
-    /// that need only a record's header (EXISTS, TTL, SET over a cold
-    /// key...); [`Db::cold_fetch`] takes them from here while the record
-    /// has not changed since.
-    records: std::collections::HashMap<Bytes, StashedRecord>,
     /// Recent accesses of this database's keys, for admission (see
     /// [`crate::admit`]); made at the first access once the database has
     /// cold records, and sized up with the keys in memory.
@@ -474,18 +472,19 @@ impl ColdLog {
     }
 }
 
-/// A cold value decoded off the lock, waiting for its promotion.
-struct Stashed {
-    value: Value,
-    meta: ColdMeta,
-    fingerprint: (u64, usize),
-    generation: u64,
-    seq: u64,
+/// What a cold read off the lock found.
+enum Found {
+    /// The decoded value, its header and fingerprint (for a command that
+    /// reads the value).
+    Value(Value, ColdMeta, (u64, usize)),
+    /// The raw record (for a command that needs only its header), or
+    /// `None`: there was no record.
+    Record(Option<Vec<u8>>),
 }
 
-/// A raw cold record read off the lock (`None`: there was none).
-struct StashedRecord {
-    record: Option<Vec<u8>>,
+/// A cold read off the lock, kept for the batch about to run.
+struct Stashed {
+    found: Found,
     generation: u64,
     seq: u64,
 }
@@ -508,13 +507,9 @@ pub struct Prefetched {
     generation: u64,
     seq: u64,
     micros: u64,
-    /// `None`: absent, or unreadable (the lookup under the lock then
-    /// reads it again and reports the problem).
-    decoded: Option<(Value, ColdMeta, (u64, usize))>,
-    /// For a header-only ticket the raw record; for any ticket `None`
-    /// inside if there was no record (`None`: a value was decoded, or the
-    /// read failed).
-    record: Option<Option<Vec<u8>>>,
+    /// `None`: the read failed or the record is unreadable (the lookup
+    /// under the lock then reads it again and reports the problem).
+    found: Option<Found>,
 }
 
 impl ColdTicket {
@@ -524,20 +519,21 @@ impl ColdTicket {
         let started = std::time::Instant::now();
         let got = store.get(Cf::Data, &self.data_key);
         let micros = started.elapsed().as_micros() as u64;
-        let (decoded, record) = match got {
-            Ok(Fetch::Found(rec)) if self.header_only => (None, Some(Some(rec))),
+        let found = match got {
+            Ok(Fetch::Found(rec)) if self.header_only => Some(Found::Record(Some(rec))),
+            Ok(Fetch::Found(rec)) => decode_cold(&rec, self.limits, store.dicts())
+                .ok()
+                .map(|(v, meta, fingerprint)| Found::Value(v, meta, fingerprint)),
             // No record: the lookup under the lock need not ask again.
-            Ok(Fetch::Missing) => (None, Some(None)),
-            Ok(Fetch::Found(rec)) => (decode_cold(&rec, self.limits, store.dicts()).ok(), None),
-            _ => (None, None),
+            Ok(Fetch::Missing) => Some(Found::Record(None)),
+            Err(_) => None,
         };
         Prefetched {
             key: self.key,
             generation: self.generation,
             seq: self.seq,
             micros,
-            decoded,
-            record,
+            found,
         }
     }
 }
@@ -609,6 +605,15 @@ impl ColdDb {
     /// flight (memory is the truth) or a delete not yet carried out.
     fn ignored(&self, key: &[u8]) -> bool {
         self.in_flight.contains(key) || self.dead.contains(key)
+    }
+
+    /// What was read off the lock for `key`, if its record has not changed
+    /// since the read.
+    fn fresh(&self, key: &[u8]) -> Option<&Found> {
+        let s = self.stash.get(key)?;
+        self.log
+            .unchanged_since(key, s.generation, s.seq)
+            .then_some(&s.found)
     }
 }
 
@@ -948,7 +953,6 @@ impl Db {
             errors: Vec::new(),
             log: ColdLog::new(),
             stash: std::collections::HashMap::new(),
-            records: std::collections::HashMap::new(),
             sketch: None,
             victim_freq: 0,
             transient: Vec::new(),
@@ -1030,10 +1034,8 @@ impl Db {
             return None;
         }
         let dk = cold::data_key(c.id, key);
-        if let Some(r) = c.records.get(key) {
-            if c.log.unchanged_since(key, r.generation, r.seq) {
-                return r.record.clone().map(|rec| (dk, rec));
-            }
+        if let Some(Found::Record(record)) = c.fresh(key) {
+            return record.clone().map(|rec| (dk, rec));
         }
         let started = std::time::Instant::now();
         let r = c.store.get(Cf::Data, &dk);
@@ -1210,18 +1212,21 @@ impl Db {
     /// value (read the store).
     fn promote_stashed(&mut self, key: &[u8], now_ms: i64) -> Option<bool> {
         let c = self.cold.as_mut()?;
-        if c.stash.is_empty() {
+        if c.ignored(key) || !matches!(c.fresh(key), Some(Found::Value(..))) {
             return None;
         }
-        let st = c.stash.remove(key)?;
-        if c.ignored(key) || !c.log.unchanged_since(key, st.generation, st.seq) {
+        let Some(Stashed {
+            found: Found::Value(value, meta, fingerprint),
+            ..
+        }) = c.stash.remove(key)
+        else {
             return None;
-        }
-        if st.meta.expire_at.is_some_and(|at| at <= now_ms) {
+        };
+        if meta.expire_at.is_some_and(|at| at <= now_ms) {
             // Expired: the store path deletes it and reports the event.
             return None;
         }
-        self.install_promoted(key, st.value, st.meta, st.fingerprint, now_ms);
+        self.install_promoted(key, value, meta, fingerprint, now_ms);
         Some(true)
     }
 
@@ -1289,29 +1294,16 @@ impl Db {
         if p.micros > 2000 {
             c.stats.slow_reads += 1;
         }
+        let Some(found) = p.found else {
+            return;
+        };
         if p.generation != c.log.generation {
             return;
         }
-        if let Some(record) = p.record {
-            c.records.insert(
-                p.key,
-                StashedRecord {
-                    record,
-                    generation: p.generation,
-                    seq: p.seq,
-                },
-            );
-            return;
-        }
-        let Some((value, meta, fingerprint)) = p.decoded else {
-            return;
-        };
         c.stash.insert(
             p.key,
             Stashed {
-                value,
-                meta,
-                fingerprint,
+                found,
                 generation: p.generation,
                 seq: p.seq,
             },
@@ -1323,9 +1315,6 @@ impl Db {
         if let Some(c) = self.cold.as_mut() {
             if !c.stash.is_empty() {
                 c.stash.clear();
-            }
-            if !c.records.is_empty() {
-                c.records.clear();
             }
         }
     }
@@ -2935,12 +2924,19 @@ mod tests {
                     }
                 }
                 18 => {
-                    let before = db.cold.as_ref().map_or(0, |c| c.stash.len());
+                    let values = |db: &Db| {
+                        db.cold.as_ref().map_or(0, |c| {
+                            c.stash
+                                .values()
+                                .filter(|s| matches!(s.found, Found::Value(..)))
+                                .count()
+                        })
+                    };
+                    let before = values(&db);
                     for p in reads.drain(..) {
                         db.stash_prefetched(p);
                     }
-                    stash_uses +=
-                        db.cold.as_ref().map_or(0, |c| c.stash.len()) as u64 - before as u64;
+                    stash_uses += values(&db) as u64 - before as u64;
                 }
                 _ => {
                     if rng.random_range(0..8u32) == 0 {

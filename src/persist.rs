@@ -653,6 +653,8 @@ pub fn load_rdb_bytes(
     let databases = state.keyspace.dbs.len();
     let (mut loaded, mut expired) = (0u64, 0u64);
     let load_delay = state.config.get_int("key-load-delay");
+    // Reader offset at the last fresh measurement of used memory.
+    let mut measured_at = 0;
     let mut last_report = started;
     loop {
         let at = reader.offset();
@@ -690,6 +692,12 @@ pub fn load_rdb_bytes(
                 // Import beyond maxmemory: spill as we go.
                 if loaded % 256 == 0 && state.config.hot.maxmemory > 0 && state.tier.store.is_some()
                 {
+                    // A load grows memory faster than a measurement stays
+                    // fresh: measure again after every MB read.
+                    if reader.offset() - measured_at >= 1 << 20 {
+                        crate::tier::remeasure(state);
+                        measured_at = reader.offset();
+                    }
                     loop {
                         state.tier.stalled = false;
                         if crate::tier::spill_now(state, 1024) > 0 {

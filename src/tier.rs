@@ -178,6 +178,12 @@ fn used_memory(state: &mut State) -> u64 {
     state.tier.used
 }
 
+/// Makes the next [`used_memory`] measure afresh (memory is growing fast:
+/// loading a dump).
+pub fn remeasure(state: &mut State) {
+    state.tier.measured = None;
+}
+
 fn policy(state: &State) -> Policy {
     Policy::from_name(state.config.get("maxmemory-policy"))
 }

@@ -518,10 +518,11 @@ fn reject(state: &mut State, reply: &mut Reply, name: Option<&'static str>, e: E
     state.stats.count_errors(reply.take_errors());
 }
 
-/// A write refused because persistence is failing (`MISCONF ...`), as
-/// Redis's `rejectCommand`: flags a transaction being queued; a refused
-/// EXEC discards it (`EXECABORT Transaction discarded because of: ...`).
-fn reject_write(
+/// A command refused for the server's state (persistence failing:
+/// `MISCONF ...`; loading: `LOADING ...`), as Redis's `rejectCommand`:
+/// flags a transaction being queued; a refused EXEC discards it
+/// (`EXECABORT Transaction discarded because of: ...`).
+fn reject_command(
     state: &mut State,
     client: &mut Client,
     reply: &mut Reply,
@@ -543,7 +544,8 @@ fn reject_write(
 /// Runs one command for `client`, writing its reply into `reply`.
 ///
 /// Order of checks, as Redis's `processCommand`: unknown command, arity,
-/// authentication, pub/sub mode, then MULTI queuing or execution.
+/// authentication, pub/sub mode, persistence errors, loading, then MULTI
+/// queuing or execution.
 pub fn dispatch(
     state: &mut State,
     client: &mut Client,
@@ -577,7 +579,11 @@ pub fn dispatch(
         return reject(state, reply, Some(cmd.name), e);
     }
     if let Some(e) = crate::aof::deny_write(state, client, cmd) {
-        return reject_write(state, client, reply, cmd, e);
+        return reject_command(state, client, reply, cmd, e);
+    }
+    if state.loading.is_some() && !cmd.flags.has(Flags::LOADING) {
+        let e = Error::custom(crate::loading::LOADING);
+        return reject_command(state, client, reply, cmd, e);
     }
     if client.multi.is_some() && !MULTI_IMMEDIATE.contains(&cmd.name) {
         if cmd.flags.has(Flags::NO_MULTI) {

@@ -414,8 +414,8 @@ fn memory(st: &State, out: &mut String) {
 
 fn persistence(st: &State, now_ms: i64, out: &mut String) {
     out.push_str("# Persistence\r\n");
+    line!(out, "loading:{}", i32::from(st.loading.is_some()));
     for fixed in [
-        "loading:0",
         "async_loading:0",
         "current_cow_peak:0",
         "current_cow_size:0",
@@ -461,6 +461,15 @@ fn persistence(st: &State, now_ms: i64, out: &mut String) {
     line!(out, "rdb_last_load_keys_expired:{}", st.rdb.loaded_expired);
     line!(out, "rdb_last_load_keys_loaded:{}", st.rdb.loaded_keys);
     crate::aof::info(st, now_ms, out);
+    if let Some(p) = &st.loading {
+        let (perc, eta) = p.estimate(now_ms / 1000);
+        line!(out, "loading_start_time:{}", p.start_s);
+        line!(out, "loading_total_bytes:{}", p.total_bytes);
+        line!(out, "loading_rdb_used_mem:{}", p.rdb_used_mem);
+        line!(out, "loading_loaded_bytes:{}", p.loaded_bytes);
+        line!(out, "loading_loaded_perc:{perc:.2}");
+        line!(out, "loading_eta_seconds:{eta}");
+    }
 }
 
 fn stats(st: &State, out: &mut String) {

@@ -1,24 +1,33 @@
 //! Serving clients while the dataset loads at startup.
 //!
 //! The server accepts connections as soon as it listens; the loader holds
-//! the state lock until the dataset (dump.rdb or the AOF, and the cold
-//! tier) is in. A connection accepted meanwhile passes through [`gate`]
-//! before its admission (which needs the lock), and its commands are
-//! answered as Redis answers them while loading, in order:
+//! the state lock while it reads dump.rdb or the AOF, and hands it over
+//! between keys (between commands of an AOF) to whoever waits for it
+//! ([`let_clients_in`]), so clients are served during the load as Redis
+//! serves them, on the partial dataset:
 //!
 //! * an unknown command or a wrong argument count gets its usual error;
 //! * with `requirepass` set, a command other than AUTH/HELLO gets
 //!   `-NOAUTH`;
 //! * a command Redis refuses while loading (no `loading` flag: PING, GET,
-//!   SET...) gets `-LOADING Redis is loading the dataset in memory`;
-//! * the first command Redis allows while loading (INFO, AUTH, HELLO,
-//!   CONFIG, CLIENT, SHUTDOWN, MULTI...) waits, with everything sent after
-//!   it, until the load is done: the connection is then admitted and runs
-//!   them as usual.
+//!   SET, EVAL...) gets `-LOADING Redis is loading the dataset in memory`
+//!   (inside MULTI it also fails the transaction, as Redis does);
+//! * a command allowed while loading (INFO, AUTH, HELLO, CONFIG, CLIENT,
+//!   SELECT, MULTI, SHUTDOWN...) runs at the next hand-over. INFO
+//!   persistence shows `loading:1` and the progress (`loading_*`). The few
+//!   allowed commands that could upset the load are held back: CONFIG SET
+//!   of the files and directories the load uses, and SHUTDOWN's final
+//!   save (Redis too exits without saving a partial dataset).
+//!
+//! A connection accepted during the load first passes through [`gate`],
+//! which answers the errors above without the state lock until a command
+//! that may run comes; the connection is then admitted as usual and
+//! [`crate::command::dispatch`] keeps refusing what must wait.
 //!
 //! Non-local clients under protected mode are refused at once, as always.
 //! Only whole commands within the first 64 KiB the client sent are
-//! answered early; a longer one waits for the end of the load.
+//! answered by the gate; a longer one is admitted and answered by the
+//! dispatcher.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -69,18 +78,83 @@ impl LoadingStatus {
 
 const POLL: Duration = Duration::from_millis(5);
 const PEEK: usize = 64 * 1024;
-const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+/// The reply to a command refused while loading.
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+
+/// The state lock as the loader holds it.
+pub type Guard<'a> = parking_lot::MutexGuard<'a, crate::server::State>;
+
+/// How far the startup load is (INFO persistence `loading_*`).
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Unix time (seconds) the load started.
+    pub start_s: i64,
+    /// Bytes of every file to load.
+    pub total_bytes: u64,
+    /// Bytes of the files done before the current one.
+    pub done_bytes: u64,
+    /// Bytes read so far, all files counted.
+    pub loaded_bytes: u64,
+    /// Memory the dataset used when it was saved (the RDB's `used-mem`).
+    pub rdb_used_mem: u64,
+}
+
+impl Progress {
+    pub fn new(start_s: i64) -> Progress {
+        Progress {
+            start_s,
+            ..Progress::default()
+        }
+    }
+
+    /// Percentage loaded and the estimated seconds left, as Redis
+    /// computes them (1 s while nothing is known yet).
+    pub fn estimate(&self, now_s: i64) -> (f64, i64) {
+        let perc = self.loaded_bytes as f64 * 100.0 / (self.total_bytes + 1) as f64;
+        let elapsed = (now_s - self.start_s).max(0) as u64;
+        let remaining = self.total_bytes.saturating_sub(self.loaded_bytes);
+        let eta = if elapsed == 0 {
+            1
+        } else {
+            elapsed.saturating_mul(remaining) / (self.loaded_bytes + 1)
+        };
+        (perc, eta.min(i64::MAX as u64) as i64)
+    }
+}
+
+/// Starts counting a file of `len` bytes (a file the total did not
+/// include, such as the only one, is added to it).
+pub fn file_started(state: &mut crate::server::State, len: u64) {
+    if let Some(p) = state.loading.as_mut() {
+        p.done_bytes = p.loaded_bytes;
+        if p.done_bytes + len > p.total_bytes {
+            p.total_bytes = p.done_bytes + len;
+        }
+    }
+}
+
+/// Records `offset` bytes of the current file as read and hands the lock
+/// to the clients waiting for it, if any (they run before the load goes
+/// on). Called only where the dataset is whole: between keys, between
+/// commands outside a transaction.
+pub fn let_clients_in(state: &mut Guard<'_>, offset: u64) {
+    if let Some(p) = state.loading.as_mut() {
+        p.loaded_bytes = p.done_bytes + offset;
+        parking_lot::MutexGuard::bump(state);
+    }
+}
 
 /// How [`answer`] left a run of commands.
 enum Answered {
     /// Bytes of whole commands answered.
     Consumed(usize),
-    /// As many bytes, then a command that waits for the load.
-    Waits(usize),
+    /// As many bytes, then a command allowed while loading (the connection
+    /// is admitted for it).
+    Allowed(usize),
 }
 
-/// Answers the whole commands at the front of `data` that do not wait for
-/// the load, appending their replies to `out`.
+/// Answers the whole commands at the front of `data`, up to the first one
+/// allowed while loading, appending their replies (errors) to `out`.
 fn answer(status: &LoadingStatus, data: &[u8], out: &mut Reply) -> Answered {
     let mut buf = BytesMut::from(data);
     let mut parser = crate::resp::Parser::new();
@@ -101,7 +175,7 @@ fn answer(status: &LoadingStatus, data: &[u8], out: &mut Reply) -> Answered {
             {
                 out.error(&crate::error::Error::NoAuth.text())
             }
-            Ok(cmd) if cmd.flags.has(Flags::LOADING) => return Answered::Waits(consumed),
+            Ok(cmd) if cmd.flags.has(Flags::LOADING) => return Answered::Allowed(consumed),
             Ok(_) => out.error(LOADING),
         }
         consumed = data.len() - buf.len();
@@ -110,8 +184,8 @@ fn answer(status: &LoadingStatus, data: &[u8], out: &mut Reply) -> Answered {
 }
 
 /// For a connection accepted while the dataset loads: answers what it
-/// sends until the load is over or a command must wait for it (see the
-/// module docs). Returns false if the connection is done (closed, or
+/// sends until the load is over or a command allowed while loading comes
+/// (see the module docs). Returns false if the connection is done (closed, or
 /// refused by protected mode).
 pub async fn gate(status: &LoadingStatus, socket: &mut TcpStream) -> bool {
     if !status.is_active() {
@@ -140,11 +214,8 @@ pub async fn gate(status: &LoadingStatus, socket: &mut TcpStream) -> bool {
         let mut out = Reply::new(false);
         let consumed = match answer(status, &peeked[..n], &mut out) {
             Answered::Consumed(c) => c,
-            Answered::Waits(0) => {
-                status.wait_done().await;
-                return true;
-            }
-            Answered::Waits(c) => c,
+            Answered::Allowed(0) => return true,
+            Answered::Allowed(c) => c,
         };
         if consumed == 0 {
             // Only part of a command so far.
@@ -175,7 +246,7 @@ mod tests {
         let mut out = Reply::new(false);
         let (waits, consumed) = match answer(s, input, &mut out) {
             Answered::Consumed(c) => (None, c),
-            Answered::Waits(c) => (Some(c), c),
+            Answered::Allowed(c) => (Some(c), c),
         };
         (
             String::from_utf8_lossy(&out.buf).into_owned(),
@@ -185,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn refused_commands_get_loading_and_allowed_ones_wait() {
+    fn refused_commands_get_loading_and_allowed_ones_pass() {
         let s = status(false);
         let ping = b"*1\r\n$4\r\nPING\r\n";
         let info = b"*1\r\n$4\r\nINFO\r\n";

@@ -1,7 +1,7 @@
 //! `strata-server [config-file] [--option value ...]`
 
 use strata::config::Config;
-use strata::server::Server;
+use strata::server::{Ended, Server};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,9 +51,13 @@ fn main() {
             server.addr
         ));
         let shared = server.shared.clone();
-        if let Err(e) = server.run_loading(listener, shutdown_signal(shared)).await {
-            strata::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
-            std::process::exit(1);
+        match server.run_loading(listener, shutdown_signal(shared)).await {
+            Ok(Ended::Served) => {}
+            Ok(Ended::DuringLoad) => std::process::exit(0),
+            Err(e) => {
+                strata::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+                std::process::exit(1);
+            }
         }
     });
 }

@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use strata_storage::rdb::convert::{self, Limits};
 use strata_storage::rdb::file::{RdbFileReader, RdbFileWriter, RdbItem};
 
+use crate::loading::Guard;
 use crate::server::{now_ms, State};
 
 /// Outcome of a background save, picked up by the cron.
@@ -615,13 +616,14 @@ pub fn key_load_delay(delay: i64, count: u64) {
 
 /// Loads `dir/dbfilename` if present. A corrupt file is an error naming
 /// the file and the byte offset; nothing is half-loaded silently.
-pub fn load_at_startup(state: &mut State) -> Result<(), String> {
+pub fn load_at_startup(state: &mut Guard<'_>) -> Result<(), String> {
     let path = rdb_path(state);
     let data = match fs::read(&path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("can't read {}: {e}", path.display())),
     };
+    crate::loading::file_started(state, data.len() as u64);
     let (loaded, expired) = load_rdb_bytes(state, &data, &path.display().to_string(), false)?;
     state.rdb.loaded_keys = loaded;
     state.rdb.loaded_expired = expired;
@@ -636,7 +638,7 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
 /// # Errors
 /// A corrupt image, naming the file and the byte offset.
 pub fn load_rdb_bytes(
-    state: &mut State,
+    state: &mut Guard<'_>,
     data: &[u8],
     name: &str,
     keep_expired: bool,
@@ -725,8 +727,17 @@ pub fn load_rdb_bytes(
                     ));
                 }
             }
+            RdbItem::Aux(k, v) if &k[..] == b"used-mem" => {
+                if let (Some(p), Some(mem)) = (
+                    state.loading.as_mut(),
+                    std::str::from_utf8(&v).ok().and_then(|t| t.parse().ok()),
+                ) {
+                    p.rdb_used_mem = mem;
+                }
+            }
             RdbItem::Aux(..) | RdbItem::ResizeDb { .. } => {}
         }
+        crate::loading::let_clients_in(state, reader.offset() as u64);
         let t = now_ms();
         if t - last_report > 1000 {
             last_report = t;

@@ -165,6 +165,9 @@ pub struct State {
     pub prop: crate::propagate::Propagation,
     /// The append-only file.
     pub aof: crate::aof::Aof,
+    /// The startup load in progress, if any: commands without the
+    /// `loading` flag are refused meanwhile (see [`crate::loading`]).
+    pub loading: Option<crate::loading::Progress>,
 }
 
 impl State {
@@ -221,6 +224,7 @@ impl State {
                 ..Default::default()
             },
             shutdown_nosave: false,
+            loading: None,
             current_client: 0,
             notify_flags,
             blocking: crate::blocking::Registry::default(),
@@ -630,6 +634,16 @@ pub struct Shared {
     pub loading: crate::loading::LoadingStatus,
 }
 
+/// How [`Server::run_loading`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The dataset loaded and the server ran until SHUTDOWN or `stop`.
+    Served,
+    /// SHUTDOWN came during the load, which goes on in the background:
+    /// the process should exit now.
+    DuringLoad,
+}
+
 /// A running server, as tests and `main` see it.
 pub struct Server {
     pub shared: Arc<Shared>,
@@ -662,8 +676,9 @@ impl Server {
     }
 
     /// Accepts connections at once and loads the dataset meanwhile:
-    /// clients get `-LOADING` (or wait, see [`crate::loading`]) until it
-    /// is in, then everything runs as usual until SHUTDOWN or `stop`.
+    /// clients are served as Redis serves them during a load (see
+    /// [`crate::loading`]), then everything runs as usual until SHUTDOWN
+    /// or `stop`.
     ///
     /// # Errors
     /// The load failed (the server stops accepting connections).
@@ -671,19 +686,31 @@ impl Server {
         self,
         listener: TcpListener,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Result<(), String> {
+    ) -> Result<Ended, String> {
         let shared = self.shared.clone();
         let shutdown_rx = {
-            let st = shared.state.lock();
+            let mut st = shared.state.lock();
             shared.loading.begin(&st.config);
+            st.loading = Some(crate::loading::Progress::new(now_ms() / 1000));
             st.shutdown.subscribe()
         };
-        let serving = tokio::spawn(self.accept_loop(listener, stop, shutdown_rx));
+        let mut shutdown = shutdown_rx.clone();
+        let mut serving = tokio::spawn(self.accept_loop(listener, stop, shutdown_rx));
         let loader = shared.clone();
-        let loaded = tokio::task::spawn_blocking(move || load(&loader))
-            .await
-            .map_err(|e| format!("the loader failed: {e}"))
-            .and_then(|r| r);
+        let loading = tokio::task::spawn_blocking(move || load(&loader));
+        let loaded = tokio::select! {
+            r = loading => r
+                .map_err(|e| format!("the loader failed: {e}"))
+                .and_then(|r| r),
+            _ = shutdown.wait_for(|down| *down) => {
+                // SHUTDOWN during the load: nothing to save (see
+                // `crate::loading`); the load is abandoned.
+                let _ = (&mut serving).await;
+                crate::log::warning("Shutdown requested during loading: exiting now.");
+                return Ok(Ended::DuringLoad);
+            }
+        };
+        shared.state.lock().loading = None;
         shared.loading.end();
         if let Err(e) = loaded {
             serving.abort();
@@ -691,7 +718,7 @@ impl Server {
         }
         crate::log::notice("Ready to accept connections tcp");
         let _ = serving.await;
-        Ok(())
+        Ok(Ended::Served)
     }
 
     /// Wraps an already bound listener (tests bind port 0).

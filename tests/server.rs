@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{RawConn, Resp, TestServer};
+use common::{free_port, RawConn, Resp, ServerProcess, TestServer};
 use strata::config::{Config, OPTIONS};
 
 fn bulk_text(r: &Resp) -> String {
@@ -752,6 +752,65 @@ fn command_line_save_lines_accumulate_and_values_are_quoted() {
 }
 
 #[test]
+fn shutdown_during_the_load_exits_at_once_without_saving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let s = TestServer::start_in(dir.path(), &[]).expect("start");
+        let mut raw = s.raw();
+        for i in 0..150 {
+            raw.cmd(&[b"SET", format!("k{i}").as_bytes(), b"v"]);
+        }
+        assert_eq!(raw.cmd_str("SAVE"), Resp::Simple("OK".into()));
+    }
+    let dump = dir.path().join("dump.rdb");
+    let before = std::fs::read(&dump).expect("dump");
+    let port = free_port();
+    // 150 keys x 20 ms: the load would take about 3 s; a save point that
+    // a SHUTDOWN out of the load would honour.
+    let mut p = ServerProcess::spawn(
+        dir.path(),
+        port,
+        &["--key-load-delay", "20000", "--save", "3600 1"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "not listening:\n{}", p.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut raw = RawConn::connect(port);
+    assert_eq!(
+        raw.cmd_str("PING"),
+        Resp::Error("LOADING Redis is loading the dataset in memory".into())
+    );
+    let started = Instant::now();
+    raw.send_raw(b"*1\r\n$8\r\nSHUTDOWN\r\n");
+    assert!(raw.is_closed());
+    let status = loop {
+        if let Some(st) = p.child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "still running");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status}:\n{}", p.log());
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "waited for the load: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        p.log().contains("Shutdown requested during loading"),
+        "{}",
+        p.log()
+    );
+    assert_eq!(
+        std::fs::read(&dump).expect("dump"),
+        before,
+        "the partial dataset was saved"
+    );
+}
+
+#[test]
 fn clients_get_loading_errors_while_the_dataset_loads() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
@@ -779,17 +838,70 @@ fn clients_get_loading_errors_while_the_dataset_loads() {
     );
     assert!(s.shared.loading.is_active(), "answered during the load");
     assert!(started.elapsed() < Duration::from_secs(2));
-    // A command allowed while loading waits for the end of the load, and
-    // so does everything pipelined after it.
-    raw.send_raw(b"*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$4\r\nlate\r\n*1\r\n$6\r\nDBSIZE\r\n");
-    assert_eq!(raw.read(), Resp::Simple("OK".into()));
-    assert!(!s.shared.loading.is_active());
-    assert_eq!(raw.read(), Resp::Int(150));
+    // Commands allowed while loading run during the load: the connection
+    // is admitted, and the dispatcher refuses the others.
+    assert_eq!(
+        raw.cmd_str("CLIENT SETNAME early"),
+        Resp::Simple("OK".into())
+    );
+    let field = |info: &str, name: &str| -> f64 {
+        info.split("\r\n")
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {info}"))
+    };
+    // The first keys are in after 20 ms or so.
+    let info = loop {
+        let Resp::Bulk(Some(info)) = raw.cmd_str("INFO persistence") else {
+            panic!("INFO");
+        };
+        let info = String::from_utf8_lossy(&info).into_owned();
+        assert!(info.contains("loading:1\r\n"), "{info}");
+        if field(&info, "loading_loaded_bytes:") > 0.0 {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let field = |name: &str| field(&info, name);
+    let total = field("loading_total_bytes:");
+    assert!(total > 0.0, "{info}");
+    assert!(field("loading_loaded_bytes:") <= total, "{info}");
+    assert!(field("loading_loaded_perc:") < 100.0, "{info}");
+    assert!(field("loading_rdb_used_mem:") > 0.0, "{info}");
+    assert_eq!(raw.cmd_str("DBSIZE"), loading);
+    assert_eq!(
+        raw.cmd_str("CONFIG SET appendonly yes"),
+        Resp::Error(
+            "ERR CONFIG SET failed (possibly related to argument 'appendonly') - not allowed while the dataset is loading"
+                .into()
+        )
+    );
+    // Refused inside MULTI: the transaction fails, as in Redis.
+    assert_eq!(raw.cmd_str("MULTI"), Resp::Simple("OK".into()));
+    assert_eq!(raw.cmd_str("SET k1 changed"), loading);
+    assert_eq!(
+        raw.cmd_str("EXEC"),
+        Resp::Error("EXECABORT Transaction discarded because of previous errors.".into())
+    );
+    assert!(s.shared.loading.is_active(), "served during the load");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Once the load is over, everything runs.
+    while raw.cmd_str("PING") == loading {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(started.elapsed() >= Duration::from_millis(2900));
+    assert_eq!(raw.cmd_str("DBSIZE"), Resp::Int(150));
+    assert_eq!(raw.cmd_str("GET k1"), Resp::Bulk(Some(b"v".to_vec())));
     assert_eq!(
         raw.cmd_str("CLIENT GETNAME"),
-        Resp::Bulk(Some(b"late".to_vec()))
+        Resp::Bulk(Some(b"early".to_vec()))
     );
+    let Resp::Bulk(Some(info)) = raw.cmd_str("INFO persistence") else {
+        panic!("INFO");
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    assert!(info.contains("loading:0\r\n"), "{info}");
+    assert!(!info.contains("loading_total_bytes"), "{info}");
     // A connection made after the load is served as usual.
     assert_eq!(s.raw().cmd_str("GET k149"), Resp::Bulk(Some(b"v".to_vec())));
 }

@@ -31,6 +31,7 @@ use super::format;
 use super::manifest::{self, Manifest, Part};
 use crate::client::Client;
 use crate::command::Ctx;
+use crate::loading::Guard;
 use crate::reply::Reply;
 use crate::server::{now_ms, State};
 
@@ -39,7 +40,7 @@ use crate::server::{now_ms, State};
 ///
 /// # Errors
 /// Anything that prevents a faithful load, with file name and offset.
-pub fn load_at_startup(state: &mut State) -> Result<(), String> {
+pub fn load_at_startup(state: &mut Guard<'_>) -> Result<(), String> {
     if !state.config.get_bool("appendonly") {
         return crate::persist::load_at_startup(state);
     }
@@ -99,6 +100,7 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
                 ));
                 let data =
                     fs::read(&old).map_err(|e| format!("can't read {}: {e}", old.display()))?;
+                crate::loading::file_started(state, data.len() as u64);
                 load_one(state, &data, &old.display().to_string(), true, false)?;
             } else {
                 crate::persist::load_at_startup(state)?;
@@ -228,7 +230,7 @@ fn create_fresh(state: &mut State) -> Result<(), String> {
 /// (sequence, size, checksum tail state) of the last incremental file.
 type LastIncr = Option<(u64, u64, (u64, u64))>;
 
-fn load_files(state: &mut State, dir: &Path, m: &Manifest) -> Result<LastIncr, String> {
+fn load_files(state: &mut Guard<'_>, dir: &Path, m: &Manifest) -> Result<LastIncr, String> {
     let mut parts: Vec<(&Part, bool)> = Vec::new();
     if let Some(b) = &m.base {
         parts.push((b, true));
@@ -236,6 +238,13 @@ fn load_files(state: &mut State, dir: &Path, m: &Manifest) -> Result<LastIncr, S
     parts.extend(m.incrs.iter().map(|p| (p, false)));
     let mut last_incr = None;
     let n = parts.len();
+    if let Some(p) = state.loading.as_mut() {
+        p.total_bytes = parts
+            .iter()
+            .filter_map(|(part, _)| fs::metadata(dir.join(&part.name)).ok())
+            .map(|m| m.len())
+            .sum();
+    }
     for (i, (part, is_base)) in parts.into_iter().enumerate() {
         let last = i + 1 == n;
         let path = dir.join(&part.name);
@@ -258,6 +267,7 @@ fn load_files(state: &mut State, dir: &Path, m: &Manifest) -> Result<LastIncr, S
             part.name,
             data.len()
         ));
+        crate::loading::file_started(state, data.len() as u64);
         let (size, tail) = load_one(state, &data, &shown, last, !is_base)?;
         if is_base {
             state.aof.base_size = size;
@@ -274,7 +284,7 @@ fn load_files(state: &mut State, dir: &Path, m: &Manifest) -> Result<LastIncr, S
 /// Loads one file (RDB image or RESP). Returns its size after any cut of
 /// a torn tail, and the checksum state of its last bytes.
 fn load_one(
-    state: &mut State,
+    state: &mut Guard<'_>,
     data: &[u8],
     shown: &str,
     last: bool,
@@ -325,7 +335,7 @@ fn load_one(
 }
 
 /// Replays the RESP commands of one file with a fake client.
-fn replay(state: &mut State, data: &[u8], shown: &str) -> Result<format::Scan, String> {
+fn replay(state: &mut Guard<'_>, data: &[u8], shown: &str) -> Result<format::Scan, String> {
     let mut client = Client::new(u64::MAX, "aof".into(), String::new(), 0, true);
     client.deny_blocking = true;
     let mut reply = Reply::new(false);
@@ -369,6 +379,9 @@ fn replay(state: &mut State, data: &[u8], shown: &str) -> Result<format::Scan, S
         let _ = reply.take_errors();
         state.after_command();
         state.ready_keys.clear();
+        if client.multi.is_none() {
+            crate::loading::let_clients_in(state, offset as u64);
+        }
         replayed += 1;
         crate::persist::key_load_delay(load_delay, replayed);
         let t = now_ms();

@@ -76,6 +76,10 @@ fn config_get(ctx: &mut Ctx) -> CmdResult {
 }
 
 /// CONFIG SET parameter value [parameter value ...]
+/// Options the startup load depends on: CONFIG SET of them waits for its
+/// end (see [`crate::loading`]).
+const HELD_WHILE_LOADING: &[&str] = &["dir", "dbfilename", "appendonly"];
+
 fn config_set(ctx: &mut Ctx) -> CmdResult {
     if ctx.args.len() % 2 == 1 {
         return Err(Error::Syntax);
@@ -104,6 +108,9 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
             if allow == "no" || (allow == "local" && !is_local(ctx)) {
                 return Err(failed(&name, "can't set protected config"));
             }
+        }
+        if ctx.state.loading.is_some() && HELD_WHILE_LOADING.contains(&spec.name) {
+            return Err(failed(&name, "not allowed while the dataset is loading"));
         }
         let lower = name.to_ascii_lowercase();
         if seen.contains(&lower) {
@@ -889,6 +896,11 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
         return Err(Error::err("No shutdown in progress."));
     }
     crate::log::warning("User requested shutdown...");
+    if ctx.state.loading.is_some() {
+        // As Redis: a partial dataset is never saved over the files it
+        // comes from.
+        nosave = true;
+    }
     if !nosave && (save || crate::persist::has_save_points(ctx.state)) {
         crate::log::notice("Saving the final RDB snapshot before exiting.");
         if let Err(e) = crate::persist::save(ctx.state) {

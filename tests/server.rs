@@ -752,6 +752,53 @@ fn command_line_save_lines_accumulate_and_values_are_quoted() {
 }
 
 #[test]
+fn clients_are_served_while_the_aof_replays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let s = TestServer::start_in(dir.path(), &[("appendonly", "yes")]).expect("start");
+        let mut raw = s.raw();
+        for i in 0..100 {
+            raw.cmd(&[b"SET", format!("k{i}").as_bytes(), b"v"]);
+        }
+        // A transaction replays whole: nobody runs in its middle.
+        raw.cmd_str("MULTI");
+        raw.cmd_str("SET t1 a");
+        raw.cmd_str("SET t2 b");
+        assert!(matches!(raw.cmd_str("EXEC"), Resp::Array(Some(_))));
+    }
+    // 100 commands x 20 ms: the replay takes about 2 s.
+    let started = Instant::now();
+    let s = TestServer::start_loading(
+        dir.path(),
+        &[("appendonly", "yes"), ("key-load-delay", "20000")],
+    );
+    let mut raw = s.raw();
+    let loading = Resp::Error("LOADING Redis is loading the dataset in memory".into());
+    assert_eq!(raw.cmd_str("GET k1"), loading);
+    let mut seen_progress = false;
+    loop {
+        let Resp::Bulk(Some(info)) = raw.cmd_str("INFO persistence") else {
+            panic!("INFO");
+        };
+        let info = String::from_utf8_lossy(&info).into_owned();
+        if info.contains("\nloading:0\r\n") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{info}");
+        if info.contains("loading_loaded_bytes:0\r\n") {
+            continue;
+        }
+        assert!(info.contains("\nloading:1\r\n"), "{info}");
+        assert!(!info.contains("loading_total_bytes:0\r\n"), "{info}");
+        seen_progress = true;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(seen_progress, "INFO ran only after the replay");
+    assert_eq!(raw.cmd_str("DBSIZE"), Resp::Int(102));
+    assert_eq!(raw.cmd_str("GET t2"), Resp::Bulk(Some(b"b".to_vec())));
+}
+
+#[test]
 fn shutdown_during_the_load_exits_at_once_without_saving() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
@@ -856,7 +903,7 @@ fn clients_get_loading_errors_while_the_dataset_loads() {
             panic!("INFO");
         };
         let info = String::from_utf8_lossy(&info).into_owned();
-        assert!(info.contains("loading:1\r\n"), "{info}");
+        assert!(info.contains("\nloading:1\r\n"), "{info}");
         if field(&info, "loading_loaded_bytes:") > 0.0 {
             break info;
         }
@@ -900,7 +947,7 @@ fn clients_get_loading_errors_while_the_dataset_loads() {
         panic!("INFO");
     };
     let info = String::from_utf8_lossy(&info).into_owned();
-    assert!(info.contains("loading:0\r\n"), "{info}");
+    assert!(info.contains("\nloading:0\r\n"), "{info}");
     assert!(!info.contains("loading_total_bytes"), "{info}");
     // A connection made after the load is served as usual.
     assert_eq!(s.raw().cmd_str("GET k149"), Resp::Bulk(Some(b"v".to_vec())));

@@ -1075,6 +1075,38 @@ impl Db {
         }
     }
 
+    /// The deadline the TTL index holds for `key`, found by scanning this
+    /// database's index: for a record whose header cannot be read (rare:
+    /// damage), so that deleting it keeps `expires` exact.
+    fn cold_indexed_deadline(&mut self, key: &[u8]) -> Option<i64> {
+        let c = self.cold.as_mut()?;
+        if c.expires == 0 {
+            return None;
+        }
+        let from = c.id.to_be_bytes();
+        // Past every deadline of this database (they are at most i64::MAX).
+        let mut to = from.to_vec();
+        to.extend_from_slice(&[0xff; 8]);
+        let mut found = None;
+        let scanned = c.store.scan(
+            Cf::Ttl,
+            &from,
+            &to,
+            &mut |k, _| match cold::parse_ttl_key(k) {
+                Some((at, user_key)) if user_key == key => {
+                    found = Some(at);
+                    false
+                }
+                _ => true,
+            },
+        );
+        if let Err(e) = scanned {
+            c.stats.errors += 1;
+            c.errors.push(format!("cold TTL index scan failed: {e}"));
+        }
+        found
+    }
+
     /// Deletes a cold record (data and TTL index) and counts it gone.
     fn cold_delete(&mut self, dk: Vec<u8>, key: &[u8], expire_at: Option<i64>) -> bool {
         let Some(c) = self.cold.as_mut() else {
@@ -1339,7 +1371,9 @@ impl Db {
                     "removed the damaged cold record of key {:?}",
                     String::from_utf8_lossy(key)
                 ));
-                return self.cold_delete(dk, key, None).then_some((None, 0));
+                // Its deadline, if it had one, is in the TTL index only.
+                let at = self.cold_indexed_deadline(key);
+                return self.cold_delete(dk, key, at).then_some((None, 0));
             }
         };
         if self.cold_delete(dk, key, meta.expire_at) {
@@ -2647,7 +2681,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_with_a_damaged_header_can_be_deleted_and_its_index_entry_goes_stale() {
+    fn a_record_with_a_damaged_header_can_be_deleted_with_its_index_entry() {
         let (store, mut db) = tiered_db();
         db.set(Bytes::from("k"), s("old"), 0);
         assert!(db.set_expire(b"k", 1000));
@@ -2666,11 +2700,14 @@ mod tests {
         let (key, why) = db.take_corrupt().expect("noted");
         assert_eq!(&key[..], b"k");
         assert!(why.contains("cold record version 238"), "{why}");
-        // DEL removes it, and the key count follows.
+        // DEL removes it, and the key counts follow (its deadline was in
+        // the index only).
+        assert_eq!(db.expires_len(), 1);
         assert!(db.delete(b"k", 0));
         assert!(db.take_corrupt().is_none());
         assert!(matches!(store.get(Cf::Data, &dk), Ok(Fetch::Missing)));
         assert_eq!(db.len(), 0);
+        assert_eq!(db.expires_len(), 0);
         // A new value without a deadline, spilled: the old index entry
         // (deadline 1000) must not expire it.
         db.set(Bytes::from("k"), s("new"), 0);

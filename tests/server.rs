@@ -798,17 +798,22 @@ fn clients_are_served_while_the_aof_replays() {
     assert_eq!(raw.cmd_str("GET t2"), Resp::Bulk(Some(b"b".to_vec())));
 }
 
+/// A directory holding a dump.rdb of keys k0..k149 (value "v"): with
+/// `key-load-delay 20000` (20 ms per key) its load takes about 3 s.
+fn dump_of_150_keys() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = TestServer::start_in(dir.path(), &[]).expect("start");
+    let mut raw = s.raw();
+    for i in 0..150 {
+        raw.cmd(&[b"SET", format!("k{i}").as_bytes(), b"v"]);
+    }
+    assert_eq!(raw.cmd_str("SAVE"), Resp::Simple("OK".into()));
+    dir
+}
+
 #[test]
 fn shutdown_during_the_load_exits_at_once_without_saving() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let s = TestServer::start_in(dir.path(), &[]).expect("start");
-        let mut raw = s.raw();
-        for i in 0..150 {
-            raw.cmd(&[b"SET", format!("k{i}").as_bytes(), b"v"]);
-        }
-        assert_eq!(raw.cmd_str("SAVE"), Resp::Simple("OK".into()));
-    }
+    let dir = dump_of_150_keys();
     let dump = dir.path().join("dump.rdb");
     let before = std::fs::read(&dump).expect("dump");
     let port = free_port();
@@ -859,15 +864,7 @@ fn shutdown_during_the_load_exits_at_once_without_saving() {
 
 #[test]
 fn clients_get_loading_errors_while_the_dataset_loads() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let s = TestServer::start_in(dir.path(), &[]).expect("start");
-        let mut raw = s.raw();
-        for i in 0..150 {
-            raw.cmd(&[b"SET", format!("k{i}").as_bytes(), b"v"]);
-        }
-        assert_eq!(raw.cmd_str("SAVE"), Resp::Simple("OK".into()));
-    }
+    let dir = dump_of_150_keys();
     // 150 keys x 20 ms: the load takes about 3 s.
     let started = std::time::Instant::now();
     let s = TestServer::start_loading(dir.path(), &[("key-load-delay", "20000")]);

@@ -812,6 +812,38 @@ fn dump_of_150_keys() -> tempfile::TempDir {
 }
 
 #[test]
+fn with_a_password_clients_authenticate_during_the_load() {
+    let dir = dump_of_150_keys();
+    let s = TestServer::start_loading(
+        dir.path(),
+        &[("key-load-delay", "20000"), ("requirepass", "pw")],
+    );
+    let mut raw = s.raw();
+    assert_eq!(
+        raw.cmd_str("INFO"),
+        Resp::Error("NOAUTH Authentication required.".into())
+    );
+    assert_eq!(raw.cmd_str("AUTH pw"), Resp::Simple("OK".into()));
+    let Resp::Bulk(Some(info)) = raw.cmd_str("INFO persistence") else {
+        panic!("INFO");
+    };
+    assert!(
+        String::from_utf8_lossy(&info).contains("\nloading:1\r\n"),
+        "answered during the load"
+    );
+    assert_eq!(
+        raw.cmd_str("GET k1"),
+        Resp::Error("LOADING Redis is loading the dataset in memory".into())
+    );
+    assert!(s.shared.loading.is_active());
+    // A new connection is still asked for the password first.
+    assert_eq!(
+        s.raw().cmd_str("GET k1"),
+        Resp::Error("NOAUTH Authentication required.".into())
+    );
+}
+
+#[test]
 fn shutdown_during_the_load_exits_at_once_without_saving() {
     let dir = dump_of_150_keys();
     let dump = dir.path().join("dump.rdb");

@@ -646,20 +646,24 @@ fn cold_tier_on_a_full_disk_refuses_writes_instead_of_growing_memory() {
     // The disk comes back: RocksDB resumes, spilling too, and writes are
     // accepted again.
     fs.recover();
-    wait_for(20, "writes accepted after the disk recovered", || {
-        match c.cmd(&[b"SET", key(next).as_bytes(), &value(next, LEN)]) {
+    // A write may be accepted before spills resume (memory between the
+    // limit and the hard limit): wait for the spills.
+    wait_for(
+        20,
+        "spills and writes resumed after the disk recovered",
+        || match c.cmd(&[b"SET", key(next).as_bytes(), &value(next, LEN)]) {
             r if r == ok() => {
                 acked.push(next);
                 next += 1;
-                true
+                info(&mut c, "tiering", "spill_failing") == "0"
             }
             Resp::Error(e) => {
                 assert_eq!(e, OOM);
                 false
             }
             other => panic!("{other:?}"),
-        }
-    });
+        },
+    );
     for i in next..next + 2000 {
         assert_eq!(c.cmd(&[b"SET", key(i).as_bytes(), &value(i, LEN)]), ok());
         acked.push(i);

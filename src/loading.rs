@@ -133,6 +133,13 @@ pub fn file_started(state: &mut crate::server::State, len: u64) {
     }
 }
 
+/// Reads a whole file to load with the state lock released, so the
+/// clients served during the load do not wait for the disk (the dataset
+/// is whole between files).
+pub fn read_file(state: &mut Guard<'_>, path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    parking_lot::MutexGuard::unlocked(state, || std::fs::read(path))
+}
+
 /// Records `offset` bytes of the current file as read and hands the lock
 /// to the clients waiting for it, if any (they run before the load goes
 /// on). Called only where the dataset is whole: between keys, between

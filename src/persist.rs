@@ -618,7 +618,7 @@ pub fn key_load_delay(delay: i64, count: u64) {
 /// the file and the byte offset; nothing is half-loaded silently.
 pub fn load_at_startup(state: &mut Guard<'_>) -> Result<(), String> {
     let path = rdb_path(state);
-    let data = match fs::read(&path) {
+    let data = match crate::loading::read_file(state, &path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("can't read {}: {e}", path.display())),

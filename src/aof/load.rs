@@ -98,8 +98,8 @@ pub fn load_at_startup(state: &mut Guard<'_>) -> Result<(), String> {
                     "Loading the pre-7.0 AOF {} to upgrade it",
                     old.display()
                 ));
-                let data =
-                    fs::read(&old).map_err(|e| format!("can't read {}: {e}", old.display()))?;
+                let data = crate::loading::read_file(state, &old)
+                    .map_err(|e| format!("can't read {}: {e}", old.display()))?;
                 crate::loading::file_started(state, data.len() as u64);
                 load_one(state, &data, &old.display().to_string(), true, false)?;
             } else {
@@ -249,7 +249,7 @@ fn load_files(state: &mut Guard<'_>, dir: &Path, m: &Manifest) -> Result<LastInc
         let last = i + 1 == n;
         let path = dir.join(&part.name);
         let shown = path.display().to_string();
-        let data = match fs::read(&path) {
+        let data = match crate::loading::read_file(state, &path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(format!(

@@ -151,6 +151,14 @@ pub fn let_clients_in(state: &mut Guard<'_>, offset: u64) {
     }
 }
 
+/// Hands the lock to the clients waiting for it, if any, during the load
+/// (progress unchanged): for work between or after the files.
+pub fn hand_over(state: &mut Guard<'_>) {
+    if state.loading.is_some() {
+        parking_lot::MutexGuard::bump(state);
+    }
+}
+
 /// How [`answer`] left a run of commands.
 enum Answered {
     /// Bytes of whole commands answered.

@@ -605,7 +605,9 @@ impl State {
 }
 
 /// Loads `dir/dbfilename` (the import path from Redis) or the AOF, and
-/// opens the cold tier, holding the state lock throughout.
+/// opens the cold tier. The loader holds the state lock but lets clients
+/// in wherever the dataset is whole (see [`crate::loading`]); file reads
+/// and the opening of the cold store run with the lock released.
 fn load(shared: &Arc<Shared>) -> Result<(), String> {
     {
         let mut st = shared.state.lock();
@@ -613,7 +615,7 @@ fn load(shared: &Arc<Shared>) -> Result<(), String> {
         // the limits are now: part of the data lives there.
         let checkpoint = crate::aof::load::cold_checkpoint(&st)?;
         if checkpoint.is_some() || (st.config.get_bool("tiering") && st.config.hot.maxmemory > 0) {
-            crate::tier::open(&mut st, checkpoint.as_deref())?;
+            crate::tier::open_loading(&mut st, checkpoint.as_deref())?;
         }
     }
     if shared.state.lock().config.get_bool("tiering") {

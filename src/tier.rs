@@ -203,10 +203,37 @@ pub fn limits(state: &State) -> strata_storage::rdb::convert::Limits {
 /// checkpoint with the counts of its cut file. The live store never
 /// outlives the process on its own: after a crash its contents are
 /// unknown, so it is always rebuilt from a checkpoint or started empty.
+/// (A `maxmemory` set at run time opens it here, under the lock, once.)
 pub fn open(state: &mut State, checkpoint: Option<&std::path::Path>) -> Result<(), String> {
     if state.tier.store.is_some() {
         return Ok(());
     }
+    let (path, cfg) = store_plan(state);
+    let opened = open_store(&path, &cfg, checkpoint)?;
+    install(state, &path, &cfg, checkpoint, opened)
+}
+
+/// [`open`] during the startup load: the store is opened (and the
+/// checkpoint copied) with the state lock released, so the clients served
+/// meanwhile do not wait for the disk.
+pub fn open_loading(
+    state: &mut crate::loading::Guard<'_>,
+    checkpoint: Option<&std::path::Path>,
+) -> Result<(), String> {
+    if state.tier.store.is_some() {
+        return Ok(());
+    }
+    let (path, cfg) = store_plan(state);
+    let opened =
+        parking_lot::MutexGuard::unlocked(state, || open_store(&path, &cfg, checkpoint))?;
+    if state.tier.store.is_some() {
+        return Ok(());
+    }
+    install(state, &path, &cfg, checkpoint, opened)
+}
+
+/// Where the cold store lives and how large its memory parts are.
+fn store_plan(state: &State) -> (std::path::PathBuf, cold::rocks::RocksConfig) {
     let path = std::path::Path::new(state.config.get("dir")).join(COLD_DIR);
     let maxmemory = state.config.hot.maxmemory.max(0) as usize;
     let configured = state.config.get_int("tier-block-cache-size").max(0) as usize;
@@ -227,24 +254,69 @@ pub fn open(state: &mut State, checkpoint: Option<&std::path::Path>) -> Result<(
         block_cache_bytes: block_cache,
         write_buffer_bytes: write_buffer,
     };
-    let Some(ckpt) = checkpoint else {
-        let store = cold::rocks::RocksStore::open(&path, &cfg, true).map_err(|e| e.to_string())?;
-        crate::log::notice(&format!(
-            "Cold tier opened at {} (block cache {} bytes)",
-            path.display(),
-            block_cache
-        ));
-        attach(state, Arc::new(store));
-        return Ok(());
-    };
+    (path, cfg)
+}
+
+/// A store opened, not yet attached; with the checkpoint's cut, if any.
+struct Opened {
+    store: cold::rocks::RocksStore,
+    cut: Option<Vec<cold::cut::DbCut>>,
+    started: Instant,
+}
+
+/// The disk part of [`open`] (no state needed).
+fn open_store(
+    path: &std::path::Path,
+    cfg: &cold::rocks::RocksConfig,
+    checkpoint: Option<&std::path::Path>,
+) -> Result<Opened, String> {
     let started = Instant::now();
+    let Some(ckpt) = checkpoint else {
+        let store = cold::rocks::RocksStore::open(path, cfg, true).map_err(|e| e.to_string())?;
+        return Ok(Opened {
+            store,
+            cut: None,
+            started,
+        });
+    };
     let cut_path = ckpt.join(cold::cut::CUT_FILE);
     let cut = std::fs::read(&cut_path)
         .map_err(|e| e.to_string())
         .and_then(|b| cold::cut::decode(&b).map_err(|e| e.0))
         .map_err(|e| format!("Bad cold tier cut file {}: {e}", cut_path.display()))?;
-    let store = cold::rocks::RocksStore::open_from_checkpoint(ckpt, &path, &cfg)
+    let store = cold::rocks::RocksStore::open_from_checkpoint(ckpt, path, cfg)
         .map_err(|e| format!("can't restore the cold tier from {}: {e}", ckpt.display()))?;
+    Ok(Opened {
+        store,
+        cut: Some(cut),
+        started,
+    })
+}
+
+/// Attaches an opened store to every database (restoring each one's
+/// counts from the cut).
+fn install(
+    state: &mut State,
+    path: &std::path::Path,
+    cfg: &cold::rocks::RocksConfig,
+    checkpoint: Option<&std::path::Path>,
+    opened: Opened,
+) -> Result<(), String> {
+    let Opened {
+        store,
+        cut,
+        started,
+    } = opened;
+    let (Some(ckpt), Some(cut)) = (checkpoint, cut) else {
+        crate::log::notice(&format!(
+            "Cold tier opened at {} (block cache {} bytes)",
+            path.display(),
+            cfg.block_cache_bytes
+        ));
+        attach(state, Arc::new(store));
+        return Ok(());
+    };
+    let cut_path = ckpt.join(cold::cut::CUT_FILE);
     for e in store.dicts().load_errors() {
         crate::log::warning(&e);
     }

@@ -399,20 +399,18 @@ fn replay(state: &mut Guard<'_>, data: &[u8], shown: &str) -> Result<format::Sca
 }
 
 /// Entries created during the replay carry access clocks of time 0:
-/// give them the load time instead.
-fn fix_clocks(state: &mut State) {
+/// give them the load time instead, a few thousand at a time with the
+/// clients let in between (a replay of many keys must not hold them up).
+fn fix_clocks(state: &mut Guard<'_>) {
     let now = now_ms();
-    for db in &mut state.keyspace.dbs {
-        let stale: Vec<Bytes> = db
-            .iter()
-            .filter(|(_, e)| e.lru_clock() == 0)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in stale {
-            if let Some(e) = db.get_mut(&k, 0, strata_storage::keyspace::Touch::No) {
-                e.lfu = strata_storage::lfu::Lfu::new(now);
-                e.touch_lru(now);
+    for db in 0..state.keyspace.dbs.len() {
+        let mut cursor = 0;
+        loop {
+            cursor = state.keyspace.dbs[db].fix_zero_clocks(cursor, now, 4096);
+            if cursor == 0 {
+                break;
             }
+            crate::loading::hand_over(state);
         }
     }
 }

@@ -1749,6 +1749,37 @@ impl Db {
         }
     }
 
+    /// One step of giving the entries in memory whose access clocks are
+    /// still 0 (made by an AOF replay) fresh clocks at `now_ms`: visits
+    /// buckets from `cursor` until about `budget` entries were seen and
+    /// returns the next cursor (0 when the table is done). Steps follow
+    /// SCAN's rules, so the table may change between them (the loader
+    /// lets clients in between steps).
+    pub fn fix_zero_clocks(&mut self, mut cursor: u64, now_ms: i64, budget: usize) -> u64 {
+        let mut stale: Vec<Bytes> = Vec::new();
+        let mut seen = 0usize;
+        loop {
+            cursor = self.keys.scan(cursor, |k, e| {
+                seen += 1;
+                if e.lru_clock() == 0 {
+                    stale.push(k.clone());
+                }
+            });
+            seen += 1;
+            if cursor == 0 || seen >= budget {
+                break;
+            }
+        }
+        for k in stale {
+            self.snap_guard(&k);
+            if let Some(e) = self.keys.get_mut(&k[..]) {
+                e.lfu = Lfu::new(now_ms);
+                e.touch_lru(now_ms);
+            }
+        }
+        cursor
+    }
+
     /// Finds a live key for reading or writing its value.
     pub fn get_mut(&mut self, key: &[u8], now_ms: i64, touch: Touch) -> Option<&mut Entry> {
         if self.expire_if_needed(key, now_ms) {
@@ -2546,6 +2577,38 @@ mod tests {
         assert_eq!(db.random_key(20), None);
         assert_eq!(db.len(), 0);
         assert_eq!(db.expired.len(), 100);
+    }
+
+    #[test]
+    fn zero_access_clocks_are_fixed_in_bounded_steps() {
+        let mut db = Db::new(6);
+        // Made at time 0, as an AOF replay makes them...
+        for i in 0..300 {
+            db.set(Bytes::from(format!("old{i}")), s("v"), 0);
+        }
+        // ...and one touched later, which keeps its clock.
+        let later = 5_000_000;
+        db.set(Bytes::from_static(b"new"), s("v"), later);
+        let now = 9_000_000;
+        let (mut cursor, mut steps) = (0, 0);
+        loop {
+            cursor = db.fix_zero_clocks(cursor, now, 32);
+            steps += 1;
+            // Keys added between steps (clients may run) are fine too.
+            if steps == 3 {
+                db.set(Bytes::from_static(b"between"), s("v"), 0);
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!(steps > 5, "{steps} steps for 300 keys at 32 per step");
+        for i in 0..300 {
+            let e = db.entry(format!("old{i}").as_bytes()).expect("entry");
+            assert_eq!(e.lru_clock(), lru_clock(now), "old{i}");
+        }
+        let e = db.entry(b"new").expect("entry");
+        assert_eq!(e.lru_clock(), lru_clock(later));
     }
 
     #[test]

@@ -112,7 +112,9 @@ pub trait ColdStore: Send + Sync {
     ) -> Result<std::sync::mpsc::Receiver<Result<Chunk, ColdError>>, ColdError>;
     /// Bytes on disk (SST files and logs).
     fn disk_bytes(&self) -> u64;
-    /// Bytes of memory the store uses (memtables, block cache, indexes).
+    /// Bytes of memory the store uses (memtables, block cache, indexes;
+    /// for RocksDB also zstd's contexts and digested dictionaries, which
+    /// are process-wide).
     fn mem_bytes(&self) -> u64;
     /// Human-readable name for INFO.
     fn kind(&self) -> &'static str;
@@ -159,13 +161,78 @@ pub struct Record<'a> {
     pub body: &'a [u8],
 }
 
+/// Bytes zstd holds outside the Rust allocator (its contexts and the
+/// digested dictionaries allocate through the C library), as zstd itself
+/// reports them: counted into the store's memory, so into `used_memory`.
+static ZSTD_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Bytes held by zstd contexts and prepared dictionaries (see
+/// `ZSTD_BYTES`).
+pub fn zstd_memory() -> u64 {
+    ZSTD_BYTES.load(std::sync::atomic::Ordering::Relaxed) as u64
+}
+
+/// A size counted in `ZSTD_BYTES` while this lives.
+#[derive(Default, Debug)]
+pub(crate) struct ZstdBytes(usize);
+
+impl ZstdBytes {
+    pub(crate) fn new(n: usize) -> ZstdBytes {
+        let mut z = ZstdBytes(0);
+        z.set(n);
+        z
+    }
+
+    /// Updates the counted size (a context grows with the largest input
+    /// it has seen).
+    pub(crate) fn set(&mut self, n: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if n > self.0 {
+            ZSTD_BYTES.fetch_add(n - self.0, Relaxed);
+        } else if n < self.0 {
+            ZSTD_BYTES.fetch_sub(self.0 - n, Relaxed);
+        }
+        self.0 = n;
+    }
+}
+
+impl Drop for ZstdBytes {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
+/// A thread's zstd context with its counted size.
+pub(crate) struct Ctx<T> {
+    pub ctx: T,
+    mem: ZstdBytes,
+}
+
+impl<T> Ctx<T> {
+    pub(crate) fn new(ctx: T) -> Ctx<T> {
+        Ctx {
+            ctx,
+            mem: ZstdBytes::default(),
+        }
+    }
+
+    /// Counts the context's size as zstd reports it now.
+    pub(crate) fn recount(&mut self, size: usize) {
+        self.mem.set(size);
+    }
+}
+
 thread_local! {
     /// Per-thread zstd contexts (creating one per record costs more than
     /// compressing a 1 KiB value).
-    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+    static COMPRESSOR: std::cell::RefCell<Option<Ctx<zstd::zstd_safe::CCtx<'static>>>> =
         const { std::cell::RefCell::new(None) };
-    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+    static DECOMPRESSOR: std::cell::RefCell<Option<Ctx<zstd::zstd_safe::DCtx<'static>>>> =
         const { std::cell::RefCell::new(None) };
+}
+
+fn zstd_error(what: &str, code: usize) -> std::io::Error {
+    std::io::Error::other(format!("{what}: {}", zstd::zstd_safe::get_error_name(code)))
 }
 
 fn zstd_compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
@@ -178,18 +245,20 @@ fn zstd_compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
 fn zstd_compress_into(data: &[u8], level: i32, out: &mut Vec<u8>) -> std::io::Result<usize> {
     COMPRESSOR.with(|c| {
         let mut c = c.borrow_mut();
-        if c.as_ref().is_none_or(|(l, _)| *l != level) {
-            *c = Some((level, zstd::bulk::Compressor::new(level)?));
+        if c.is_none() {
+            *c = zstd::zstd_safe::CCtx::try_create().map(Ctx::new);
         }
-        let Some((_, z)) = c.as_mut() else {
-            return Err(std::io::Error::other("no zstd context"));
+        let Some(z) = c.as_mut() else {
+            return Err(std::io::Error::other("can't create a zstd context"));
         };
         out.reserve(zstd::zstd_safe::compress_bound(data.len()));
         let mut cur = std::io::Cursor::new(std::mem::take(out));
         cur.set_position(cur.get_ref().len() as u64);
-        let r = z.compress_to_buffer(data, &mut cur);
+        let r = z.ctx.compress(&mut cur, data, level);
         *out = cur.into_inner();
-        r
+        let size = z.ctx.sizeof();
+        z.recount(size);
+        r.map_err(|code| zstd_error("zstd compression", code))
     })
 }
 
@@ -197,12 +266,17 @@ fn zstd_decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
     DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
         if d.is_none() {
-            *d = Some(zstd::bulk::Decompressor::new()?);
+            *d = zstd::zstd_safe::DCtx::try_create().map(Ctx::new);
         }
-        match d.as_mut() {
-            Some(z) => z.decompress(data, capacity),
-            None => zstd::bulk::decompress(data, capacity),
-        }
+        let Some(z) = d.as_mut() else {
+            return Err(std::io::Error::other("can't create a zstd context"));
+        };
+        let mut out = Vec::with_capacity(capacity);
+        let r = z.ctx.decompress(&mut out, data);
+        let size = z.ctx.sizeof();
+        z.recount(size);
+        r.map_err(|code| zstd_error("zstd decompression", code))?;
+        Ok(out)
     })
 }
 
@@ -597,6 +671,32 @@ impl ColdStore for MemStore {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn zstd_contexts_count_their_size() {
+        // A fresh thread: its own contexts, counted as zstd sizes them.
+        std::thread::spawn(|| {
+            let payload: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+            let frame = super::zstd_compress(&payload, 3).expect("compress");
+            let back = super::zstd_decompress(&frame, payload.len()).expect("decompress");
+            assert_eq!(back, payload);
+            super::COMPRESSOR.with(|c| {
+                let c = c.borrow();
+                let z = c.as_ref().expect("context");
+                assert!(z.mem.0 > 0);
+                assert_eq!(z.mem.0, z.ctx.sizeof());
+            });
+            super::DECOMPRESSOR.with(|d| {
+                let d = d.borrow();
+                let z = d.as_ref().expect("context");
+                assert!(z.mem.0 > 0);
+                assert_eq!(z.mem.0, z.ctx.sizeof());
+            });
+            assert!(super::zstd_memory() > 0);
+        })
+        .join()
+        .expect("thread");
+    }
     use super::*;
 
     #[test]

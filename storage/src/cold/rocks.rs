@@ -322,6 +322,7 @@ impl ColdStore for RocksStore {
         self.prop("rocksdb.cur-size-all-mem-tables")
             + self.cache.get_usage() as u64
             + self.prop("rocksdb.estimate-table-readers-mem")
+            + super::zstd_memory()
     }
 
     fn kind(&self) -> &'static str {
@@ -346,6 +347,7 @@ impl ColdStore for RocksStore {
                 "table_readers",
                 self.prop("rocksdb.estimate-table-readers-mem"),
             ),
+            ("zstd", super::zstd_memory()),
         ]
     }
 }

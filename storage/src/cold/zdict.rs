@@ -45,6 +45,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
 
+use super::{Ctx, ZstdBytes};
+
 use super::{Cf, ColdError, ColdStore, Op, Store};
 
 /// Value families, one dictionary sequence each.
@@ -176,17 +178,27 @@ pub struct Dict {
     pub class: u8,
     bytes: Vec<u8>,
     ddict: DDict<'static>,
+    /// The digested form's size, counted in [`super::zstd_memory`].
+    _mem: ZstdBytes,
+}
+
+/// A dictionary digested for compression at one level.
+pub(crate) struct Prepared {
+    cdict: CDict<'static>,
+    _mem: ZstdBytes,
 }
 
 impl Dict {
     fn new(id: u32, class: u8, bytes: Vec<u8>) -> Result<Dict, String> {
         let ddict = DDict::try_create(&bytes)
             .ok_or_else(|| format!("zstd refuses the dictionary (offset {META_HEADER})"))?;
+        let mem = ZstdBytes::new(ddict.sizeof());
         Ok(Dict {
             id,
             class,
             bytes,
             ddict,
+            _mem: mem,
         })
     }
 
@@ -195,8 +207,11 @@ impl Dict {
         &self.bytes
     }
 
-    fn cdict(&self, level: i32) -> Option<Arc<CDict<'static>>> {
-        CDict::try_create(&self.bytes, level).map(Arc::new)
+    fn cdict(&self, level: i32) -> Option<Arc<Prepared>> {
+        CDict::try_create(&self.bytes, level).map(|cdict| {
+            let mem = ZstdBytes::new(cdict.sizeof());
+            Arc::new(Prepared { cdict, _mem: mem })
+        })
     }
 }
 
@@ -204,7 +219,7 @@ impl Dict {
 struct Current {
     dict: Arc<Dict>,
     level: i32,
-    cdict: Option<Arc<CDict<'static>>>,
+    cdict: Option<Arc<Prepared>>,
 }
 
 /// Sampling state of a class.
@@ -284,8 +299,8 @@ pub struct Dictionaries {
 thread_local! {
     /// Per-thread contexts for the dictionary path (the dictionaries
     /// themselves are prepared once and shared).
-    static CCTX: std::cell::RefCell<Option<CCtx<'static>>> = const { std::cell::RefCell::new(None) };
-    static DCTX: std::cell::RefCell<Option<DCtx<'static>>> = const { std::cell::RefCell::new(None) };
+    static CCTX: std::cell::RefCell<Option<Ctx<CCtx<'static>>>> = const { std::cell::RefCell::new(None) };
+    static DCTX: std::cell::RefCell<Option<Ctx<DCtx<'static>>>> = const { std::cell::RefCell::new(None) };
 }
 
 fn zerr(what: &str, code: usize) -> ColdError {
@@ -295,14 +310,14 @@ fn zerr(what: &str, code: usize) -> ColdError {
 /// Compresses `src` with a prepared dictionary, appending the frame to
 /// `out`. Returns the frame's length.
 pub(crate) fn compress_into(
-    cdict: &CDict<'static>,
+    prepared: &Prepared,
     src: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<usize, ColdError> {
     CCTX.with(|c| {
         let mut c = c.borrow_mut();
         if c.is_none() {
-            *c = CCtx::try_create();
+            *c = CCtx::try_create().map(Ctx::new);
         }
         let Some(cctx) = c.as_mut() else {
             return Err(ColdError("can't create a zstd context".into()));
@@ -310,8 +325,10 @@ pub(crate) fn compress_into(
         out.reserve(zstd_safe::compress_bound(src.len()));
         let mut cur = std::io::Cursor::new(std::mem::take(out));
         cur.set_position(cur.get_ref().len() as u64);
-        let r = cctx.compress_using_cdict(&mut cur, src, cdict);
+        let r = cctx.ctx.compress_using_cdict(&mut cur, src, &prepared.cdict);
         *out = cur.into_inner();
+        let size = cctx.ctx.sizeof();
+        cctx.recount(size);
         r.map_err(|code| zerr("zstd compression with a dictionary", code))
     })
 }
@@ -320,14 +337,16 @@ fn decompress_with(ddict: &DDict<'static>, src: &[u8], cap: usize) -> Result<Vec
     DCTX.with(|d| {
         let mut d = d.borrow_mut();
         if d.is_none() {
-            *d = DCtx::try_create();
+            *d = DCtx::try_create().map(Ctx::new);
         }
         let Some(dctx) = d.as_mut() else {
             return Err("can't create a zstd context".into());
         };
         let mut out = Vec::with_capacity(cap);
-        dctx.decompress_using_ddict(&mut out, src, ddict)
-            .map_err(|code| zstd_safe::get_error_name(code).to_string())?;
+        let r = dctx.ctx.decompress_using_ddict(&mut out, src, ddict);
+        let size = dctx.ctx.sizeof();
+        dctx.recount(size);
+        r.map_err(|code| zstd_safe::get_error_name(code).to_string())?;
         Ok(out)
     })
 }
@@ -455,7 +474,7 @@ impl Dictionaries {
         &self,
         payload: &[u8],
         level: i32,
-    ) -> Option<(u32, Arc<CDict<'static>>)> {
+    ) -> Option<(u32, Arc<Prepared>)> {
         let class = class_of(payload.first().copied().unwrap_or(0));
         let mut classes = self.classes();
         let c = &mut classes[class];

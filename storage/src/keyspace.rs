@@ -2211,44 +2211,60 @@ impl Db {
     /// promotions happen between calls. Cold records whose spill is in
     /// flight are skipped (the key is still in memory). Expired cold
     /// records are skipped here and removed by expiry.
-    fn scan_keys_tiered(&self, mut cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
+    ///
+    /// Successive buckets are successive position ranges, so one call
+    /// reads the cold store with one range scan (one RocksDB iterator)
+    /// across every bucket it visits, stopping where Redis's loop stops.
+    fn scan_keys_tiered(&self, cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
         let total = (self.keys.len() + self.cold_len()).max(1) as u64;
         let size = (self.keys.max_mask() + 1)
             .max(total.next_power_of_two())
             .max(4);
         let bits = size.trailing_zeros();
-        let mask = size - 1;
         let Some(c) = self.cold.as_ref() else {
             return (0, Vec::new());
         };
-        let mut keys: Vec<Bytes> = Vec::new();
-        let mut max_iterations = count.saturating_mul(10);
-        loop {
-            let lo = (cursor & mask).reverse_bits();
-            self.keys
-                .scan_positions(lo, bits, |k, _| keys.push(k.clone()));
-            let from = cold::data_bound(c.id, lo);
-            let width = 1u64 << (64 - bits);
-            let to = match lo.checked_add(width) {
-                Some(hi) => cold::data_bound(c.id, hi),
-                None => cold::db_end(c.id),
-            };
-            let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
-                let key = cold::user_key(k);
-                let live = cold::decode_record(v).is_ok();
-                if live && !c.ignored(key) && !self.keys.contains_key(key) {
-                    keys.push(Bytes::copy_from_slice(key));
+        let mut walk = ScanWalk {
+            cursor,
+            mask: size - 1,
+            bits,
+            count,
+            max_iterations: count.saturating_mul(10),
+            keys: Vec::new(),
+            bucket_cold: Vec::new(),
+        };
+        // The positions every bucket this call may visit covers.
+        let first = walk.lo();
+        let width = 1u128 << (64 - bits);
+        let span = (walk.max_iterations as u128 + 1) * width;
+        let from = cold::data_bound(c.id, first);
+        let to = match u64::try_from(u128::from(first) + span) {
+            Ok(end) => cold::data_bound(c.id, end),
+            Err(_) => cold::db_end(c.id),
+        };
+        let mut stopped = false;
+        let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
+            let pos = cold::record_position(k);
+            // Records past the current bucket: finish the buckets before.
+            while walk.end().is_some_and(|end| pos >= end) {
+                if walk.finish_bucket(&self.keys) {
+                    stopped = true;
+                    return false;
                 }
-                true
-            });
-            cursor |= !mask;
-            cursor = cursor.reverse_bits().wrapping_add(1).reverse_bits();
-            if cursor == 0 || max_iterations == 0 || keys.len() >= count {
-                break;
             }
-            max_iterations -= 1;
+            let key = cold::user_key(k);
+            let live = cold::decode_record(v).is_ok();
+            if live && !c.ignored(key) && !self.keys.contains_key(key) {
+                walk.bucket_cold.push(Bytes::copy_from_slice(key));
+            }
+            true
+        });
+        // Buckets left without cold records (or a store that failed to
+        // read: memory's part is still returned).
+        while !stopped {
+            stopped = walk.finish_bucket(&self.keys);
         }
-        (cursor, keys)
+        (walk.cursor, walk.keys)
     }
 
     /// A random key of the cold tier, if any.
@@ -2442,6 +2458,48 @@ impl Keyspace {
         for db in &mut self.dbs {
             db.lfu = params;
         }
+    }
+}
+
+/// One SCAN call's walk over the virtual buckets of
+/// `Db::scan_keys_tiered`: Redis's loop, one bucket at a time.
+struct ScanWalk {
+    cursor: u64,
+    mask: u64,
+    bits: u32,
+    count: usize,
+    max_iterations: usize,
+    keys: Vec<Bytes>,
+    /// Cold keys met in the current bucket (returned after its memory
+    /// keys).
+    bucket_cold: Vec<Bytes>,
+}
+
+impl ScanWalk {
+    /// First position of the current bucket.
+    fn lo(&self) -> u64 {
+        (self.cursor & self.mask).reverse_bits()
+    }
+
+    /// First position past the current bucket (`None` for the last one).
+    fn end(&self) -> Option<u64> {
+        self.lo().checked_add(1u64 << (64 - self.bits))
+    }
+
+    /// Returns the current bucket's keys (memory, then cold) and moves to
+    /// the next one; true when the call ends (as Redis's loop: the cursor
+    /// is done, enough keys, or the bucket budget spent).
+    fn finish_bucket(&mut self, mem: &Dict<Bytes, Entry, KeyHasher>) -> bool {
+        let (lo, keys) = (self.lo(), &mut self.keys);
+        mem.scan_positions(lo, self.bits, |k, _| keys.push(k.clone()));
+        keys.append(&mut self.bucket_cold);
+        self.cursor |= !self.mask;
+        self.cursor = self.cursor.reverse_bits().wrapping_add(1).reverse_bits();
+        if self.cursor == 0 || self.max_iterations == 0 || self.keys.len() >= self.count {
+            return true;
+        }
+        self.max_iterations -= 1;
+        false
     }
 }
 
@@ -2741,6 +2799,80 @@ mod tests {
             crate::cold::encode_record(&job.payload, job.expire_at, job.lfu, 1).expect("encode");
         store.write(job.ops(rec)).expect("write");
         assert!(db.spill_commit(&job, true, 0));
+    }
+
+    /// Tiered SCAN as first written: one store scan per virtual bucket
+    /// (the reference `scan_keys_tiered` must match call for call).
+    fn scan_per_bucket(db: &Db, mut cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
+        let total = (db.keys.len() + db.cold_len()).max(1) as u64;
+        let size = (db.keys.max_mask() + 1)
+            .max(total.next_power_of_two())
+            .max(4);
+        let bits = size.trailing_zeros();
+        let mask = size - 1;
+        let c = db.cold.as_ref().expect("tiered");
+        let mut keys: Vec<Bytes> = Vec::new();
+        let mut max_iterations = count.saturating_mul(10);
+        loop {
+            let lo = (cursor & mask).reverse_bits();
+            db.keys
+                .scan_positions(lo, bits, |k, _| keys.push(k.clone()));
+            let from = cold::data_bound(c.id, lo);
+            let width = 1u64 << (64 - bits);
+            let to = match lo.checked_add(width) {
+                Some(hi) => cold::data_bound(c.id, hi),
+                None => cold::db_end(c.id),
+            };
+            let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
+                let key = cold::user_key(k);
+                if cold::decode_record(v).is_ok() && !c.ignored(key) && !db.keys.contains_key(key)
+                {
+                    keys.push(Bytes::copy_from_slice(key));
+                }
+                true
+            });
+            cursor |= !mask;
+            cursor = cursor.reverse_bits().wrapping_add(1).reverse_bits();
+            if cursor == 0 || max_iterations == 0 || keys.len() >= count {
+                break;
+            }
+            max_iterations -= 1;
+        }
+        (cursor, keys)
+    }
+
+    #[test]
+    fn tiered_scan_with_one_store_scan_per_call_matches_one_per_bucket() {
+        let (store, mut db) = tiered_db();
+        let mut rng = SmallRng::seed_from_u64(11);
+        for round in 0..6 {
+            // Keys in both tiers, in proportions that change per round
+            // (sparse and dense tables, mostly hot, mostly cold).
+            let n = [40, 300, 1000, 7, 2500, 600][round];
+            for i in 0..n {
+                db.set(Bytes::from(format!("r{round}k{i}")), s("v"), 0);
+            }
+            let keys: Vec<Bytes> = db.iter().map(|(k, _)| k.clone()).collect();
+            for k in keys {
+                if rand::Rng::random_range(&mut rng, 0..100u32) < [50, 90, 10, 100, 97, 0][round] {
+                    spill_key(&store, &mut db, &k);
+                }
+            }
+            for count in [1usize, 3, 10, 100] {
+                let (mut cursor, mut seen) = (0u64, 0usize);
+                loop {
+                    let want = scan_per_bucket(&db, cursor, count);
+                    let got = db.scan_keys_tiered(cursor, count);
+                    assert_eq!(got, want, "round {round} count {count} cursor {cursor}");
+                    seen += got.1.len();
+                    cursor = got.0;
+                    if cursor == 0 {
+                        break;
+                    }
+                }
+                assert_eq!(seen, db.len(), "round {round} count {count}");
+            }
+        }
     }
 
     #[test]

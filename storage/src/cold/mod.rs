@@ -477,6 +477,14 @@ pub fn db_end(db: u16) -> Vec<u8> {
     }
 }
 
+/// The position inside a data key (0 for a key too short to hold one).
+pub fn record_position(data_key: &[u8]) -> u64 {
+    data_key
+        .get(2..10)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
 /// The user key inside a data key.
 pub fn user_key(data_key: &[u8]) -> &[u8] {
     data_key.get(10..).unwrap_or(&[])

@@ -245,6 +245,13 @@ impl ColdStore for RocksStore {
     ) -> Result<(), ColdError> {
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(to.to_vec());
+        if cf == Cf::Data {
+            // Value blocks met by SCAN, KEYS or RANDOMKEY are read once
+            // (a sweep never comes back): kept out of the block cache,
+            // whose memory counts inside maxmemory, at the hot keys'
+            // expense.
+            ro.fill_cache(false);
+        }
         let mut it = self.db.raw_iterator_cf_opt(self.cf(cf)?, ro);
         it.seek(from);
         while it.valid() {

@@ -2825,8 +2825,7 @@ mod tests {
             };
             let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
                 let key = cold::user_key(k);
-                if cold::decode_record(v).is_ok() && !c.ignored(key) && !db.keys.contains_key(key)
-                {
+                if cold::decode_record(v).is_ok() && !c.ignored(key) && !db.keys.contains_key(key) {
                     keys.push(Bytes::copy_from_slice(key));
                 }
                 true

@@ -202,34 +202,79 @@ impl Drop for ZstdBytes {
     }
 }
 
-/// A thread's zstd context with its counted size.
+/// A zstd context with its counted size.
 pub(crate) struct Ctx<T> {
     pub ctx: T,
     mem: ZstdBytes,
 }
 
-impl<T> Ctx<T> {
-    pub(crate) fn new(ctx: T) -> Ctx<T> {
-        Ctx {
-            ctx,
-            mem: ZstdBytes::default(),
+/// zstd contexts shared by every thread (creating one per record costs
+/// more than compressing a 1 KiB value): a call takes one, or makes one,
+/// and gives it back; at most `POOL_MAX` are kept. So their memory follows
+/// the calls running at once, not every thread that ever ran one (the
+/// blocking pool may hold 16 threads).
+pub(crate) struct Pool<T> {
+    free: std::sync::Mutex<Vec<Ctx<T>>>,
+}
+
+/// Contexts a [`Pool`] keeps between calls.
+const POOL_MAX: usize = 4;
+
+/// Sizes of zstd contexts, as zstd reports them.
+pub(crate) trait ZstdSized {
+    fn size(&self) -> usize;
+}
+
+impl ZstdSized for zstd::zstd_safe::CCtx<'static> {
+    fn size(&self) -> usize {
+        self.sizeof()
+    }
+}
+
+impl ZstdSized for zstd::zstd_safe::DCtx<'static> {
+    fn size(&self) -> usize {
+        self.sizeof()
+    }
+}
+
+impl<T: ZstdSized> Pool<T> {
+    const fn new() -> Pool<T> {
+        Pool {
+            free: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    /// Counts the context's size as zstd reports it now.
-    pub(crate) fn recount(&mut self, size: usize) {
-        self.mem.set(size);
+    /// Runs `f` with a context (`create` makes one when none is free;
+    /// `None` if it fails).
+    pub(crate) fn with<R>(
+        &self,
+        create: impl FnOnce() -> Option<T>,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Option<R> {
+        let taken = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut ctx = match taken {
+            Some(c) => c,
+            None => Ctx {
+                ctx: create()?,
+                mem: ZstdBytes::default(),
+            },
+        };
+        let r = f(&mut ctx.ctx);
+        // A context grows with the largest input it has seen.
+        let size = ctx.ctx.size();
+        ctx.mem.set(size);
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < POOL_MAX {
+            free.push(ctx);
+        }
+        Some(r)
     }
 }
 
-thread_local! {
-    /// Per-thread zstd contexts (creating one per record costs more than
-    /// compressing a 1 KiB value).
-    static COMPRESSOR: std::cell::RefCell<Option<Ctx<zstd::zstd_safe::CCtx<'static>>>> =
-        const { std::cell::RefCell::new(None) };
-    static DECOMPRESSOR: std::cell::RefCell<Option<Ctx<zstd::zstd_safe::DCtx<'static>>>> =
-        const { std::cell::RefCell::new(None) };
-}
+/// Compression contexts (plain and dictionary frames alike).
+pub(crate) static CCTXS: Pool<zstd::zstd_safe::CCtx<'static>> = Pool::new();
+/// Decompression contexts (plain and dictionary frames alike).
+pub(crate) static DCTXS: Pool<zstd::zstd_safe::DCtx<'static>> = Pool::new();
 
 fn zstd_error(what: &str, code: usize) -> std::io::Error {
     std::io::Error::other(format!("{what}: {}", zstd::zstd_safe::get_error_name(code)))
@@ -243,41 +288,27 @@ fn zstd_compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
 
 /// Appends a plain zstd frame of `data` to `out`; returns its length.
 fn zstd_compress_into(data: &[u8], level: i32, out: &mut Vec<u8>) -> std::io::Result<usize> {
-    COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.is_none() {
-            *c = zstd::zstd_safe::CCtx::try_create().map(Ctx::new);
-        }
-        let Some(z) = c.as_mut() else {
-            return Err(std::io::Error::other("can't create a zstd context"));
-        };
-        out.reserve(zstd::zstd_safe::compress_bound(data.len()));
-        let mut cur = std::io::Cursor::new(std::mem::take(out));
-        cur.set_position(cur.get_ref().len() as u64);
-        let r = z.ctx.compress(&mut cur, data, level);
-        *out = cur.into_inner();
-        let size = z.ctx.sizeof();
-        z.recount(size);
-        r.map_err(|code| zstd_error("zstd compression", code))
-    })
+    CCTXS
+        .with(zstd::zstd_safe::CCtx::try_create, |z| {
+            out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+            let mut cur = std::io::Cursor::new(std::mem::take(out));
+            cur.set_position(cur.get_ref().len() as u64);
+            let r = z.compress(&mut cur, data, level);
+            *out = cur.into_inner();
+            r.map_err(|code| zstd_error("zstd compression", code))
+        })
+        .unwrap_or_else(|| Err(std::io::Error::other("can't create a zstd context")))
 }
 
 fn zstd_decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
-    DECOMPRESSOR.with(|d| {
-        let mut d = d.borrow_mut();
-        if d.is_none() {
-            *d = zstd::zstd_safe::DCtx::try_create().map(Ctx::new);
-        }
-        let Some(z) = d.as_mut() else {
-            return Err(std::io::Error::other("can't create a zstd context"));
-        };
-        let mut out = Vec::with_capacity(capacity);
-        let r = z.ctx.decompress(&mut out, data);
-        let size = z.ctx.sizeof();
-        z.recount(size);
-        r.map_err(|code| zstd_error("zstd decompression", code))?;
-        Ok(out)
-    })
+    DCTXS
+        .with(zstd::zstd_safe::DCtx::try_create, |z| {
+            let mut out = Vec::with_capacity(capacity);
+            z.decompress(&mut out, data)
+                .map_err(|code| zstd_error("zstd decompression", code))?;
+            Ok(out)
+        })
+        .unwrap_or_else(|| Err(std::io::Error::other("can't create a zstd context")))
 }
 
 /// Builds a record from a DUMP payload (plain zstd, no dictionary).
@@ -681,29 +712,35 @@ impl ColdStore for MemStore {
 mod tests {
 
     #[test]
-    fn zstd_contexts_count_their_size() {
-        // A fresh thread: its own contexts, counted as zstd sizes them.
-        std::thread::spawn(|| {
-            let payload: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
-            let frame = super::zstd_compress(&payload, 3).expect("compress");
-            let back = super::zstd_decompress(&frame, payload.len()).expect("decompress");
-            assert_eq!(back, payload);
-            super::COMPRESSOR.with(|c| {
-                let c = c.borrow();
-                let z = c.as_ref().expect("context");
-                assert!(z.mem.0 > 0);
-                assert_eq!(z.mem.0, z.ctx.sizeof());
-            });
-            super::DECOMPRESSOR.with(|d| {
-                let d = d.borrow();
-                let z = d.as_ref().expect("context");
-                assert!(z.mem.0 > 0);
-                assert_eq!(z.mem.0, z.ctx.sizeof());
-            });
-            assert!(super::zstd_memory() > 0);
-        })
-        .join()
-        .expect("thread");
+    fn zstd_contexts_are_pooled_and_count_their_size() {
+        let payload: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+        // Many threads, one call each: the contexts outlive them in the
+        // pools, at most POOL_MAX of each kind.
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let payload = payload.clone();
+                std::thread::spawn(move || {
+                    let frame = super::zstd_compress(&payload, 3).expect("compress");
+                    let back = super::zstd_decompress(&frame, payload.len()).expect("decompress");
+                    assert_eq!(back, payload);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert!(super::zstd_memory() > 0);
+        let free = super::CCTXS.free.lock().expect("pool");
+        assert!(free.len() <= super::POOL_MAX);
+        for c in free.iter() {
+            assert_eq!(c.mem.0, c.ctx.sizeof());
+        }
+        drop(free);
+        let free = super::DCTXS.free.lock().expect("pool");
+        assert!(free.len() <= super::POOL_MAX);
+        for c in free.iter() {
+            assert_eq!(c.mem.0, c.ctx.sizeof());
+        }
     }
     use super::*;
 

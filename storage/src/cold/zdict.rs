@@ -45,7 +45,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
 
-use super::{Ctx, ZstdBytes};
+use super::ZstdBytes;
 
 use super::{Cf, ColdError, ColdStore, Op, Store};
 
@@ -296,13 +296,6 @@ pub struct Dictionaries {
     rejections: AtomicU64,
 }
 
-thread_local! {
-    /// Per-thread contexts for the dictionary path (the dictionaries
-    /// themselves are prepared once and shared).
-    static CCTX: std::cell::RefCell<Option<Ctx<CCtx<'static>>>> = const { std::cell::RefCell::new(None) };
-    static DCTX: std::cell::RefCell<Option<Ctx<DCtx<'static>>>> = const { std::cell::RefCell::new(None) };
-}
-
 fn zerr(what: &str, code: usize) -> ColdError {
     ColdError(format!("{what}: {}", zstd_safe::get_error_name(code)))
 }
@@ -314,41 +307,27 @@ pub(crate) fn compress_into(
     src: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<usize, ColdError> {
-    CCTX.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.is_none() {
-            *c = CCtx::try_create().map(Ctx::new);
-        }
-        let Some(cctx) = c.as_mut() else {
-            return Err(ColdError("can't create a zstd context".into()));
-        };
-        out.reserve(zstd_safe::compress_bound(src.len()));
-        let mut cur = std::io::Cursor::new(std::mem::take(out));
-        cur.set_position(cur.get_ref().len() as u64);
-        let r = cctx.ctx.compress_using_cdict(&mut cur, src, &prepared.cdict);
-        *out = cur.into_inner();
-        let size = cctx.ctx.sizeof();
-        cctx.recount(size);
-        r.map_err(|code| zerr("zstd compression with a dictionary", code))
-    })
+    super::CCTXS
+        .with(CCtx::try_create, |cctx| {
+            out.reserve(zstd_safe::compress_bound(src.len()));
+            let mut cur = std::io::Cursor::new(std::mem::take(out));
+            cur.set_position(cur.get_ref().len() as u64);
+            let r = cctx.compress_using_cdict(&mut cur, src, &prepared.cdict);
+            *out = cur.into_inner();
+            r.map_err(|code| zerr("zstd compression with a dictionary", code))
+        })
+        .unwrap_or_else(|| Err(ColdError("can't create a zstd context".into())))
 }
 
 fn decompress_with(ddict: &DDict<'static>, src: &[u8], cap: usize) -> Result<Vec<u8>, String> {
-    DCTX.with(|d| {
-        let mut d = d.borrow_mut();
-        if d.is_none() {
-            *d = DCtx::try_create().map(Ctx::new);
-        }
-        let Some(dctx) = d.as_mut() else {
-            return Err("can't create a zstd context".into());
-        };
-        let mut out = Vec::with_capacity(cap);
-        let r = dctx.ctx.decompress_using_ddict(&mut out, src, ddict);
-        let size = dctx.ctx.sizeof();
-        dctx.recount(size);
-        r.map_err(|code| zstd_safe::get_error_name(code).to_string())?;
-        Ok(out)
-    })
+    super::DCTXS
+        .with(DCtx::try_create, |dctx| {
+            let mut out = Vec::with_capacity(cap);
+            dctx.decompress_using_ddict(&mut out, src, ddict)
+                .map_err(|code| zstd_safe::get_error_name(code).to_string())?;
+            Ok(out)
+        })
+        .unwrap_or_else(|| Err("can't create a zstd context".into()))
 }
 
 impl Dictionaries {
@@ -470,11 +449,7 @@ impl Dictionaries {
 
     /// Offers `payload` as a sample and returns the dictionary to
     /// compress it with (prepared for `level`), if its class has one.
-    pub(crate) fn encoder_for(
-        &self,
-        payload: &[u8],
-        level: i32,
-    ) -> Option<(u32, Arc<Prepared>)> {
+    pub(crate) fn encoder_for(&self, payload: &[u8], level: i32) -> Option<(u32, Arc<Prepared>)> {
         let class = class_of(payload.first().copied().unwrap_or(0));
         let mut classes = self.classes();
         let c = &mut classes[class];

@@ -112,7 +112,11 @@ mod tests {
         for len in 0..data.len() {
             let d = &data[..len];
             assert_eq!(super::crc64(0, d), super::crc64_bytewise(0, d), "len {len}");
-            assert_eq!(super::crc64_sliced(0, d), super::crc64_bytewise(0, d), "sliced {len}");
+            assert_eq!(
+                super::crc64_sliced(0, d),
+                super::crc64_bytewise(0, d),
+                "sliced {len}"
+            );
             let mid = len / 3;
             let split = super::crc64(super::crc64(7, &d[..mid]), &d[mid..]);
             assert_eq!(split, super::crc64_bytewise(7, d), "split {len}");

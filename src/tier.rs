@@ -224,8 +224,7 @@ pub fn open_loading(
         return Ok(());
     }
     let (path, cfg) = store_plan(state);
-    let opened =
-        parking_lot::MutexGuard::unlocked(state, || open_store(&path, &cfg, checkpoint))?;
+    let opened = parking_lot::MutexGuard::unlocked(state, || open_store(&path, &cfg, checkpoint))?;
     if state.tier.store.is_some() {
         return Ok(());
     }
@@ -816,6 +815,15 @@ pub fn command_tickets(
             Ok::<(), ()>(())
         });
     };
+    // SCAN: the records its call will walk.
+    if client.multi.is_none() && args[0].eq_ignore_ascii_case(b"scan") {
+        if let Ok(a) = crate::cmd::keys::parse_scan_args(args) {
+            if let Some(t) = state.keyspace.dbs[db].scan_ticket(a.cursor, a.count) {
+                out.push((db, t));
+            }
+        }
+        return;
+    }
     match &client.multi {
         Some(m) if args[0].eq_ignore_ascii_case(b"exec") => {
             for (_, a) in &m.queued {

@@ -757,6 +757,30 @@ fn commands_reading_only_cold_headers_or_missing_keys_do_not_delay_other_clients
 }
 
 #[test]
+fn scan_over_slow_cold_records_does_not_delay_other_clients() {
+    assert_resident_reads_not_delayed("SCAN's cold record reads", |c| {
+        // COUNT 1 over 41 keys: over 20 calls read records not read
+        // before (100 ms each), off the lock.
+        let mut cursor = 0u64;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(1)
+                .query(c)
+                .expect("scan");
+            seen.extend(keys);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 41);
+    });
+}
+
+#[test]
 fn bgsave_covers_both_tiers_and_redis_loads_it() {
     let Some(_) = common::which("redis-check-rdb") else {
         eprintln!("redis-check-rdb missing: skipped");

@@ -588,33 +588,57 @@ pub fn parse_scan_cursor(arg: &[u8]) -> Result<u64, Error> {
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
-fn scan(ctx: &mut Ctx) -> CmdResult {
-    let cursor = parse_scan_cursor(ctx.arg(1))?;
+/// SCAN's arguments: `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+pub struct ScanArgs {
+    pub cursor: u64,
+    pub count: usize,
+    pub pattern: Option<Bytes>,
+    pub typename: Option<Bytes>,
+}
+
+/// Parses SCAN's arguments (`args[0]` is the command name).
+pub fn parse_scan_args(args: &[Bytes]) -> Result<ScanArgs, Error> {
+    let cursor = parse_scan_cursor(args.get(1).map_or(&[][..], |a| &a[..]))?;
     let mut count: i64 = 10;
     let mut pattern: Option<Bytes> = None;
     let mut typename: Option<Bytes> = None;
     let mut i = 2;
-    while i < ctx.args.len() {
-        let left = ctx.args.len() - i;
-        let a = &ctx.args[i];
+    while i < args.len() {
+        let left = args.len() - i;
+        let a = &args[i];
         if crate::args::is(a, "count") && left >= 2 {
-            count = crate::args::int(&ctx.args[i + 1])?;
+            count = crate::args::int(&args[i + 1])?;
             if count < 1 {
                 return Err(Error::Syntax);
             }
         } else if crate::args::is(a, "match") && left >= 2 {
-            let p = ctx.args[i + 1].clone();
+            let p = args[i + 1].clone();
             // A lone `*` is not applied at all.
             pattern = if &p[..] == b"*" { None } else { Some(p) };
         } else if crate::args::is(a, "type") && left >= 2 {
-            typename = Some(ctx.args[i + 1].clone());
+            typename = Some(args[i + 1].clone());
         } else {
             return Err(Error::Syntax);
         }
         i += 2;
     }
+    Ok(ScanArgs {
+        cursor,
+        count: usize::try_from(count).unwrap_or(usize::MAX),
+        pattern,
+        typename,
+    })
+}
+
+fn scan(ctx: &mut Ctx) -> CmdResult {
+    let ScanArgs {
+        cursor,
+        count,
+        pattern,
+        typename,
+    } = parse_scan_args(ctx.args)?;
     let now = ctx.now_ms;
-    let (next, candidates) = ctx.db().scan_keys(cursor, count as usize);
+    let (next, candidates) = ctx.db().scan_keys(cursor, count);
     let hopeless = pattern.as_ref().is_some_and(|p| !pattern_can_match(p));
     let mut out = Vec::with_capacity(candidates.len());
     for k in candidates {

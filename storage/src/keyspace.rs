@@ -400,6 +400,9 @@ struct ColdDb {
     /// header (EXISTS, TTL, SET over a cold key...); each only while its
     /// record has not changed since ([`ColdDb::fresh`]).
     stash: std::collections::HashMap<Bytes, Stashed>,
+    /// A SCAN call's cold records read off the lock, for the batch about
+    /// to run ([`Db::scan_ticket`]).
+    scan_stash: Option<ScanRead>,
     /// Recent accesses of this database's keys, for admission (see
     /// [`crate::admit`]); made at the first access once the database has
     /// cold records, and sized up with the keys in memory.
@@ -459,6 +462,21 @@ impl ColdLog {
         self.barrier = self.seq;
     }
 
+    /// True if no record with a position in `[from, to)` (`to` `None`: to
+    /// the end) changed since `(generation, seq)`.
+    fn range_unchanged_since(&self, from: u64, to: Option<u64>, generation: u64, seq: u64) -> bool {
+        if generation != self.generation || seq < self.barrier || seq > self.seq {
+            return false;
+        }
+        if self.seq - seq > COLD_LOG as u64 {
+            return false;
+        }
+        (seq..self.seq).all(|n| {
+            let pos = self.ring[(n % COLD_LOG as u64) as usize].reverse_bits();
+            pos < from || to.is_some_and(|to| pos >= to)
+        })
+    }
+
     /// True if `key`'s record is unchanged since `(generation, seq)`.
     fn unchanged_since(&self, key: &[u8], generation: u64, seq: u64) -> bool {
         if generation != self.generation || seq < self.barrier || seq > self.seq {
@@ -496,6 +514,8 @@ pub struct ColdTicket {
     generation: u64,
     seq: u64,
     limits: rdb::convert::Limits,
+    /// A SCAN call's range of records to read instead of one record.
+    scan: Option<ScanPlan>,
     /// The command needs the header only: keep the raw record, do not
     /// decode the value.
     header_only: bool,
@@ -507,6 +527,8 @@ pub struct Prefetched {
     generation: u64,
     seq: u64,
     micros: u64,
+    /// What a SCAN ticket read.
+    scan: Option<ScanRead>,
     /// `None`: the read failed or the record is unreadable (the lookup
     /// under the lock then reads it again and reports the problem).
     found: Option<Found>,
@@ -517,6 +539,17 @@ impl ColdTicket {
     /// decoding is pure).
     pub fn read(self, store: &dyn cold::ColdStore) -> Prefetched {
         let started = std::time::Instant::now();
+        if let Some(plan) = self.scan {
+            let scan = Some(plan.read(store));
+            return Prefetched {
+                key: self.key,
+                generation: self.generation,
+                seq: self.seq,
+                micros: started.elapsed().as_micros() as u64,
+                scan,
+                found: None,
+            };
+        }
         let got = store.get(Cf::Data, &self.data_key);
         let micros = started.elapsed().as_micros() as u64;
         let found = match got {
@@ -533,7 +566,84 @@ impl ColdTicket {
             generation: self.generation,
             seq: self.seq,
             micros,
+            scan: None,
             found,
+        }
+    }
+}
+
+/// The range a SCAN call will read from the store ([`Db::scan_ticket`]).
+struct ScanPlan {
+    cursor: u64,
+    count: usize,
+    bits: u32,
+    /// First position of the call's first bucket.
+    first: u64,
+    from: Vec<u8>,
+    to: Vec<u8>,
+}
+
+/// A SCAN call's cold records, read off the lock.
+struct ScanRead {
+    cursor: u64,
+    count: usize,
+    bits: u32,
+    generation: u64,
+    seq: u64,
+    /// In position order: position, key, whether the header reads.
+    records: Vec<(u64, Bytes, bool)>,
+    /// Every record below this position was read (`None`: the whole
+    /// range).
+    upto: Option<u64>,
+}
+
+/// SCANs with a larger COUNT read under the lock, as before (a prefetch
+/// would read up to ten times COUNT buckets' records).
+const SCAN_PREFETCH_MAX: usize = 1000;
+
+impl ScanPlan {
+    /// Reads the call's records until `count` readable ones, and the rest
+    /// of the bucket where that happens (the call cannot go further:
+    /// each of those keys is returned, unless it is in memory, a case the
+    /// run under the lock completes from the store). A failed read reads
+    /// nothing ahead.
+    fn read(self, store: &dyn cold::ColdStore) -> ScanRead {
+        let width = 1u128 << (64 - self.bits);
+        let first = u128::from(self.first);
+        let mut records = Vec::new();
+        let (mut readable, mut stop_at, mut upto) = (0usize, None::<u128>, None);
+        let read = store.scan(Cf::Data, &self.from, &self.to, &mut |k, v| {
+            let pos = cold::record_position(k);
+            if let Some(end) = stop_at {
+                if u128::from(pos) >= end {
+                    upto = u64::try_from(end).ok();
+                    return false;
+                }
+            }
+            let ok = cold::decode_record(v).is_ok();
+            records.push((pos, Bytes::copy_from_slice(cold::user_key(k)), ok));
+            if ok {
+                readable += 1;
+                if readable >= self.count && stop_at.is_none() {
+                    let bucket = (u128::from(pos).saturating_sub(first)) / width;
+                    stop_at = Some(first + (bucket + 1) * width);
+                }
+            }
+            true
+        });
+        if read.is_err() {
+            // Nothing read ahead: the call reads the store itself.
+            records.clear();
+            upto = Some(self.first);
+        }
+        ScanRead {
+            cursor: self.cursor,
+            count: self.count,
+            bits: self.bits,
+            generation: 0,
+            seq: 0,
+            records,
+            upto,
         }
     }
 }
@@ -953,6 +1063,7 @@ impl Db {
             errors: Vec::new(),
             log: ColdLog::new(),
             stash: std::collections::HashMap::new(),
+            scan_stash: None,
             sketch: None,
             victim_freq: 0,
             transient: Vec::new(),
@@ -1313,6 +1424,7 @@ impl Db {
             seq: c.log.seq,
             limits: c.limits,
             header_only,
+            scan: None,
         })
     }
 
@@ -1322,6 +1434,14 @@ impl Db {
         let Some(c) = self.cold.as_mut() else {
             return;
         };
+        if let Some(mut scan) = p.scan {
+            if p.generation == c.log.generation {
+                scan.generation = p.generation;
+                scan.seq = p.seq;
+                c.scan_stash = Some(scan);
+            }
+            return;
+        }
         c.stats.record_read(p.micros);
         if p.micros > 2000 {
             c.stats.slow_reads += 1;
@@ -1348,6 +1468,7 @@ impl Db {
             if !c.stash.is_empty() {
                 c.stash.clear();
             }
+            c.scan_stash = None;
         }
     }
 
@@ -2216,55 +2337,103 @@ impl Db {
     /// reads the cold store with one range scan (one RocksDB iterator)
     /// across every bucket it visits, stopping where Redis's loop stops.
     fn scan_keys_tiered(&self, cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
-        let total = (self.keys.len() + self.cold_len()).max(1) as u64;
-        let size = (self.keys.max_mask() + 1)
-            .max(total.next_power_of_two())
-            .max(4);
-        let bits = size.trailing_zeros();
+        let bits = self.scan_bits();
         let Some(c) = self.cold.as_ref() else {
             return (0, Vec::new());
         };
         let mut walk = ScanWalk {
             cursor,
-            mask: size - 1,
+            mask: (1u64 << bits) - 1,
             bits,
             count,
             max_iterations: count.saturating_mul(10),
             keys: Vec::new(),
             bucket_cold: Vec::new(),
         };
-        // The positions every bucket this call may visit covers.
         let first = walk.lo();
-        let width = 1u128 << (64 - bits);
-        let span = (walk.max_iterations as u128 + 1) * width;
-        let from = cold::data_bound(c.id, first);
-        let to = match u64::try_from(u128::from(first) + span) {
-            Ok(end) => cold::data_bound(c.id, end),
-            Err(_) => cold::db_end(c.id),
-        };
-        let mut stopped = false;
-        let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
-            let pos = cold::record_position(k);
+        let (from, to, range_end) = scan_range(c.id, first, bits, walk.max_iterations);
+        // Records read off the lock for this very call, if none of that
+        // range changed since.
+        let pre = c.scan_stash.as_ref().filter(|r| {
+            r.cursor == cursor
+                && r.count == count
+                && r.bits == bits
+                && c.log
+                    .range_unchanged_since(first, r.upto.or(range_end), r.generation, r.seq)
+        });
+        let stopped = std::cell::Cell::new(false);
+        let mut visit = |pos: u64, key: &[u8], readable: bool| {
             // Records past the current bucket: finish the buckets before.
             while walk.end().is_some_and(|end| pos >= end) {
                 if walk.finish_bucket(&self.keys) {
-                    stopped = true;
+                    stopped.set(true);
                     return false;
                 }
             }
-            let key = cold::user_key(k);
-            let live = cold::decode_record(v).is_ok();
-            if live && !c.ignored(key) && !self.keys.contains_key(key) {
+            if readable && !c.ignored(key) && !self.keys.contains_key(key) {
                 walk.bucket_cold.push(Bytes::copy_from_slice(key));
             }
             true
-        });
+        };
+        let mut resume = Some(from);
+        if let Some(r) = pre {
+            for (pos, key, readable) in &r.records {
+                if !visit(*pos, key, *readable) {
+                    break;
+                }
+            }
+            resume = r.upto.map(|u| cold::data_bound(c.id, u));
+        }
+        if let Some(from) = resume.filter(|_| !stopped.get()) {
+            let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
+                visit_record(&mut visit, k, v)
+            });
+        }
         // Buckets left without cold records (or a store that failed to
         // read: memory's part is still returned).
+        let mut stopped = stopped.get();
         while !stopped {
             stopped = walk.finish_bucket(&self.keys);
         }
         (walk.cursor, walk.keys)
+    }
+
+    /// The virtual table's size (as a power of two) for a tiered SCAN: at
+    /// least the memory table's and about the key count.
+    fn scan_bits(&self) -> u32 {
+        let total = (self.keys.len() + self.cold_len()).max(1) as u64;
+        let size = (self.keys.max_mask() + 1)
+            .max(total.next_power_of_two())
+            .max(4);
+        size.trailing_zeros()
+    }
+
+    /// A ticket to read, off the lock, the cold records a `SCAN cursor
+    /// COUNT count` call would read (`None`: nothing to read ahead).
+    pub fn scan_ticket(&self, cursor: u64, count: usize) -> Option<ColdTicket> {
+        let c = self.cold.as_ref()?;
+        if count > SCAN_PREFETCH_MAX || self.cold_len() == 0 {
+            return None;
+        }
+        let bits = self.scan_bits();
+        let first = (cursor & ((1u64 << bits) - 1)).reverse_bits();
+        let (from, to, _) = scan_range(c.id, first, bits, count.saturating_mul(10));
+        Some(ColdTicket {
+            key: Bytes::new(),
+            data_key: Vec::new(),
+            generation: c.log.generation,
+            seq: c.log.seq,
+            limits: c.limits,
+            header_only: true,
+            scan: Some(ScanPlan {
+                cursor,
+                count,
+                bits,
+                first,
+                from,
+                to,
+            }),
+        })
     }
 
     /// A random key of the cold tier, if any.
@@ -2459,6 +2628,35 @@ impl Keyspace {
             db.lfu = params;
         }
     }
+}
+
+/// The store keys bounding a SCAN call's records: the call's first bucket
+/// starts at position `first`, and it visits at most `max_iterations + 1`
+/// buckets of `2^(64 - bits)` positions each. Also the end position
+/// (`None`: the end of the position space).
+fn scan_range(
+    id: u16,
+    first: u64,
+    bits: u32,
+    max_iterations: usize,
+) -> (Vec<u8>, Vec<u8>, Option<u64>) {
+    let width = 1u128 << (64 - bits);
+    let span = (max_iterations as u128 + 1) * width;
+    let end = u64::try_from(u128::from(first) + span).ok();
+    let to = match end {
+        Some(end) => cold::data_bound(id, end),
+        None => cold::db_end(id),
+    };
+    (cold::data_bound(id, first), to, end)
+}
+
+/// Feeds one store record to a SCAN walk's visitor.
+fn visit_record(visit: &mut impl FnMut(u64, &[u8], bool) -> bool, k: &[u8], v: &[u8]) -> bool {
+    visit(
+        cold::record_position(k),
+        cold::user_key(k),
+        cold::decode_record(v).is_ok(),
+    )
 }
 
 /// One SCAN call's walk over the virtual buckets of
@@ -2872,6 +3070,88 @@ mod tests {
                 assert_eq!(seen, db.len(), "round {round} count {count}");
             }
         }
+    }
+
+    #[test]
+    fn scan_records_read_ahead_are_used_only_while_their_range_is_unchanged() {
+        let (store, mut db) = tiered_db();
+        let mut rng = SmallRng::seed_from_u64(12);
+        for i in 0..3000 {
+            db.set(Bytes::from(format!("k{i}")), s("v"), 0);
+        }
+        let keys: Vec<Bytes> = db.iter().map(|(k, _)| k.clone()).collect();
+        for k in &keys {
+            if rand::Rng::random_range(&mut rng, 0..100u32) < 85 {
+                spill_key(&store, &mut db, k);
+            }
+        }
+        let (mut used, mut n) = (0, 0);
+        for count in [1usize, 5, 10, 50] {
+            let mut cursor = 0u64;
+            loop {
+                let Some(t) = db.scan_ticket(cursor, count) else {
+                    panic!("no ticket");
+                };
+                let p = t.read(&*store);
+                db.stash_prefetched(p);
+                // Changes after the read ahead, through the keyspace (so
+                // logged): a spill, a delete, a new key, or none.
+                let pick = keys[rand::Rng::random_range(&mut rng, 0..keys.len())].clone();
+                match rand::Rng::random_range(&mut rng, 0..4u32) {
+                    0 if db.hot_len() > 0 && db.keys.contains_key(&pick[..]) => {
+                        spill_key(&store, &mut db, &pick)
+                    }
+                    1 => {
+                        db.remove(&pick);
+                    }
+                    2 => db.set(Bytes::from(format!("new{n}")), s("v"), 0),
+                    _ => {}
+                }
+                // A record written behind the keyspace's back (never
+                // logged), in the call's first bucket: visible to the
+                // store, so to the reference walk, but not to a read ahead
+                // that is used.
+                let bits = db.scan_bits();
+                let first = (cursor & ((1u64 << bits) - 1)).reverse_bits();
+                let sneaky = (0..)
+                    .map(|j| Bytes::from(format!("sneaky{n}.{j}")))
+                    .find(|k| (cold::position(k) >> (64 - bits)) == (first >> (64 - bits)))
+                    .expect("a key in the bucket");
+                n += 1;
+                let want_fresh = scan_per_bucket(&db, cursor, count);
+                let rec =
+                    crate::cold::encode_record(b"\x00\x01v\x0a\x00", None, 0, 1).expect("rec");
+                let id = db.cold.as_ref().expect("cold").id;
+                store
+                    .write(vec![Op::Put(Cf::Data, cold::data_key(id, &sneaky), rec)])
+                    .expect("write");
+                let got = db.scan_keys_tiered(cursor, count);
+                if got.1.contains(&sneaky) {
+                    // Read from the store: the same as the reference.
+                    assert_eq!(got, scan_per_bucket(&db, cursor, count));
+                    db.clear_stash();
+                    let again = db.scan_keys_tiered(cursor, count);
+                    assert_eq!(again, got);
+                } else {
+                    // The read ahead: the same as the reference before
+                    // the sneaky record.
+                    used += 1;
+                    assert_eq!(got, want_fresh, "count {count} cursor {cursor}");
+                }
+                store
+                    .write(vec![Op::Delete(Cf::Data, cold::data_key(id, &sneaky))])
+                    .expect("delete");
+                db.clear_stash();
+                cursor = got.0;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        assert!(
+            used > n / 2 && used < n,
+            "read ahead used {used} times of {n}"
+        );
     }
 
     #[test]

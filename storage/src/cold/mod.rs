@@ -547,7 +547,8 @@ pub struct MemStore {
     /// Keys read before (what a page cache would hold).
     warm: std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
     /// When true, the first read of a key takes `read_delay`, as a disk
-    /// store would.
+    /// store would (and a scan of values meeting any key not read
+    /// before, once).
     pub simulate_cache: bool,
 }
 
@@ -657,6 +658,26 @@ impl ColdStore for MemStore {
         to: &[u8],
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), ColdError> {
+        if self.simulate_cache && cf == Cf::Data {
+            // The records are copied out, the delay taken without the
+            // maps' lock (writes go on meanwhile, as on a disk store).
+            let records: Vec<(Vec<u8>, Vec<u8>)> = self.lock()[parking_lot_free::idx(cf)]
+                .range(from.to_vec()..to.to_vec())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let mut warm = self.warm.lock().unwrap_or_else(|p| p.into_inner());
+            if records.iter().any(|(k, _)| !warm.contains(k)) {
+                warm.extend(records.iter().map(|(k, _)| k.clone()));
+                drop(warm);
+                std::thread::sleep(*self.read_delay.lock().unwrap_or_else(|p| p.into_inner()));
+            }
+            for (k, v) in &records {
+                if !f(k, v) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         let maps = self.lock();
         for (k, v) in maps[parking_lot_free::idx(cf)].range(from.to_vec()..to.to_vec()) {
             if !f(k, v) {

@@ -462,31 +462,36 @@ impl ColdLog {
         self.barrier = self.seq;
     }
 
+    /// The key hashes of the records changed since `(generation, seq)`,
+    /// or `None` if that is not known any more (another generation, a
+    /// range delete since, or more changes than the ring holds).
+    fn changes_since(&self, generation: u64, seq: u64) -> Option<impl Iterator<Item = u64> + '_> {
+        if generation != self.generation || seq < self.barrier || seq > self.seq {
+            return None;
+        }
+        if self.seq - seq > COLD_LOG as u64 {
+            return None;
+        }
+        Some((seq..self.seq).map(|n| self.ring[(n % COLD_LOG as u64) as usize]))
+    }
+
     /// True if no record with a position in `[from, to)` (`to` `None`: to
     /// the end) changed since `(generation, seq)`.
     fn range_unchanged_since(&self, from: u64, to: Option<u64>, generation: u64, seq: u64) -> bool {
-        if generation != self.generation || seq < self.barrier || seq > self.seq {
-            return false;
-        }
-        if self.seq - seq > COLD_LOG as u64 {
-            return false;
-        }
-        (seq..self.seq).all(|n| {
-            let pos = self.ring[(n % COLD_LOG as u64) as usize].reverse_bits();
-            pos < from || to.is_some_and(|to| pos >= to)
-        })
+        self.changes_since(generation, seq)
+            .is_some_and(|mut hashes| {
+                hashes.all(|h| {
+                    let pos = h.reverse_bits();
+                    pos < from || to.is_some_and(|to| pos >= to)
+                })
+            })
     }
 
     /// True if `key`'s record is unchanged since `(generation, seq)`.
     fn unchanged_since(&self, key: &[u8], generation: u64, seq: u64) -> bool {
-        if generation != self.generation || seq < self.barrier || seq > self.seq {
-            return false;
-        }
-        if self.seq - seq > COLD_LOG as u64 {
-            return false;
-        }
         let h = key_hash(key);
-        (seq..self.seq).all(|n| self.ring[(n % COLD_LOG as u64) as usize] != h)
+        self.changes_since(generation, seq)
+            .is_some_and(|mut hashes| hashes.all(|x| x != h))
     }
 }
 
@@ -540,7 +545,9 @@ impl ColdTicket {
     pub fn read(self, store: &dyn cold::ColdStore) -> Prefetched {
         let started = std::time::Instant::now();
         if let Some(plan) = self.scan {
-            let scan = Some(plan.read(store));
+            let mut read = plan.read(store);
+            (read.generation, read.seq) = (self.generation, self.seq);
+            let scan = Some(read);
             return Prefetched {
                 key: self.key,
                 generation: self.generation,
@@ -588,6 +595,7 @@ struct ScanRead {
     cursor: u64,
     count: usize,
     bits: u32,
+    /// The change log's generation and sequence number at the ticket.
     generation: u64,
     seq: u64,
     /// In position order: position, key, whether the header reads.
@@ -1434,12 +1442,9 @@ impl Db {
         let Some(c) = self.cold.as_mut() else {
             return;
         };
-        if let Some(mut scan) = p.scan {
-            if p.generation == c.log.generation {
-                scan.generation = p.generation;
-                scan.seq = p.seq;
-                c.scan_stash = Some(scan);
-            }
+        if let Some(scan) = p.scan {
+            // Used only if its range is unchanged (`scan_keys_tiered`).
+            c.scan_stash = Some(scan);
             return;
         }
         c.stats.record_read(p.micros);

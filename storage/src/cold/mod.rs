@@ -220,42 +220,46 @@ pub(crate) struct Pool<T> {
 /// Contexts a [`Pool`] keeps between calls.
 const POOL_MAX: usize = 4;
 
-/// Sizes of zstd contexts, as zstd reports them.
-pub(crate) trait ZstdSized {
+/// A kind of zstd context: how to make one, and its size as zstd
+/// reports it.
+pub(crate) trait ZstdContext: Sized {
+    fn create() -> Option<Self>;
     fn size(&self) -> usize;
 }
 
-impl ZstdSized for zstd::zstd_safe::CCtx<'static> {
+impl ZstdContext for zstd::zstd_safe::CCtx<'static> {
+    fn create() -> Option<Self> {
+        Self::try_create()
+    }
     fn size(&self) -> usize {
         self.sizeof()
     }
 }
 
-impl ZstdSized for zstd::zstd_safe::DCtx<'static> {
+impl ZstdContext for zstd::zstd_safe::DCtx<'static> {
+    fn create() -> Option<Self> {
+        Self::try_create()
+    }
     fn size(&self) -> usize {
         self.sizeof()
     }
 }
 
-impl<T: ZstdSized> Pool<T> {
+impl<T: ZstdContext> Pool<T> {
     const fn new() -> Pool<T> {
         Pool {
             free: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    /// Runs `f` with a context (`create` makes one when none is free;
-    /// `None` if it fails).
-    pub(crate) fn with<R>(
-        &self,
-        create: impl FnOnce() -> Option<T>,
-        f: impl FnOnce(&mut T) -> R,
-    ) -> Option<R> {
+    /// Runs `f` with a context (a new one when none is free; `None` if
+    /// zstd cannot make one).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let taken = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut ctx = match taken {
             Some(c) => c,
             None => Ctx {
-                ctx: create()?,
+                ctx: T::create()?,
                 mem: ZstdBytes::default(),
             },
         };
@@ -289,7 +293,7 @@ fn zstd_compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
 /// Appends a plain zstd frame of `data` to `out`; returns its length.
 fn zstd_compress_into(data: &[u8], level: i32, out: &mut Vec<u8>) -> std::io::Result<usize> {
     CCTXS
-        .with(zstd::zstd_safe::CCtx::try_create, |z| {
+        .with(|z| {
             out.reserve(zstd::zstd_safe::compress_bound(data.len()));
             let mut cur = std::io::Cursor::new(std::mem::take(out));
             cur.set_position(cur.get_ref().len() as u64);
@@ -302,7 +306,7 @@ fn zstd_compress_into(data: &[u8], level: i32, out: &mut Vec<u8>) -> std::io::Re
 
 fn zstd_decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
     DCTXS
-        .with(zstd::zstd_safe::DCtx::try_create, |z| {
+        .with(|z| {
             let mut out = Vec::with_capacity(capacity);
             z.decompress(&mut out, data)
                 .map_err(|code| zstd_error("zstd decompression", code))?;

@@ -43,7 +43,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
-use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
+use zstd::zstd_safe::{self, CDict, DDict};
 
 use super::ZstdBytes;
 
@@ -308,7 +308,7 @@ pub(crate) fn compress_into(
     out: &mut Vec<u8>,
 ) -> Result<usize, ColdError> {
     super::CCTXS
-        .with(CCtx::try_create, |cctx| {
+        .with(|cctx| {
             out.reserve(zstd_safe::compress_bound(src.len()));
             let mut cur = std::io::Cursor::new(std::mem::take(out));
             cur.set_position(cur.get_ref().len() as u64);
@@ -321,7 +321,7 @@ pub(crate) fn compress_into(
 
 fn decompress_with(ddict: &DDict<'static>, src: &[u8], cap: usize) -> Result<Vec<u8>, String> {
     super::DCTXS
-        .with(DCtx::try_create, |dctx| {
+        .with(|dctx| {
             let mut out = Vec::with_capacity(cap);
             dctx.decompress_using_ddict(&mut out, src, ddict)
                 .map_err(|code| zstd_safe::get_error_name(code).to_string())?;

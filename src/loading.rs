@@ -40,8 +40,9 @@ use crate::command::Flags;
 use crate::reply::Reply;
 
 /// Whether the dataset is loading, readable without the state lock, and
-/// the settings [`gate`] needs (taken when the load starts: nothing can
-/// change them before it ends).
+/// the settings [`gate`] needs, as they were when the load started (a
+/// CONFIG SET of `requirepass` or `protected-mode` during the load is
+/// not seen by the gate; admitted connections see it).
 #[derive(Default, Debug)]
 pub struct LoadingStatus {
     active: AtomicBool,
@@ -147,8 +148,8 @@ pub fn read_file(state: &mut Guard<'_>, path: &std::path::Path) -> std::io::Resu
 pub fn let_clients_in(state: &mut Guard<'_>, offset: u64) {
     if let Some(p) = state.loading.as_mut() {
         p.loaded_bytes = p.done_bytes + offset;
-        parking_lot::MutexGuard::bump(state);
     }
+    hand_over(state);
 }
 
 /// Hands the lock to the clients waiting for it, if any, during the load

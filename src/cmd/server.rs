@@ -75,11 +75,11 @@ fn config_get(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// CONFIG SET parameter value [parameter value ...]
-/// Options the startup load depends on: CONFIG SET of them waits for its
-/// end (see [`crate::loading`]).
+/// Options the startup load depends on: CONFIG SET of them is refused
+/// until its end (see [`crate::loading`]).
 const HELD_WHILE_LOADING: &[&str] = &["dir", "dbfilename", "appendonly"];
 
+/// CONFIG SET parameter value [parameter value ...]
 fn config_set(ctx: &mut Ctx) -> CmdResult {
     if ctx.args.len() % 2 == 1 {
         return Err(Error::Syntax);

@@ -1202,10 +1202,7 @@ impl Db {
         if c.expires == 0 {
             return None;
         }
-        let from = c.id.to_be_bytes();
-        // Past every deadline of this database (they are at most i64::MAX).
-        let mut to = from.to_vec();
-        to.extend_from_slice(&[0xff; 8]);
+        let (from, to) = cold::db_range(c.id);
         let mut found = None;
         let scanned = c.store.scan(
             Cf::Ttl,

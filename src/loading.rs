@@ -40,9 +40,8 @@ use crate::command::Flags;
 use crate::reply::Reply;
 
 /// Whether the dataset is loading, readable without the state lock, and
-/// the settings [`gate`] needs, as they were when the load started (a
-/// CONFIG SET of `requirepass` or `protected-mode` during the load is
-/// not seen by the gate; admitted connections see it).
+/// the settings [`gate`] needs (kept current by CONFIG SET of
+/// `requirepass` and `protected-mode`, see [`LoadingStatus::settings`]).
 #[derive(Default, Debug)]
 pub struct LoadingStatus {
     active: AtomicBool,
@@ -53,11 +52,18 @@ pub struct LoadingStatus {
 impl LoadingStatus {
     /// Marks the load as started.
     pub fn begin(&self, config: &crate::config::Config) {
+        self.settings(config);
+        self.active.store(true, Ordering::Release);
+    }
+
+    /// Takes the gate's settings from `config` (at the start of the load
+    /// and after a CONFIG SET of either, so the gate answers new
+    /// connections as Redis would at once).
+    pub fn settings(&self, config: &crate::config::Config) {
         self.protected_mode
             .store(config.hot.protected_mode, Ordering::Relaxed);
         self.requirepass
             .store(config.hot.requirepass.is_some(), Ordering::Relaxed);
-        self.active.store(true, Ordering::Release);
     }
 
     /// Marks the load as finished (or failed).

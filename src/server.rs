@@ -570,6 +570,11 @@ impl State {
                 let max = self.config.hot.slowlog_max_len;
                 self.slowlog.truncate(max);
             }
+            "requirepass" | "protected-mode" => {
+                if let Some(shared) = self.shared.upgrade() {
+                    shared.loading.settings(&self.config);
+                }
+            }
             _ => {}
         }
     }

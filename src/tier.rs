@@ -815,14 +815,28 @@ pub fn command_tickets(
             Ok::<(), ()>(())
         });
     };
-    // SCAN: the records its call will walk.
-    if client.multi.is_none() && args[0].eq_ignore_ascii_case(b"scan") {
-        if let Ok(a) = crate::cmd::keys::parse_scan_args(args) {
-            if let Some(t) = state.keyspace.dbs[db].scan_ticket(a.cursor, a.count) {
-                out.push((db, t));
-            }
+    // SCAN, KEYS and RANDOMKEY (commands without keys): the records the
+    // call will walk.
+    if client.multi.is_none() {
+        let d = &mut state.keyspace.dbs[db];
+        let name = &args[0];
+        let range = if name.eq_ignore_ascii_case(b"scan") {
+            Some(
+                crate::cmd::keys::parse_scan_args(args)
+                    .ok()
+                    .and_then(|a| d.scan_ticket(a.cursor, a.count)),
+            )
+        } else if name.eq_ignore_ascii_case(b"keys") && args.len() == 2 {
+            Some(d.keys_ticket(args[1].clone()))
+        } else if name.eq_ignore_ascii_case(b"randomkey") && args.len() == 1 {
+            Some(d.random_ticket(crate::server::now_ms()))
+        } else {
+            None
+        };
+        if let Some(ticket) = range {
+            out.extend(ticket.map(|t| (db, t)));
+            return;
         }
-        return;
     }
     match &client.multi {
         Some(m) if args[0].eq_ignore_ascii_case(b"exec") => {
@@ -916,10 +930,12 @@ pub fn cold_reads(state: &State, tickets: &mut Vec<(usize, ColdTicket)>) -> Opti
         return None;
     }
     let store = state.tier.store.clone()?;
+    // Long range reads go to the blocking pool whatever the point reads do.
+    let in_task = state.tier.inline_reads && !tickets.iter().any(|(_, t)| t.is_bulk());
     Some(ColdReads {
         tickets: std::mem::take(tickets),
         store,
-        in_task: state.tier.inline_reads,
+        in_task,
     })
 }
 
@@ -937,8 +953,11 @@ impl ColdReads {
             .tickets
             .into_iter()
             .map(|(db, t)| {
+                let bulk = t.is_bulk();
                 let p = t.read(&*self.store);
-                slowest = slowest.max(p.read_time());
+                if !bulk {
+                    slowest = slowest.max(p.read_time());
+                }
                 (db, p)
             })
             .collect();

@@ -659,15 +659,22 @@ fn tiering_off_evicts_like_redis() {
 /// key meanwhile: `slow_client` must have waited for at least 20 cold
 /// reads, and the resident reads' p99 must stay under 10 ms.
 fn assert_resident_reads_not_delayed(what: &str, slow_client: fn(&mut Connection)) {
+    assert_resident_reads_not_delayed_with(what, move |c, _| slow_client(c));
+}
+
+/// [`assert_resident_reads_not_delayed`], the slow client also holding
+/// the store (to drop its simulated page cache).
+fn assert_resident_reads_not_delayed_with(
+    what: &str,
+    slow_client: impl FnOnce(&mut Connection, &strata_storage::cold::MemStore) + Send + 'static,
+) {
     let s = TestServer::start(&[]);
+    let store = std::sync::Arc::new(strata_storage::cold::MemStore::slow(
+        Duration::from_millis(100),
+    ));
     {
         let mut st = s.shared.state.lock();
-        strata::tier::attach(
-            &mut st,
-            std::sync::Arc::new(strata_storage::cold::MemStore::slow(Duration::from_millis(
-                100,
-            ))),
-        );
+        strata::tier::attach(&mut st, store.clone());
     }
     let mut c = s.client().get_connection().expect("conn");
     for i in 0..40 {
@@ -690,7 +697,7 @@ fn assert_resident_reads_not_delayed(what: &str, slow_client: fn(&mut Connection
             .get_connection()
             .expect("conn");
         let started = Instant::now();
-        slow_client(&mut c);
+        slow_client(&mut c, &store);
         started.elapsed()
     });
     let mut lat = Vec::new();
@@ -778,6 +785,121 @@ fn scan_over_slow_cold_records_does_not_delay_other_clients() {
         }
         assert_eq!(seen.len(), 41);
     });
+}
+
+#[test]
+fn scan_with_a_large_count_does_not_delay_other_clients() {
+    assert_resident_reads_not_delayed_with("SCAN COUNT 5000's cold reads", |c, store| {
+        // Each call walks every key in one range read, off the lock.
+        for _ in 0..20 {
+            store.cool();
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(0)
+                .arg("COUNT")
+                .arg(5000)
+                .query(c)
+                .expect("scan");
+            assert_eq!((next, keys.len()), (0, 41));
+        }
+    });
+}
+
+#[test]
+fn keys_over_slow_cold_records_does_not_delay_other_clients() {
+    assert_resident_reads_not_delayed_with("KEYS's cold reads", |c, store| {
+        for round in 0..20 {
+            store.cool();
+            let mut keys: Vec<String> = redis::cmd("KEYS").arg("cold1*").query(c).expect("keys");
+            keys.sort();
+            let mut want: Vec<String> = (0..40)
+                .map(|i| format!("cold{i}"))
+                .filter(|k| k.starts_with("cold1"))
+                .collect();
+            want.sort();
+            assert_eq!(keys, want, "round {round}");
+        }
+    });
+}
+
+#[test]
+fn randomkey_over_slow_cold_records_does_not_delay_other_clients() {
+    assert_resident_reads_not_delayed_with("RANDOMKEY's cold reads", |c, store| {
+        // 40 cold keys and one in memory: most draws read the cold tier.
+        let mut cold_draws = 0;
+        while cold_draws < 20 {
+            store.cool();
+            let k: String = redis::cmd("RANDOMKEY").query(c).expect("randomkey");
+            assert!(k == "hot" || k.starts_with("cold"), "{k}");
+            cold_draws += usize::from(k != "hot");
+        }
+    });
+}
+
+#[test]
+fn keys_and_randomkey_read_ahead_see_changes_made_meanwhile() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client().get_connection().expect("conn");
+    for i in 0..300 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut c)
+            .expect("set");
+    }
+    spill_all(&mut c, 300);
+    let port = s.port;
+    // Another client deletes, writes and expires keys while this one
+    // runs KEYS and RANDOMKEY: every reply matches the keyspace of its
+    // moment (the writer pauses while it is checked).
+    for round in 0..30 {
+        let _: () = redis::cmd("DEL")
+            .arg(format!("k{round}"))
+            .query(&mut c)
+            .expect("del");
+        let _: () = redis::cmd("SET")
+            .arg(format!("new{round}"))
+            .arg("v")
+            .query(&mut c)
+            .expect("set");
+        let _: () = redis::cmd("PEXPIRE")
+            .arg(format!("k{}", 100 + round))
+            .arg(1)
+            .query(&mut c)
+            .expect("pexpire");
+        std::thread::sleep(Duration::from_millis(3));
+        if round % 10 == 0 {
+            spill_all(&mut c, 300 - 2 * (round + 1) as i64);
+        }
+        let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).expect("keys");
+        keys.sort();
+        let mut want: Vec<String> = (round + 1..300)
+            .filter(|i| !(100..=100 + round).contains(i))
+            .map(|i| format!("k{i}"))
+            .chain((0..=round).map(|i| format!("new{i}")))
+            .collect();
+        want.sort();
+        assert_eq!(keys, want, "round {round}");
+        let mut other = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .expect("client")
+            .get_connection()
+            .expect("conn");
+        for _ in 0..20 {
+            let k: String = redis::cmd("RANDOMKEY").query(&mut other).expect("randomkey");
+            assert!(want.binary_search(&k).is_ok(), "round {round}: {k}");
+        }
+    }
+    // Several KEYS in one pipeline: each gets its own pattern's keys.
+    let (mut a, mut b): (Vec<String>, Vec<String>) = redis::pipe()
+        .cmd("KEYS")
+        .arg("k29?")
+        .cmd("KEYS")
+        .arg("new1?")
+        .query(&mut c)
+        .expect("pipeline");
+    a.sort();
+    b.sort();
+    assert_eq!(a, (290..300).map(|i| format!("k{i}")).collect::<Vec<_>>());
+    assert_eq!(b, (10..20).map(|i| format!("new{i}")).collect::<Vec<_>>());
 }
 
 #[test]

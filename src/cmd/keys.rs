@@ -5,7 +5,7 @@
 //! Redis's keyspace event and counts towards `dirty`.
 
 use bytes::Bytes;
-use strata_storage::keyspace::{key_match, pattern_can_match, Entry, Touch};
+use strata_storage::keyspace::{key_match, pattern_can_match, Entry, KeysFilter, Touch};
 use strata_storage::value::{Str, Value};
 
 use crate::command::{CommandSpec, Ctx, Flags, Keys};
@@ -516,37 +516,17 @@ fn persist(ctx: &mut Ctx) -> CmdResult {
 
 /// KEYS pattern
 fn keys(ctx: &mut Ctx) -> CmdResult {
-    let pattern = ctx.arg(1).clone();
-    let all = &pattern[..] == b"*";
-    // Only the empty key can match a pattern nesting too deep.
-    let hopeless = !pattern_can_match(&pattern);
+    let filter = KeysFilter::new(ctx.arg(1).clone());
     let now = ctx.now_ms;
     let db = ctx.db();
     // Expired keys are skipped, not removed (Redis's `keyIsExpired`).
-    let found: Vec<Bytes> = db
+    let mut found: Vec<Bytes> = db
         .iter()
-        .filter(|(k, _)| {
-            all || if hopeless {
-                k.is_empty() && pattern.is_empty()
-            } else {
-                key_match(&pattern, k)
-            }
-        })
-        .filter(|(k, _)| !db.is_expired(k, now))
+        .filter(|(k, _)| filter.matches(k) && !db.is_expired(k, now))
         .map(|(k, _)| k.clone())
         .collect();
-    let mut found = found;
-    db.cold_keys(now, |k| {
-        let hit = all
-            || if hopeless {
-                k.is_empty() && pattern.is_empty()
-            } else {
-                key_match(&pattern, k)
-            };
-        if hit {
-            found.push(Bytes::copy_from_slice(k));
-        }
-    });
+    // The cold records were read ahead off the lock (`tier::command_tickets`).
+    db.cold_keys_matching(&filter, now, |k| found.push(Bytes::copy_from_slice(k)));
     ctx.reply.array(found.len());
     for k in &found {
         ctx.reply.bulk(k);

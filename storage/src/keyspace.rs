@@ -24,6 +24,9 @@ use crate::lfu::{Lfu, LfuParams};
 use crate::rdb;
 use crate::value::{Str, Value, ValueType};
 
+mod ahead;
+pub use ahead::KeysFilter;
+
 /// A key's value with its access statistics.
 ///
 /// `lru` packs Redis's 24-bit LRU clock (seconds modulo 2^24, for OBJECT
@@ -403,6 +406,10 @@ struct ColdDb {
     /// A SCAN call's cold records read off the lock, for the batch about
     /// to run ([`Db::scan_ticket`]).
     scan_stash: Option<ScanRead>,
+    /// A KEYS call's cold records read off the lock ([`Db::keys_ticket`]).
+    keys_stash: Option<ahead::KeysRead>,
+    /// A RANDOMKEY draw made with its ticket ([`Db::random_ticket`]).
+    random_stash: Option<ahead::RandomRead>,
     /// Recent accesses of this database's keys, for admission (see
     /// [`crate::admit`]); made at the first access once the database has
     /// cold records, and sized up with the keys in memory.
@@ -519,8 +526,9 @@ pub struct ColdTicket {
     generation: u64,
     seq: u64,
     limits: rdb::convert::Limits,
-    /// A SCAN call's range of records to read instead of one record.
-    scan: Option<ScanPlan>,
+    /// A range of records to read instead of one record (SCAN, KEYS,
+    /// RANDOMKEY).
+    ahead: Option<Ahead>,
     /// The command needs the header only: keep the raw record, do not
     /// decode the value.
     header_only: bool,
@@ -532,28 +540,53 @@ pub struct Prefetched {
     generation: u64,
     seq: u64,
     micros: u64,
-    /// What a SCAN ticket read.
-    scan: Option<ScanRead>,
+    /// What a range ticket read.
+    ahead: Option<AheadRead>,
     /// `None`: the read failed or the record is unreadable (the lookup
     /// under the lock then reads it again and reports the problem).
     found: Option<Found>,
 }
 
 impl ColdTicket {
+    /// A long range read (KEYS, SCAN with a large COUNT): one for the
+    /// blocking pool, never for the connection's own task, and not a
+    /// measure of how fast point reads are.
+    pub fn is_bulk(&self) -> bool {
+        match &self.ahead {
+            Some(Ahead::Keys(_)) => true,
+            Some(Ahead::Scan(plan)) => plan.count > SCAN_INLINE_MAX,
+            _ => false,
+        }
+    }
+
     /// Reads and decodes the record (no lock needed: the store is shared,
     /// decoding is pure).
     pub fn read(self, store: &dyn cold::ColdStore) -> Prefetched {
         let started = std::time::Instant::now();
-        if let Some(plan) = self.scan {
-            let mut read = plan.read(store);
-            (read.generation, read.seq) = (self.generation, self.seq);
-            let scan = Some(read);
+        if let Some(plan) = self.ahead {
+            let (generation, seq) = (self.generation, self.seq);
+            let read = match plan {
+                Ahead::Scan(plan) => {
+                    let mut read = plan.read(store);
+                    (read.generation, read.seq) = (generation, seq);
+                    Some(AheadRead::Scan(read))
+                }
+                Ahead::Keys(plan) => Some(AheadRead::Keys(plan.read(store).map(|mut read| {
+                    (read.generation, read.seq) = (generation, seq);
+                    read
+                }))),
+                Ahead::Random(plan) => {
+                    let mut read = plan.read(store);
+                    (read.generation, read.seq) = (generation, seq);
+                    Some(AheadRead::Random(read))
+                }
+            };
             return Prefetched {
                 key: self.key,
-                generation: self.generation,
-                seq: self.seq,
+                generation,
+                seq,
                 micros: started.elapsed().as_micros() as u64,
-                scan,
+                ahead: read,
                 found: None,
             };
         }
@@ -573,10 +606,25 @@ impl ColdTicket {
             generation: self.generation,
             seq: self.seq,
             micros,
-            scan: None,
+            ahead: None,
             found,
         }
     }
+}
+
+/// Records a command reads by range, to read off the lock first.
+enum Ahead {
+    Scan(ScanPlan),
+    Keys(ahead::KeysPlan),
+    Random(ahead::RandomPlan),
+}
+
+/// What an [`Ahead`] read.
+enum AheadRead {
+    Scan(ScanRead),
+    /// `None`: the store failed (the call reads it under the lock).
+    Keys(Option<ahead::KeysRead>),
+    Random(ahead::RandomRead),
 }
 
 /// The range a SCAN call will read from the store ([`Db::scan_ticket`]).
@@ -605,9 +653,10 @@ struct ScanRead {
     upto: Option<u64>,
 }
 
-/// SCANs with a larger COUNT read under the lock, as before (a prefetch
-/// would read up to ten times COUNT buckets' records).
-const SCAN_PREFETCH_MAX: usize = 1000;
+/// Range reads of SCANs with a larger COUNT (and of KEYS) are long: they
+/// go to the blocking pool even while point reads run on the
+/// connection's task, and do not count as a slow point read.
+const SCAN_INLINE_MAX: usize = 1000;
 
 impl ScanPlan {
     /// Reads the call's records until `count` readable ones, and the rest
@@ -707,6 +756,20 @@ fn payload_fingerprint(p: &[u8]) -> (u64, usize) {
 const MAX_TRANSIENT: usize = 4096;
 
 impl ColdDb {
+    /// A ticket to read a range of records off the lock, noting the
+    /// change log's position now.
+    fn range_ticket(&self, ahead: Ahead) -> ColdTicket {
+        ColdTicket {
+            key: Bytes::new(),
+            data_key: Vec::new(),
+            generation: self.log.generation,
+            seq: self.log.seq,
+            limits: self.limits,
+            header_only: true,
+            ahead: Some(ahead),
+        }
+    }
+
     /// True if `key`, just read from the cold tier, may stay in memory:
     /// it is read more often than the keys eviction has been choosing.
     fn admits(&self, key: &[u8]) -> bool {
@@ -1072,6 +1135,8 @@ impl Db {
             log: ColdLog::new(),
             stash: std::collections::HashMap::new(),
             scan_stash: None,
+            keys_stash: None,
+            random_stash: None,
             sketch: None,
             victim_freq: 0,
             transient: Vec::new(),
@@ -1429,7 +1494,7 @@ impl Db {
             seq: c.log.seq,
             limits: c.limits,
             header_only,
-            scan: None,
+            ahead: None,
         })
     }
 
@@ -1439,9 +1504,15 @@ impl Db {
         let Some(c) = self.cold.as_mut() else {
             return;
         };
-        if let Some(scan) = p.scan {
-            // Used only if its range is unchanged (`scan_keys_tiered`).
-            c.scan_stash = Some(scan);
+        // Range reads are used only as far as the change log shows them
+        // unchanged (`scan_keys_tiered`, `cold_keys_matching`,
+        // `stashed_random`).
+        if let Some(read) = p.ahead {
+            match read {
+                AheadRead::Scan(scan) => c.scan_stash = Some(scan),
+                AheadRead::Keys(keys) => c.keys_stash = keys,
+                AheadRead::Random(draw) => c.random_stash = Some(draw),
+            }
             return;
         }
         c.stats.record_read(p.micros);
@@ -1471,6 +1542,8 @@ impl Db {
                 c.stash.clear();
             }
             c.scan_stash = None;
+            c.keys_stash = None;
+            c.random_stash = None;
         }
     }
 
@@ -1819,27 +1892,6 @@ impl Db {
             }
         }
         n
-    }
-
-    /// Every key of the cold tier (KEYS). Expired records are skipped.
-    pub fn cold_keys(&self, now_ms: i64, mut f: impl FnMut(&[u8])) {
-        let Some(c) = self.cold.as_ref() else {
-            return;
-        };
-        if c.keys == 0 {
-            return;
-        }
-        let (from, to) = cold::db_range(c.id);
-        let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
-            let key = cold::user_key(k);
-            let live = cold::decode_record(v)
-                .map(|r| r.expire_at.is_none_or(|at| at > now_ms))
-                .unwrap_or(false);
-            if live && !c.ignored(key) && !self.keys.contains_key(key) {
-                f(key);
-            }
-            true
-        });
     }
 
     /// Streams the cold tier as of now (BGSAVE/SAVE). `None` without one.
@@ -2265,7 +2317,7 @@ impl Db {
     }
 
     /// Iterates over every key in memory (expired ones included; callers
-    /// check). Cold keys: [`Db::cold_keys`], [`Db::cold_snapshot`].
+    /// check). Cold keys: [`Db::cold_keys_matching`], [`Db::cold_snapshot`].
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
         self.keys.iter()
     }
@@ -2414,28 +2466,20 @@ impl Db {
     /// COUNT count` call would read (`None`: nothing to read ahead).
     pub fn scan_ticket(&self, cursor: u64, count: usize) -> Option<ColdTicket> {
         let c = self.cold.as_ref()?;
-        if count > SCAN_PREFETCH_MAX || self.cold_len() == 0 {
+        if self.cold_len() == 0 {
             return None;
         }
         let bits = self.scan_bits();
         let first = (cursor & ((1u64 << bits) - 1)).reverse_bits();
         let (from, to, _) = scan_range(c.id, first, bits, count.saturating_mul(10));
-        Some(ColdTicket {
-            key: Bytes::new(),
-            data_key: Vec::new(),
-            generation: c.log.generation,
-            seq: c.log.seq,
-            limits: c.limits,
-            header_only: true,
-            scan: Some(ScanPlan {
-                cursor,
-                count,
-                bits,
-                first,
-                from,
-                to,
-            }),
-        })
+        Some(c.range_ticket(Ahead::Scan(ScanPlan {
+            cursor,
+            count,
+            bits,
+            first,
+            from,
+            to,
+        })))
     }
 
     /// A random key of the cold tier, if any.
@@ -2472,7 +2516,14 @@ impl Db {
         if cold > 0 {
             use rand::Rng;
             let hot = self.keys.len();
-            if self.rng.random_range(0..hot + cold) >= hot {
+            // The draw made with the ticket, if there was one.
+            let cold_draw = match self.stashed_random(now_ms) {
+                Some(ahead::Draw::Cold(Some(key))) => return Some(key),
+                Some(ahead::Draw::Cold(None)) => true,
+                Some(ahead::Draw::Hot) => false,
+                None => self.rng.random_range(0..hot + cold) >= hot,
+            };
+            if cold_draw {
                 if let Some(k) = self.random_cold_key(now_ms) {
                     return Some(k);
                 }
@@ -3156,6 +3207,128 @@ mod tests {
         );
     }
 
+    /// KEYS from the store as it is now (no read ahead), sorted.
+    fn keys_now(db: &mut Db, filter: &KeysFilter, now: i64) -> Vec<Bytes> {
+        db.clear_stash();
+        let mut out = Vec::new();
+        db.cold_keys_matching(filter, now, |k| out.push(Bytes::copy_from_slice(k)));
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn keys_read_ahead_is_brought_up_to_date_from_the_change_log() {
+        let (store, mut db) = tiered_db();
+        let mut rng = SmallRng::seed_from_u64(5);
+        for i in 0..2000 {
+            db.set(Bytes::from(format!("k{i}")), s("v"), 0);
+        }
+        let keys: Vec<Bytes> = db.iter().map(|(k, _)| k.clone()).collect();
+        for k in &keys {
+            if rand::Rng::random_range(&mut rng, 0..100u32) < 85 {
+                spill_key(&store, &mut db, k);
+            }
+        }
+        let id = db.cold.as_ref().expect("cold").id;
+        let (mut used, mut n) = (0, 0);
+        for pattern in ["*", "k1*", "k?5", "new*"] {
+            let filter = KeysFilter::new(Bytes::from(pattern));
+            for _ in 0..25 {
+                let t = db.keys_ticket(Bytes::from(pattern)).expect("ticket");
+                db.stash_prefetched(t.read(&*store));
+                // Logged changes after the read ahead: spills, deletes,
+                // new cold keys, a deadline now past.
+                for _ in 0..rand::Rng::random_range(&mut rng, 0..6) {
+                    let pick = &keys[rand::Rng::random_range(&mut rng, 0..keys.len())];
+                    match rand::Rng::random_range(&mut rng, 0..4u32) {
+                        0 if db.keys.contains_key(&pick[..]) => spill_key(&store, &mut db, pick),
+                        1 => {
+                            db.delete(pick, 0);
+                        }
+                        2 => {
+                            let k = Bytes::from(format!("new{n}.{}", db.len()));
+                            db.set(k.clone(), s("v"), 0);
+                            spill_key(&store, &mut db, &k);
+                        }
+                        _ => {
+                            db.set_expire(pick, 5);
+                        }
+                    }
+                }
+                // What the call must return: the store as it is now...
+                let stash = db.cold.as_mut().and_then(|c| c.keys_stash.take());
+                let want = keys_now(&mut db, &filter, 10);
+                db.cold.as_mut().expect("cold").keys_stash = stash;
+                // ...but for a record written behind the keyspace's back
+                // (never logged), which a read ahead brought up to date
+                // cannot see.
+                let sneaky = Bytes::from(format!("new-sneaky{n}"));
+                n += 1;
+                let rec =
+                    crate::cold::encode_record(b"\x00\x01v\x0a\x00", None, 0, 1).expect("rec");
+                store
+                    .write(vec![Op::Put(Cf::Data, cold::data_key(id, &sneaky), rec)])
+                    .expect("write");
+                let mut got = Vec::new();
+                db.cold_keys_matching(&filter, 10, |k| got.push(Bytes::copy_from_slice(k)));
+                got.sort();
+                if filter.matches(&sneaky) && !got.contains(&sneaky) {
+                    used += 1;
+                }
+                got.retain(|k| k != &sneaky);
+                assert_eq!(got, want, "pattern {pattern}");
+                store
+                    .write(vec![Op::Delete(Cf::Data, cold::data_key(id, &sneaky))])
+                    .expect("delete");
+            }
+        }
+        // The read ahead was used by every call that could show it: the
+        // 25 calls of each pattern matching the sneaky key (`*`, `new*`).
+        assert_eq!(used, 50, "read ahead used {used} times");
+        // A log that cannot tell (a flush) sends the call to the store.
+        let t = db.keys_ticket(Bytes::from_static(b"*")).expect("ticket");
+        db.stash_prefetched(t.read(&*store));
+        db.flush();
+        let mut got = Vec::new();
+        db.cold_keys_matching(&KeysFilter::new(Bytes::from_static(b"*")), 10, |k| {
+            got.push(Bytes::copy_from_slice(k))
+        });
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn randomkey_draws_read_ahead_return_only_keys_still_there() {
+        let (store, mut db) = tiered_db();
+        for i in 0..200 {
+            db.set(Bytes::from(format!("k{i}")), s("v"), 0);
+        }
+        let keys: Vec<Bytes> = db.iter().map(|(k, _)| k.clone()).collect();
+        for k in &keys {
+            spill_key(&store, &mut db, k);
+        }
+        for round in 0..60 {
+            // No key in memory: every draw is cold.
+            let t = db.random_ticket(0).expect("ticket");
+            db.stash_prefetched(t.read(&*store));
+            let first = db
+                .cold
+                .as_ref()
+                .and_then(|c| c.random_stash.as_ref())
+                .map(|r| r.candidates[0].1.clone())
+                .expect("candidates");
+            if round % 2 == 0 {
+                // Deleted after the read ahead: another key is drawn.
+                assert!(db.delete(&first, 0));
+                let got = db.random_key(0).expect("a key");
+                assert_ne!(got, first);
+                assert!(db.contains(&got, 0), "{got:?}");
+            } else {
+                assert_eq!(db.random_key(0), Some(first));
+            }
+            db.clear_stash();
+        }
+    }
+
     #[test]
     fn a_record_with_a_damaged_header_can_be_deleted_with_its_index_entry() {
         let (store, mut db) = tiered_db();
@@ -3421,7 +3594,9 @@ mod tests {
                 15 => {
                     // A cold key if there is one (any key otherwise).
                     let mut cold = Vec::new();
-                    db.cold_keys(0, |c| cold.push(Bytes::copy_from_slice(c)));
+                    db.cold_keys_matching(&KeysFilter::new(Bytes::from_static(b"*")), 0, |c| {
+                        cold.push(Bytes::copy_from_slice(c))
+                    });
                     let pick = if cold.is_empty() {
                         k.clone()
                     } else {

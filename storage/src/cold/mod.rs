@@ -609,6 +609,12 @@ impl MemStore {
         self.lock()[parking_lot_free::idx(cf)].len()
     }
 
+    /// Forgets which records were read before (a dropped page cache):
+    /// with `simulate_cache`, the next read of each takes the delay again.
+    pub fn cool(&self) {
+        self.warm.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// True if the store holds no record.
     pub fn is_empty(&self) -> bool {
         self.lock().iter().all(|m| m.is_empty())

@@ -1,0 +1,309 @@
+//! Read-aheads for KEYS and RANDOMKEY.
+//!
+//! Both commands read the cold tier. Under the state lock, a slow disk
+//! would hold up every other client for as long as they read, so the
+//! connection first takes a ticket ([`Db::keys_ticket`],
+//! [`Db::random_ticket`]), reads the records off the lock
+//! ([`KeysPlan::read`], [`RandomPlan::read`]), and the command, under the
+//! lock, uses what was read as far as the database's change log shows it
+//! still true:
+//!
+//! * KEYS keeps the records read ahead at every position no change was
+//!   logged for since, and reads again (under the lock) only the
+//!   positions that changed: at most the log's length, however large the
+//!   tier. If the log cannot tell (it wrapped, or a flush cleared
+//!   everything), it reads the whole tier under the lock as before.
+//! * RANDOMKEY draws hot or cold when the ticket is taken; a cold draw
+//!   reads the first few live records from a random position, and the
+//!   command returns the first of them whose record is unchanged since
+//!   and still live. Otherwise it draws under the lock as before.
+
+use bytes::Bytes;
+use rand::Rng;
+
+use super::{key_match, pattern_can_match, ColdDb, ColdTicket, Db};
+use crate::cold::{self, Cf, ColdStore};
+
+/// Which keys KEYS returns: every key for a lone `*`, else those matching
+/// the pattern by Redis's rules ([`key_match`]).
+pub struct KeysFilter {
+    pattern: Bytes,
+    all: bool,
+    /// The pattern nests too deep to match a non-empty key.
+    hopeless: bool,
+}
+
+impl KeysFilter {
+    pub fn new(pattern: Bytes) -> KeysFilter {
+        KeysFilter {
+            all: &pattern[..] == b"*",
+            hopeless: !pattern_can_match(&pattern),
+            pattern,
+        }
+    }
+
+    pub fn matches(&self, key: &[u8]) -> bool {
+        self.all
+            || if self.hopeless {
+                key.is_empty() && self.pattern.is_empty()
+            } else {
+                key_match(&self.pattern, key)
+            }
+    }
+}
+
+/// A readable cold record a read-ahead found: position, key, deadline.
+type Live = (u64, Bytes, Option<i64>);
+
+/// The records a KEYS call will read ([`Db::keys_ticket`]).
+pub(super) struct KeysPlan {
+    filter: KeysFilter,
+    id: u16,
+}
+
+/// A KEYS call's cold records read off the lock.
+pub(super) struct KeysRead {
+    pub(super) generation: u64,
+    pub(super) seq: u64,
+    /// The pattern read for (a pipeline may hold several KEYS).
+    pattern: Bytes,
+    /// The readable records whose key matches, in position order.
+    records: Vec<Live>,
+}
+
+impl KeysPlan {
+    /// Reads every record of the database whose key matches; `None` if
+    /// the store failed (the call then reads it under the lock).
+    pub(super) fn read(self, store: &dyn ColdStore) -> Option<KeysRead> {
+        let (from, to) = cold::db_range(self.id);
+        let pattern = self.filter.pattern.clone();
+        let mut records = Vec::new();
+        store
+            .scan(Cf::Data, &from, &to, &mut |k, v| {
+                if let Some(live) = matching(&self.filter, k, v) {
+                    records.push(live);
+                }
+                true
+            })
+            .ok()?;
+        Some(KeysRead {
+            generation: 0,
+            seq: 0,
+            pattern,
+            records,
+        })
+    }
+}
+
+/// The record `(k, v)` if it is readable and its key passes `filter`.
+fn matching(filter: &KeysFilter, k: &[u8], v: &[u8]) -> Option<Live> {
+    let key = cold::user_key(k);
+    if !filter.matches(key) {
+        return None;
+    }
+    let rec = cold::decode_record(v).ok()?;
+    Some((
+        cold::record_position(k),
+        Bytes::copy_from_slice(key),
+        rec.expire_at,
+    ))
+}
+
+/// Candidates a RANDOMKEY read-ahead keeps: the command needs one whose
+/// record is unchanged since and still live.
+const RANDOM_CANDIDATES: usize = 8;
+
+/// A RANDOMKEY draw ([`Db::random_ticket`]).
+pub(super) struct RandomPlan {
+    /// The draw picked the cold tier (else memory: nothing to read).
+    cold: bool,
+    id: u16,
+    /// Where the cold draw starts.
+    pos: u64,
+    /// The draw's time: records already expired are passed over.
+    now_ms: i64,
+}
+
+/// Which tier a RANDOMKEY draw picked ([`Db::stashed_random`]).
+pub(super) enum Draw {
+    Hot,
+    Cold(Option<Bytes>),
+}
+
+/// A RANDOMKEY draw, with the cold records read off the lock.
+pub(super) struct RandomRead {
+    pub(super) generation: u64,
+    pub(super) seq: u64,
+    cold: bool,
+    /// The first live records from the drawn position (wrapping round).
+    pub(super) candidates: Vec<Live>,
+}
+
+impl RandomPlan {
+    pub(super) fn read(self, store: &dyn ColdStore) -> RandomRead {
+        let mut candidates = Vec::new();
+        if self.cold {
+            let (start, end) = cold::db_range(self.id);
+            let at = cold::data_bound(self.id, self.pos);
+            for (from, to) in [(&at, &end), (&start, &at)] {
+                let all = KeysFilter::new(Bytes::from_static(b"*"));
+                let _ = store.scan(Cf::Data, from, to, &mut |k, v| {
+                    if let Some(live) = matching(&all, k, v) {
+                        if live.2.is_none_or(|at| at > self.now_ms) {
+                            candidates.push(live);
+                        }
+                    }
+                    candidates.len() < RANDOM_CANDIDATES
+                });
+                if candidates.len() >= RANDOM_CANDIDATES {
+                    break;
+                }
+            }
+        }
+        RandomRead {
+            generation: 0,
+            seq: 0,
+            cold: self.cold,
+            candidates,
+        }
+    }
+}
+
+impl ColdDb {
+    /// The cold keys KEYS returns, from a read-ahead: its records at the
+    /// positions no change was logged for since, and the records at the
+    /// changed positions read again now. `None` if the log cannot tell.
+    fn keys_from(&self, r: KeysRead, filter: &KeysFilter) -> Option<Vec<Live>> {
+        if r.pattern != filter.pattern {
+            return None;
+        }
+        let mut changed: Vec<u64> = self
+            .log
+            .changes_since(r.generation, r.seq)?
+            .map(u64::reverse_bits)
+            .collect();
+        if changed.is_empty() {
+            return Some(r.records);
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        let mut fresh = Vec::new();
+        for &pos in &changed {
+            let from = cold::data_bound(self.id, pos);
+            let to = match pos.checked_add(1) {
+                Some(next) => cold::data_bound(self.id, next),
+                None => cold::db_end(self.id),
+            };
+            self.store
+                .scan(Cf::Data, &from, &to, &mut |k, v| {
+                    fresh.extend(matching(filter, k, v));
+                    true
+                })
+                .ok()?;
+        }
+        let mut out: Vec<Live> = r
+            .records
+            .into_iter()
+            .filter(|(pos, _, _)| changed.binary_search(pos).is_err())
+            .collect();
+        out.extend(fresh);
+        out.sort_by_key(|(pos, _, _)| *pos);
+        Some(out)
+    }
+}
+
+impl Db {
+    /// A ticket to read, off the lock, the cold records `KEYS pattern`
+    /// would read (`None`: no cold tier, or nothing in it).
+    pub fn keys_ticket(&self, pattern: Bytes) -> Option<ColdTicket> {
+        let c = self.cold.as_ref()?;
+        if self.cold_len() == 0 {
+            return None;
+        }
+        let plan = KeysPlan {
+            filter: KeysFilter::new(pattern),
+            id: c.id,
+        };
+        Some(c.range_ticket(super::Ahead::Keys(plan)))
+    }
+
+    /// A ticket for RANDOMKEY: the draw between the tiers happens now
+    /// (each key equally likely to be drawn's tier), and a cold draw's
+    /// records are read off the lock (`None`: no cold keys).
+    pub fn random_ticket(&mut self, now_ms: i64) -> Option<ColdTicket> {
+        let cold_keys = self.cold_len();
+        if cold_keys == 0 {
+            return None;
+        }
+        let hot = self.keys.len();
+        let cold = self.rng.random_range(0..hot + cold_keys) >= hot;
+        let pos: u64 = self.rng.random();
+        let c = self.cold.as_ref()?;
+        let plan = RandomPlan {
+            cold,
+            id: c.id,
+            pos,
+            now_ms,
+        };
+        Some(c.range_ticket(super::Ahead::Random(plan)))
+    }
+
+    /// Every live cold key KEYS returns for `filter` (not in memory, not
+    /// expired at `now_ms`), in position order, from the read-ahead
+    /// stashed for this call if the change log can bring it up to date,
+    /// else from the store.
+    pub fn cold_keys_matching(&mut self, filter: &KeysFilter, now_ms: i64, mut f: impl FnMut(&[u8])) {
+        let Some(c) = self.cold.as_mut() else {
+            return;
+        };
+        let stashed = c.keys_stash.take();
+        if c.keys == 0 {
+            return;
+        }
+        let c = &**c;
+        let mut visit = |key: &[u8], expire_at: Option<i64>| {
+            if expire_at.is_none_or(|at| at > now_ms)
+                && !c.ignored(key)
+                && !self.keys.contains_key(key)
+            {
+                f(key);
+            }
+        };
+        if let Some(records) = stashed.and_then(|r| c.keys_from(r, filter)) {
+            for (_, key, expire_at) in &records {
+                visit(key, *expire_at);
+            }
+            return;
+        }
+        let (from, to) = cold::db_range(c.id);
+        let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
+            if let Some((_, key, expire_at)) = matching(filter, k, v) {
+                visit(&key, expire_at);
+            }
+            true
+        });
+    }
+
+    /// The RANDOMKEY draw made with this call's ticket, if any: memory,
+    /// or the cold tier with the first key read ahead whose record is
+    /// unchanged since and still live (`None` inside if there is none
+    /// left: the command reads the tier under the lock).
+    pub(super) fn stashed_random(&mut self, now_ms: i64) -> Option<Draw> {
+        let c = self.cold.as_mut()?;
+        let r = c.random_stash.take()?;
+        if !r.cold {
+            return Some(Draw::Hot);
+        }
+        let c = &**c;
+        let key = r
+            .candidates
+            .into_iter()
+            .find(|(_, key, expire_at)| {
+                expire_at.is_none_or(|at| at > now_ms)
+                    && c.log.unchanged_since(key, r.generation, r.seq)
+                    && !c.ignored(key)
+            })
+            .map(|(_, key, _)| key);
+        Some(Draw::Cold(key))
+    }
+}

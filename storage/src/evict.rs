@@ -2,8 +2,10 @@
 //! `maxmemory-samples` keys per database into a pool of the 16 best
 //! candidates ordered by "idle" score, and take the best one still there.
 //!
-//! The score depends on the policy: LFU uses `255 - decayed counter`, LRU
-//! the idle time, `volatile-ttl` the inverse deadline. The random
+//! The score depends on the policy: LFU uses `255 - decayed counter`
+//! (ties broken by the admission sketch's recent count, where the
+//! database has one: [`lfu_score`]), LRU the idle time, `volatile-ttl`
+//! the inverse deadline. The random
 //! policies pick a random key directly. With tiering on, the victim is
 //! spilled to the cold tier; with it off, it is deleted.
 
@@ -64,13 +66,21 @@ pub struct Pool {
     next_random_db: usize,
 }
 
+/// An LFU score: `255 - decayed counter`, then fewer recent accesses
+/// (by the admission sketch) first among keys with the same counter.
+fn lfu_score(db: &Db, key: &[u8], decayed: u8) -> u64 {
+    (255 - u64::from(decayed)) * 16 + 15 - u64::from(db.recent_frequency(key))
+}
+
 fn score(db: &Db, key: &[u8], policy: Policy, now_ms: i64) -> Option<u64> {
     let e = db.entry(key)?;
     if e.is_spilling() {
         return None;
     }
     Some(match policy {
-        Policy::AllkeysLfu | Policy::VolatileLfu => 255 - u64::from(e.lfu.decayed(now_ms, db.lfu)),
+        Policy::AllkeysLfu | Policy::VolatileLfu => {
+            lfu_score(db, key, e.lfu.decayed(now_ms, db.lfu))
+        }
         Policy::VolatileTtl => u64::MAX - db.hot_expire_at(key).unwrap_or(i64::MAX).max(0) as u64,
         _ => e.idle_ms(now_ms),
     })
@@ -123,15 +133,19 @@ impl Pool {
                         return;
                     }
                     let s = match policy {
-                        Policy::AllkeysLfu => 255 - u64::from(e.lfu.decayed(now_ms, lfu)),
+                        Policy::AllkeysLfu => u64::from(e.lfu.decayed(now_ms, lfu)),
                         _ => e.idle_ms(now_ms),
                     };
-                    if floor.is_none_or(|f| s > f) {
-                        found.push((s, k.clone()));
-                    }
+                    found.push((s, k.clone()));
                 });
                 for (s, key) in found {
-                    self.insert(s, i, key);
+                    let s = match policy {
+                        Policy::AllkeysLfu => lfu_score(db, &key, s as u8),
+                        _ => s,
+                    };
+                    if floor.is_none_or(|f| s > f) {
+                        self.insert(s, i, key);
+                    }
                 }
             }
         }
@@ -212,6 +226,49 @@ mod tests {
             dbs[0].remove(&k);
         }
         assert!(cold_picks >= 45, "{cold_picks}");
+    }
+
+    #[test]
+    fn lfu_ties_go_to_the_keys_read_least_lately() {
+        let store: crate::cold::Store = std::sync::Arc::new(crate::cold::MemStore::new());
+        let mut dbs = vec![Db::new(4)];
+        let db = &mut dbs[0];
+        db.attach_cold(store.clone(), 0, crate::rdb::convert::Limits::default());
+        for i in 0..201 {
+            db.set(Bytes::from(format!("k{i}")), Value::Str(Str::Int(i)), 0);
+        }
+        // One key in the cold tier: the sketch counts accesses from now.
+        let job = db
+            .spill_prepare_or_drop(b"k200", 0)
+            .expect("in memory")
+            .expect("a write");
+        let rec = crate::cold::encode_record(&job.payload, job.expire_at, job.lfu, 1).expect("rec");
+        store.write(job.ops(rec)).expect("write");
+        assert!(db.spill_commit(&job, true, 0));
+        // k0..k99 read lately (their LFU counters do not move: the same
+        // counter for every key).
+        for _ in 0..3 {
+            for i in 0..100 {
+                db.prepare_key(format!("k{i}").as_bytes(), 0, || false)
+                    .expect("prepare");
+            }
+        }
+        let mut pool = Pool::new();
+        let mut unread_picks = 0;
+        for _ in 0..50 {
+            let (_, k) = pool
+                .pick(&mut dbs, Policy::AllkeysLfu, 5, 0)
+                .expect("victim");
+            let n: i64 = std::str::from_utf8(&k[1..])
+                .expect("utf8")
+                .parse()
+                .expect("num");
+            if n >= 100 {
+                unread_picks += 1;
+            }
+            dbs[0].remove(&k);
+        }
+        assert!(unread_picks >= 45, "{unread_picks}");
     }
 
     #[test]

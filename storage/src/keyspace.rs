@@ -1753,6 +1753,17 @@ impl Db {
         c.victim_freq = c.victim_freq - c.victim_freq / 8 + 2 * f;
     }
 
+    /// The admission sketch's estimate of `key`'s recent accesses (0 to
+    /// 15; 0 without a sketch). Eviction breaks ties of the LFU counter
+    /// with it: in the long tail, Redis's logarithmic counter hardly
+    /// tells a key read a few times a minute from one read once.
+    pub fn recent_frequency(&self, key: &[u8]) -> u8 {
+        self.cold
+            .as_ref()
+            .and_then(|c| c.sketch.as_ref())
+            .map_or(0, |s| s.frequency(admit::key_hash(key)))
+    }
+
     /// Memory is not full: admit every cold key again.
     pub fn admit_all(&mut self) {
         if let Some(c) = self.cold.as_mut() {

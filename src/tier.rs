@@ -252,6 +252,7 @@ fn store_plan(state: &State) -> (std::path::PathBuf, cold::rocks::RocksConfig) {
     let cfg = cold::rocks::RocksConfig {
         block_cache_bytes: block_cache,
         write_buffer_bytes: write_buffer,
+        ..Default::default()
     };
     (path, cfg)
 }

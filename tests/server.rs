@@ -851,7 +851,10 @@ fn with_a_password_clients_authenticate_during_the_load() {
         s.raw().cmd_str("GET k1"),
         Resp::Error("LOADING Redis is loading the dataset in memory".into())
     );
-    assert_eq!(raw.cmd_str("CONFIG SET requirepass pw2"), Resp::Simple("OK".into()));
+    assert_eq!(
+        raw.cmd_str("CONFIG SET requirepass pw2"),
+        Resp::Simple("OK".into())
+    );
     assert_eq!(
         s.raw().cmd_str("GET k1"),
         Resp::Error("NOAUTH Authentication required.".into())

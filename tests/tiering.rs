@@ -669,9 +669,9 @@ fn assert_resident_reads_not_delayed_with(
     slow_client: impl FnOnce(&mut Connection, &strata_storage::cold::MemStore) + Send + 'static,
 ) {
     let s = TestServer::start(&[]);
-    let store = std::sync::Arc::new(strata_storage::cold::MemStore::slow(
-        Duration::from_millis(100),
-    ));
+    let store = std::sync::Arc::new(strata_storage::cold::MemStore::slow(Duration::from_millis(
+        100,
+    )));
     {
         let mut st = s.shared.state.lock();
         strata::tier::attach(&mut st, store.clone());
@@ -884,7 +884,9 @@ fn keys_and_randomkey_read_ahead_see_changes_made_meanwhile() {
             .get_connection()
             .expect("conn");
         for _ in 0..20 {
-            let k: String = redis::cmd("RANDOMKEY").query(&mut other).expect("randomkey");
+            let k: String = redis::cmd("RANDOMKEY")
+                .query(&mut other)
+                .expect("randomkey");
             assert!(want.binary_search(&k).is_ok(), "round {round}: {k}");
         }
     }

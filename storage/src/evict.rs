@@ -210,22 +210,27 @@ mod tests {
                 dbs[0].get(format!("k{i}").as_bytes(), 0, Touch::Yes);
             }
         }
+        let cold_picks = lfu_picks_from_k100_up(&mut dbs);
+        assert!(cold_picks >= 45, "{cold_picks}");
+    }
+
+    /// Of 50 victims `k<n>` LFU picks (removing each), how many have
+    /// n >= 100.
+    fn lfu_picks_from_k100_up(dbs: &mut [Db]) -> usize {
         let mut pool = Pool::new();
-        let mut cold_picks = 0;
+        let mut picks = 0;
         for _ in 0..50 {
-            let (_, k) = pool
-                .pick(&mut dbs, Policy::AllkeysLfu, 5, 0)
-                .expect("victim");
+            let (_, k) = pool.pick(dbs, Policy::AllkeysLfu, 5, 0).expect("victim");
             let n: i64 = std::str::from_utf8(&k[1..])
                 .expect("utf8")
                 .parse()
                 .expect("num");
             if n >= 100 {
-                cold_picks += 1;
+                picks += 1;
             }
             dbs[0].remove(&k);
         }
-        assert!(cold_picks >= 45, "{cold_picks}");
+        picks
     }
 
     #[test]
@@ -253,21 +258,7 @@ mod tests {
                     .expect("prepare");
             }
         }
-        let mut pool = Pool::new();
-        let mut unread_picks = 0;
-        for _ in 0..50 {
-            let (_, k) = pool
-                .pick(&mut dbs, Policy::AllkeysLfu, 5, 0)
-                .expect("victim");
-            let n: i64 = std::str::from_utf8(&k[1..])
-                .expect("utf8")
-                .parse()
-                .expect("num");
-            if n >= 100 {
-                unread_picks += 1;
-            }
-            dbs[0].remove(&k);
-        }
+        let unread_picks = lfu_picks_from_k100_up(&mut dbs);
         assert!(unread_picks >= 45, "{unread_picks}");
     }
 

@@ -566,27 +566,16 @@ impl ColdTicket {
         if let Some(plan) = self.ahead {
             let (generation, seq) = (self.generation, self.seq);
             let read = match plan {
-                Ahead::Scan(plan) => {
-                    let mut read = plan.read(store);
-                    (read.generation, read.seq) = (generation, seq);
-                    Some(AheadRead::Scan(read))
-                }
-                Ahead::Keys(plan) => Some(AheadRead::Keys(plan.read(store).map(|mut read| {
-                    (read.generation, read.seq) = (generation, seq);
-                    read
-                }))),
-                Ahead::Random(plan) => {
-                    let mut read = plan.read(store);
-                    (read.generation, read.seq) = (generation, seq);
-                    Some(AheadRead::Random(read))
-                }
+                Ahead::Scan(plan) => AheadRead::Scan(plan.read(store, generation, seq)),
+                Ahead::Keys(plan) => AheadRead::Keys(plan.read(store, generation, seq)),
+                Ahead::Random(plan) => AheadRead::Random(plan.read(store, generation, seq)),
             };
             return Prefetched {
                 key: self.key,
                 generation,
                 seq,
                 micros: started.elapsed().as_micros() as u64,
-                ahead: read,
+                ahead: Some(read),
                 found: None,
             };
         }
@@ -664,7 +653,7 @@ impl ScanPlan {
     /// each of those keys is returned, unless it is in memory, a case the
     /// run under the lock completes from the store). A failed read reads
     /// nothing ahead.
-    fn read(self, store: &dyn cold::ColdStore) -> ScanRead {
+    fn read(self, store: &dyn cold::ColdStore, generation: u64, seq: u64) -> ScanRead {
         let width = 1u128 << (64 - self.bits);
         let first = u128::from(self.first);
         let mut records = Vec::new();
@@ -697,8 +686,8 @@ impl ScanPlan {
             cursor: self.cursor,
             count: self.count,
             bits: self.bits,
-            generation: 0,
-            seq: 0,
+            generation,
+            seq,
             records,
             upto,
         }
@@ -3136,11 +3125,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn scan_records_read_ahead_are_used_only_while_their_range_is_unchanged() {
+    /// A tiered database of `n` keys `k<i>`, 85% of them spilled; with
+    /// its keys and the random source that chose.
+    fn mostly_cold_db(n: usize, seed: u64) -> (crate::cold::Store, Db, Vec<Bytes>, SmallRng) {
         let (store, mut db) = tiered_db();
-        let mut rng = SmallRng::seed_from_u64(12);
-        for i in 0..3000 {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        for i in 0..n {
             db.set(Bytes::from(format!("k{i}")), s("v"), 0);
         }
         let keys: Vec<Bytes> = db.iter().map(|(k, _)| k.clone()).collect();
@@ -3149,6 +3139,12 @@ mod tests {
                 spill_key(&store, &mut db, k);
             }
         }
+        (store, db, keys, rng)
+    }
+
+    #[test]
+    fn scan_records_read_ahead_are_used_only_while_their_range_is_unchanged() {
+        let (store, mut db, keys, mut rng) = mostly_cold_db(3000, 12);
         let (mut used, mut n) = (0, 0);
         for count in [1usize, 5, 10, 50] {
             let mut cursor = 0u64;
@@ -3229,17 +3225,7 @@ mod tests {
 
     #[test]
     fn keys_read_ahead_is_brought_up_to_date_from_the_change_log() {
-        let (store, mut db) = tiered_db();
-        let mut rng = SmallRng::seed_from_u64(5);
-        for i in 0..2000 {
-            db.set(Bytes::from(format!("k{i}")), s("v"), 0);
-        }
-        let keys: Vec<Bytes> = db.iter().map(|(k, _)| k.clone()).collect();
-        for k in &keys {
-            if rand::Rng::random_range(&mut rng, 0..100u32) < 85 {
-                spill_key(&store, &mut db, k);
-            }
-        }
+        let (store, mut db, keys, mut rng) = mostly_cold_db(2000, 5);
         let id = db.cold.as_ref().expect("cold").id;
         let (mut used, mut n) = (0, 0);
         for pattern in ["*", "k1*", "k?5", "new*"] {

@@ -61,10 +61,11 @@ pub(super) struct KeysPlan {
     id: u16,
 }
 
-/// A KEYS call's cold records read off the lock.
+/// A KEYS call's cold records read off the lock, with the change log's
+/// position at the ticket.
 pub(super) struct KeysRead {
-    pub(super) generation: u64,
-    pub(super) seq: u64,
+    generation: u64,
+    seq: u64,
     /// The pattern read for (a pipeline may hold several KEYS).
     pattern: Bytes,
     /// The readable records whose key matches, in position order.
@@ -74,7 +75,7 @@ pub(super) struct KeysRead {
 impl KeysPlan {
     /// Reads every record of the database whose key matches; `None` if
     /// the store failed (the call then reads it under the lock).
-    pub(super) fn read(self, store: &dyn ColdStore) -> Option<KeysRead> {
+    pub(super) fn read(self, store: &dyn ColdStore, generation: u64, seq: u64) -> Option<KeysRead> {
         let (from, to) = cold::db_range(self.id);
         let pattern = self.filter.pattern.clone();
         let mut records = Vec::new();
@@ -87,8 +88,8 @@ impl KeysPlan {
             })
             .ok()?;
         Some(KeysRead {
-            generation: 0,
-            seq: 0,
+            generation,
+            seq,
             pattern,
             records,
         })
@@ -130,17 +131,18 @@ pub(super) enum Draw {
     Cold(Option<Bytes>),
 }
 
-/// A RANDOMKEY draw, with the cold records read off the lock.
+/// A RANDOMKEY draw, with the cold records read off the lock and the
+/// change log's position at the ticket.
 pub(super) struct RandomRead {
-    pub(super) generation: u64,
-    pub(super) seq: u64,
+    generation: u64,
+    seq: u64,
     cold: bool,
     /// The first live records from the drawn position (wrapping round).
     pub(super) candidates: Vec<Live>,
 }
 
 impl RandomPlan {
-    pub(super) fn read(self, store: &dyn ColdStore) -> RandomRead {
+    pub(super) fn read(self, store: &dyn ColdStore, generation: u64, seq: u64) -> RandomRead {
         let mut candidates = Vec::new();
         if self.cold {
             let (start, end) = cold::db_range(self.id);
@@ -161,8 +163,8 @@ impl RandomPlan {
             }
         }
         RandomRead {
-            generation: 0,
-            seq: 0,
+            generation,
+            seq,
             cold: self.cold,
             candidates,
         }
@@ -252,7 +254,12 @@ impl Db {
     /// expired at `now_ms`), in position order, from the read-ahead
     /// stashed for this call if the change log can bring it up to date,
     /// else from the store.
-    pub fn cold_keys_matching(&mut self, filter: &KeysFilter, now_ms: i64, mut f: impl FnMut(&[u8])) {
+    pub fn cold_keys_matching(
+        &mut self,
+        filter: &KeysFilter,
+        now_ms: i64,
+        mut f: impl FnMut(&[u8]),
+    ) {
         let Some(c) = self.cold.as_mut() else {
             return;
         };

@@ -147,8 +147,8 @@ impl RandomPlan {
         if self.cold {
             let (start, end) = cold::db_range(self.id);
             let at = cold::data_bound(self.id, self.pos);
+            let all = KeysFilter::new(Bytes::from_static(b"*"));
             for (from, to) in [(&at, &end), (&start, &at)] {
-                let all = KeysFilter::new(Bytes::from_static(b"*"));
                 let _ = store.scan(Cf::Data, from, to, &mut |k, v| {
                     if let Some(live) = matching(&all, k, v) {
                         if live.2.is_none_or(|at| at > self.now_ms) {

@@ -151,10 +151,9 @@ impl Kick {
 const MEASURE_EVERY: Duration = Duration::from_millis(10);
 
 /// How long the cold store's memory figure stays fresh: its memtables
-/// and caches are bounded and move slowly next to the allocator's count,
-/// while reading them walks every table file's properties (1.7% of W3's
-/// CPU at one read per 50 ms).
-const STORE_MEASURE_EVERY: Duration = Duration::from_millis(250);
+/// and caches are bounded and move slowly next to the allocator's count
+/// (the store itself rereads its costly table-readers figure less often).
+const STORE_MEASURE_EVERY: Duration = Duration::from_millis(50);
 
 /// Used memory: jemalloc's allocated bytes plus the cold store's
 /// memtables, block cache and indexes, re-measured at most every

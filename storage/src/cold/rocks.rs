@@ -11,8 +11,8 @@
 //! durable by the server's checkpoints, not record by record.
 
 use std::path::Path;
-use std::sync::mpsc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -643,12 +643,10 @@ fn check_disk(state: &mut State) {
         state.tier.checkpoint_bytes = checkpoint_only_bytes(&live, &state.aof.dir);
         state.tier.checkpoint_measured = Some(Instant::now());
     }
-    // The store's memory as `used_memory` last read it (fresh enough).
-    used_memory(state);
     let Some(store) = state.tier.store.as_ref() else {
         return;
     };
-    let used = store.disk_bytes() + state.tier.store_mem / 2 + state.tier.checkpoint_bytes;
+    let used = store.disk_bytes() + store.mem_bytes() / 2 + state.tier.checkpoint_bytes;
     let full = max > 0 && used >= max as u64;
     if full && !state.tier.disk_full {
         crate::log::warning(

@@ -33,6 +33,17 @@ fn promotions(c: &mut Connection) -> i64 {
 }
 
 /// Spills (nearly) everything, then freezes tiers.
+/// Sets `<prefix><i>` to `i` for every `i` below `n`.
+fn set_numbered(c: &mut Connection, prefix: &str, n: u32) {
+    for i in 0..n {
+        let _: () = redis::cmd("SET")
+            .arg(format!("{prefix}{i}"))
+            .arg(i)
+            .query(c)
+            .expect("set");
+    }
+}
+
 fn spill_all(c: &mut Connection, expect_cold: i64) {
     common::config_set(c, "maxmemory", "1");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -277,13 +288,7 @@ fn values_of_every_type_survive_a_round_trip_through_the_cold_tier() {
 fn delete_rename_flush_and_swapdb_work_on_cold_keys() {
     let s = TestServer::start(&[]);
     let mut c = s.client().get_connection().expect("conn");
-    for i in 0..100 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("k{i}"))
-            .arg(i)
-            .query(&mut c)
-            .expect("set");
-    }
+    set_numbered(&mut c, "k", 100);
     let _: () = redis::cmd("SELECT").arg(1).query(&mut c).expect("select");
     let _: () = redis::cmd("SET")
         .arg("other")
@@ -619,13 +624,7 @@ fn blocked_pop_is_served_from_a_cold_list() {
 fn tiering_off_evicts_like_redis() {
     let s = TestServer::start(&[("tiering", "no"), ("maxmemory-policy", "allkeys-lru")]);
     let mut c = s.client().get_connection().expect("conn");
-    for i in 0..50 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("k{i}"))
-            .arg(i)
-            .query(&mut c)
-            .expect("set");
-    }
+    set_numbered(&mut c, "k", 50);
     common::config_set(&mut c, "maxmemory", "1");
     // Everything is evicted; the process still uses more than 1 byte, so
     // the write itself may then be refused, as Redis would.
@@ -677,13 +676,7 @@ fn assert_resident_reads_not_delayed_with(
         strata::tier::attach(&mut st, store.clone());
     }
     let mut c = s.client().get_connection().expect("conn");
-    for i in 0..40 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("cold{i}"))
-            .arg(i)
-            .query(&mut c)
-            .expect("set");
-    }
+    set_numbered(&mut c, "cold", 40);
     spill_all(&mut c, 40);
     let _: () = redis::cmd("SET")
         .arg("hot")
@@ -839,13 +832,7 @@ fn randomkey_over_slow_cold_records_does_not_delay_other_clients() {
 fn keys_and_randomkey_read_ahead_see_changes_made_meanwhile() {
     let s = TestServer::start(&[]);
     let mut c = s.client().get_connection().expect("conn");
-    for i in 0..300 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("k{i}"))
-            .arg(i)
-            .query(&mut c)
-            .expect("set");
-    }
+    set_numbered(&mut c, "k", 300);
     spill_all(&mut c, 300);
     let port = s.port;
     // Another client deletes, writes and expires keys while this one

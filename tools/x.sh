@@ -94,6 +94,11 @@ cmd_test() {
     # The differential tests start their own redis-server on a free port.
     local out status
     out="$(mktemp)"
+    # A CI machine builds once from nothing: incremental state would only
+    # take disk there.
+    if [ "${CI:-}" = true ]; then
+        export CARGO_INCREMENTAL=0
+    fi
     log "cargo test --release --workspace --no-fail-fast"
     set +e
     cargo test --release --workspace --no-fail-fast --color never 2>&1 | tee "$out"
@@ -107,6 +112,8 @@ cmd_test() {
         passed=$((passed + p)); failed=$((failed + f)); ignored=$((ignored + i))
     done < <(sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p' "$out")
     echo "total: $passed passed, $failed failed, $ignored skipped"
+    echo "disk: target/ holds $(du -sh "$ROOT/target" 2>/dev/null | cut -f1)," \
+        "$(df -h "$ROOT" | awk 'NR==2 {print $4}') left"
     rm -f "$out"
     return "$status"
 }

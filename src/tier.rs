@@ -784,9 +784,10 @@ fn evict_by_deletion(state: &mut State) -> bool {
 }
 
 /// Cold records the command at hand may promote (EXEC: those of every
-/// queued command; scripts: their declared KEYS), as tickets to read and
-/// decode off the lock, so neither the disk nor decompression holds up
-/// other clients. Keys in memory need none.
+/// queued command; scripts: their declared KEYS; SORT: also the keys its
+/// BY and GET patterns name) or walk (SCAN, KEYS, RANDOMKEY), as tickets
+/// to read and decode off the lock, so neither the disk nor
+/// decompression holds up other clients. Keys in memory need none.
 pub fn command_tickets(
     state: &mut State,
     client: &crate::client::Client,
@@ -801,6 +802,13 @@ pub fn command_tickets(
         return;
     }
     let mut add = |state: &mut State, args: &[Bytes]| {
+        let d = &mut state.keyspace.dbs[db];
+        // SCAN, KEYS and RANDOMKEY (commands without keys): the records
+        // the call will walk.
+        if let Some(ticket) = range_ticket(d, args) {
+            out.extend(ticket.map(|t| (db, t)));
+            return;
+        }
         let Some(cmd) = crate::command::lookup(args) else {
             return;
         };
@@ -808,39 +816,23 @@ pub fn command_tickets(
         // header (or learn there is none): off the lock too.
         let header_only = !reads_value(cmd, args);
         let _ = cmd.keys.try_each(args, |i| {
-            if let Some(t) = args
-                .get(i)
-                .and_then(|k| state.keyspace.dbs[db].cold_ticket(k, header_only))
-            {
+            if let Some(t) = args.get(i).and_then(|k| d.cold_ticket(k, header_only)) {
                 out.push((db, t));
             }
             Ok::<(), ()>(())
         });
-    };
-    // SCAN, KEYS and RANDOMKEY (commands without keys): the records the
-    // call will walk.
-    if client.multi.is_none() {
-        let d = &mut state.keyspace.dbs[db];
-        let name = &args[0];
-        let range = if name.eq_ignore_ascii_case(b"scan") {
-            Some(
-                crate::cmd::keys::parse_scan_args(args)
-                    .ok()
-                    .and_then(|a| d.scan_ticket(a.cursor, a.count)),
-            )
-        } else if name.eq_ignore_ascii_case(b"keys") && args.len() == 2 {
-            Some(d.keys_ticket(args[1].clone()))
-        } else if name.eq_ignore_ascii_case(b"randomkey") && args.len() == 1 {
-            Some(d.random_ticket(crate::server::now_ms()))
-        } else {
-            None
-        };
-        if let Some(ticket) = range {
-            out.extend(ticket.map(|t| (db, t)));
-            return;
+        // SORT's BY and GET patterns name keys by the source's elements.
+        if matches!(cmd.name, "sort" | "sort_ro") {
+            for k in crate::cmd::sort::pattern_keys(d, args, SORT_AHEAD_MAX) {
+                if let Some(t) = d.cold_ticket(&k, false) {
+                    out.push((db, t));
+                }
+            }
         }
-    }
+    };
     match &client.multi {
+        // A transaction's commands run together at EXEC: read ahead for
+        // all of them.
         Some(m) if args[0].eq_ignore_ascii_case(b"exec") => {
             for (_, a) in &m.queued {
                 add(state, a);
@@ -848,6 +840,37 @@ pub fn command_tickets(
         }
         Some(_) => {}
         None => add(state, args),
+    }
+}
+
+/// Keys named by one SORT's patterns read ahead at most: beyond, the
+/// source is too long to read all of them for a call that may use a few
+/// (LIMIT), and they are read as the command runs.
+const SORT_AHEAD_MAX: usize = 1024;
+
+/// Point reads of one round run on the connection's own task (when reads
+/// have been fast) up to this many; more go to the blocking pool.
+const INLINE_READS_MAX: usize = 16;
+
+/// For SCAN, KEYS and RANDOMKEY, the ticket for the cold records the call
+/// will walk (`Some(None)` if it needs none); `None` for other commands.
+fn range_ticket(
+    d: &mut strata_storage::keyspace::Db,
+    args: &[Bytes],
+) -> Option<Option<ColdTicket>> {
+    let name = args.first()?;
+    if name.eq_ignore_ascii_case(b"scan") {
+        Some(
+            crate::cmd::keys::parse_scan_args(args)
+                .ok()
+                .and_then(|a| d.scan_ticket(a.cursor, a.count)),
+        )
+    } else if name.eq_ignore_ascii_case(b"keys") && args.len() == 2 {
+        Some(d.keys_ticket(args[1].clone()))
+    } else if name.eq_ignore_ascii_case(b"randomkey") && args.len() == 1 {
+        Some(d.random_ticket(crate::server::now_ms()))
+    } else {
+        None
     }
 }
 
@@ -933,7 +956,9 @@ pub fn cold_reads(state: &State, tickets: &mut Vec<(usize, ColdTicket)>) -> Opti
     }
     let store = state.tier.store.clone()?;
     // Long range reads go to the blocking pool whatever the point reads do.
-    let in_task = state.tier.inline_reads && !tickets.iter().any(|(_, t)| t.is_bulk());
+    let in_task = state.tier.inline_reads
+        && tickets.len() <= INLINE_READS_MAX
+        && !tickets.iter().any(|(_, t)| t.is_bulk());
     Some(ColdReads {
         tickets: std::mem::take(tickets),
         store,
@@ -1028,7 +1053,7 @@ pub fn info(state: &State, out: &mut String) {
         hot += db.hot_len();
         cold_keys += db.cold_len();
         if let Some(s) = db.cold_stats() {
-            stats.merge(s);
+            stats.merge(&s);
         }
     }
     let (disk, mem, kind) = match &state.tier.store {
@@ -1099,6 +1124,7 @@ pub fn info(state: &State, out: &mut String) {
     ));
     line(format!("fast_warm_rounds:{}", state.tier.fast_warms));
     line(format!("slow_cold_reads:{}", stats.slow_reads));
+    line(format!("cold_reads_locked:{}", stats.locked_reads));
     line(format!(
         "spiller_rounds:{}",
         state.tier.kick.rounds.load(Ordering::Relaxed)

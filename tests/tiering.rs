@@ -718,6 +718,7 @@ fn assert_resident_reads_not_delayed_with(
 #[test]
 fn resident_reads_are_not_delayed_by_slow_cold_reads() {
     assert_resident_reads_not_delayed("cold reads", |c| {
+        let locked = info_field(c, "tiering", "cold_reads_locked");
         for i in 0..20 {
             let v: String = redis::cmd("GET")
                 .arg(format!("cold{i}"))
@@ -725,6 +726,7 @@ fn resident_reads_are_not_delayed_by_slow_cold_reads() {
                 .expect("get");
             assert_eq!(v, i.to_string());
         }
+        assert_eq!(info_field(c, "tiering", "cold_reads_locked"), locked);
     });
 }
 
@@ -741,6 +743,7 @@ fn commands_reading_only_cold_headers_or_missing_keys_do_not_delay_other_clients
             // Keys in neither tier do not hold others up either.
             ("GET", 40..44, &[], None),
         ];
+        let locked = info_field(c, "tiering", "cold_reads_locked");
         for (cmd, keys, extra, want) in steps {
             for i in keys {
                 let got: Option<String> = redis::cmd(cmd)
@@ -753,6 +756,7 @@ fn commands_reading_only_cold_headers_or_missing_keys_do_not_delay_other_clients
         }
         let n: i64 = redis::cmd("DBSIZE").query(c).expect("dbsize");
         assert_eq!(n, 37);
+        assert_eq!(info_field(c, "tiering", "cold_reads_locked"), locked);
     });
 }
 
@@ -761,6 +765,7 @@ fn scan_over_slow_cold_records_does_not_delay_other_clients() {
     assert_resident_reads_not_delayed("SCAN's cold record reads", |c| {
         // COUNT 1 over 41 keys: over 20 calls read records not read
         // before (100 ms each), off the lock.
+        let locked = info_field(c, "tiering", "cold_reads_locked");
         let mut cursor = 0u64;
         let mut seen = std::collections::HashSet::new();
         loop {
@@ -777,6 +782,7 @@ fn scan_over_slow_cold_records_does_not_delay_other_clients() {
             }
         }
         assert_eq!(seen.len(), 41);
+        assert_eq!(info_field(c, "tiering", "cold_reads_locked"), locked);
     });
 }
 
@@ -784,6 +790,7 @@ fn scan_over_slow_cold_records_does_not_delay_other_clients() {
 fn scan_with_a_large_count_does_not_delay_other_clients() {
     assert_resident_reads_not_delayed_with("SCAN COUNT 5000's cold reads", |c, store| {
         // Each call walks every key in one range read, off the lock.
+        let locked = info_field(c, "tiering", "cold_reads_locked");
         for _ in 0..20 {
             store.cool();
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -794,12 +801,14 @@ fn scan_with_a_large_count_does_not_delay_other_clients() {
                 .expect("scan");
             assert_eq!((next, keys.len()), (0, 41));
         }
+        assert_eq!(info_field(c, "tiering", "cold_reads_locked"), locked);
     });
 }
 
 #[test]
 fn keys_over_slow_cold_records_does_not_delay_other_clients() {
     assert_resident_reads_not_delayed_with("KEYS's cold reads", |c, store| {
+        let locked = info_field(c, "tiering", "cold_reads_locked");
         for round in 0..20 {
             store.cool();
             let mut keys: Vec<String> = redis::cmd("KEYS").arg("cold1*").query(c).expect("keys");
@@ -811,6 +820,7 @@ fn keys_over_slow_cold_records_does_not_delay_other_clients() {
             want.sort();
             assert_eq!(keys, want, "round {round}");
         }
+        assert_eq!(info_field(c, "tiering", "cold_reads_locked"), locked);
     });
 }
 
@@ -818,6 +828,7 @@ fn keys_over_slow_cold_records_does_not_delay_other_clients() {
 fn randomkey_over_slow_cold_records_does_not_delay_other_clients() {
     assert_resident_reads_not_delayed_with("RANDOMKEY's cold reads", |c, store| {
         // 40 cold keys and one in memory: most draws read the cold tier.
+        let locked = info_field(c, "tiering", "cold_reads_locked");
         let mut cold_draws = 0;
         while cold_draws < 20 {
             store.cool();
@@ -825,7 +836,233 @@ fn randomkey_over_slow_cold_records_does_not_delay_other_clients() {
             assert!(k == "hot" || k.starts_with("cold"), "{k}");
             cold_draws += usize::from(k != "hot");
         }
+        assert_eq!(info_field(c, "tiering", "cold_reads_locked"), locked);
     });
+}
+
+#[test]
+fn sort_by_and_get_patterns_over_slow_cold_keys_do_not_delay_other_clients() {
+    assert_resident_reads_not_delayed("SORT's pattern keys", |c| {
+        // A list in memory whose elements name cold keys: BY and GET read
+        // them ahead, off the lock (20 reads of 100 ms).
+        let ids: Vec<u32> = (0..20).rev().collect();
+        let _: () = redis::cmd("RPUSH")
+            .arg("ids")
+            .arg(&ids)
+            .query(c)
+            .expect("rpush");
+        let locked = info_field(c, "tiering", "cold_reads_locked");
+        let got: Vec<String> = redis::cmd("SORT")
+            .arg("ids")
+            .arg("BY")
+            .arg("cold*")
+            .arg("GET")
+            .arg("#")
+            .arg("GET")
+            .arg("cold*")
+            .query(c)
+            .expect("sort");
+        let want: Vec<String> = (0..20)
+            .flat_map(|i| [i.to_string(), i.to_string()])
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(info_field(c, "tiering", "cold_reads_locked"), locked);
+    });
+}
+
+/// Runs `cmds` in MULTI/EXEC, each sent on its own (so the commands are
+/// queued before EXEC arrives), and returns EXEC's replies.
+fn transaction<T: redis::FromRedisValue>(c: &mut Connection, cmds: &[redis::Cmd]) -> T {
+    let _: () = redis::cmd("MULTI").query(c).expect("multi");
+    for cmd in cmds {
+        let queued: String = cmd.query(c).expect("queue");
+        assert_eq!(queued, "QUEUED");
+    }
+    redis::cmd("EXEC").query(c).expect("exec")
+}
+
+fn cmd(args: &[&str]) -> redis::Cmd {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c
+}
+
+#[test]
+fn scan_keys_and_randomkey_in_a_transaction_do_not_delay_other_clients() {
+    assert_resident_reads_not_delayed_with("a transaction's range reads", |c, store| {
+        // EXEC reads ahead for every queued command, SCAN, KEYS and
+        // RANDOMKEY included.
+        let locked = info_field(c, "tiering", "cold_reads_locked");
+        for round in 0..20 {
+            store.cool();
+            let (mut keys, (next, scanned), random): (Vec<String>, (u64, Vec<String>), String) =
+                transaction(
+                    c,
+                    &[
+                        cmd(&["KEYS", "cold1*"]),
+                        cmd(&["SCAN", "0", "COUNT", "5000"]),
+                        cmd(&["RANDOMKEY"]),
+                    ],
+                );
+            keys.sort();
+            let want: Vec<String> = (0..40)
+                .map(|i| format!("cold{i}"))
+                .filter(|k| k.starts_with("cold1"))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            assert_eq!(keys, want, "round {round}");
+            assert_eq!((next, scanned.len()), (0, 41), "round {round}");
+            assert!(random == "hot" || random.starts_with("cold"), "{random}");
+        }
+        // (A RANDOMKEY whose candidates all changed meanwhile would read
+        // under the lock; nothing changes here.)
+        assert_eq!(info_field(c, "tiering", "cold_reads_locked"), locked);
+    });
+}
+
+#[test]
+fn pipelined_scans_each_use_their_own_read_ahead() {
+    assert_resident_reads_not_delayed_with("a pipeline's SCANs", |c, store| {
+        // The walk's pages, one call at a time (the store warmed first by
+        // one long SCAN).
+        let (_, all): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(0)
+            .arg("COUNT")
+            .arg(5000)
+            .query(c)
+            .expect("scan");
+        assert_eq!(all.len(), 41);
+        let mut pages: Vec<(u64, (u64, Vec<String>))> = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let page: (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(2)
+                .query(c)
+                .expect("scan");
+            pages.push((cursor, page.clone()));
+            cursor = page.0;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!(pages.len() >= 10, "{} pages", pages.len());
+        // The first and the middle page in one pipeline, cold again: each
+        // SCAN finds its own range read ahead (the other's does not cover
+        // it), so neither reads under the lock.
+        let mid = pages.len() / 2;
+        let locked = info_field(c, "tiering", "cold_reads_locked");
+        for _ in 0..20 {
+            store.cool();
+            let got: Vec<(u64, Vec<String>)> = redis::pipe()
+                .cmd("SCAN")
+                .arg(pages[0].0)
+                .arg("COUNT")
+                .arg(2)
+                .cmd("SCAN")
+                .arg(pages[mid].0)
+                .arg("COUNT")
+                .arg(2)
+                .query(c)
+                .expect("pipeline");
+            assert_eq!(got, vec![pages[0].1.clone(), pages[mid].1.clone()]);
+        }
+        assert_eq!(info_field(c, "tiering", "cold_reads_locked"), locked);
+    });
+}
+
+#[test]
+fn range_reads_ahead_in_a_transaction_see_its_own_writes() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client().get_connection().expect("conn");
+    set_numbered(&mut c, "k", 100);
+    spill_all(&mut c, 100);
+    // The commands before KEYS and SCAN in the transaction change the
+    // keyspace their records were read ahead from. Queued one by one (read
+    // ahead at EXEC) and pipelined (read ahead before MULTI runs).
+    let cmds = [
+        cmd(&["DEL", "k10", "k11"]),
+        cmd(&["SET", "k1x", "v"]),
+        cmd(&["DBSIZE"]),
+        cmd(&["KEYS", "k1?"]),
+        cmd(&["SCAN", "0", "COUNT", "1000"]),
+        cmd(&["KEYS", "k9*"]),
+    ];
+    type Replies = (
+        i64,
+        String,
+        i64,
+        Vec<String>,
+        (u64, Vec<String>),
+        Vec<String>,
+    );
+    for pipelined in [false, true] {
+        let (_, _, n, mut b, (_, mut scanned), mut c2): Replies = if pipelined {
+            let mut p = redis::pipe();
+            p.atomic();
+            for q in &cmds {
+                p.add_command(q.clone());
+            }
+            p.query(&mut c).expect("exec")
+        } else {
+            transaction(&mut c, &cmds)
+        };
+        assert_eq!(n, 99, "pipelined {pipelined}");
+        b.sort();
+        let want: Vec<String> = [
+            "k12", "k13", "k14", "k15", "k16", "k17", "k18", "k19", "k1x",
+        ]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+        assert_eq!(b, want, "pipelined {pipelined}");
+        scanned.sort();
+        let mut all: Vec<String> = (0..100)
+            .filter(|i| *i != 10 && *i != 11)
+            .map(|i| format!("k{i}"))
+            .chain(["k1x".to_string()])
+            .collect();
+        all.sort();
+        assert_eq!(scanned, all, "pipelined {pipelined}");
+        c2.sort();
+        let mut nines: Vec<String> = std::iter::once(9)
+            .chain(90..100)
+            .map(|i| format!("k{i}"))
+            .collect();
+        nines.sort();
+        assert_eq!(c2, nines, "pipelined {pipelined}");
+        // Put the deleted keys back, cold, for the next round.
+        set_numbered(&mut c, "k", 12);
+        let _: () = redis::cmd("DEL").arg("k1x").query(&mut c).expect("del");
+        spill_all(&mut c, 100);
+    }
+    // A pipeline of SCANs from different cursors, each with its own read.
+    let mut cursor = 0u64;
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let pages: Vec<(u64, Vec<String>)> = redis::pipe()
+            .cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(7)
+            .cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(7)
+            .query(&mut c)
+            .expect("scan");
+        assert_eq!(pages[0], pages[1]);
+        seen.extend(pages[0].1.iter().cloned());
+        cursor = pages[0].0;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 100);
 }
 
 #[test]

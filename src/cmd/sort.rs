@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 
 use bytes::Bytes;
+use strata_storage::keyspace::Db;
 use strata_storage::list::{End, List};
 use strata_storage::value::Value;
 
@@ -12,12 +13,12 @@ use crate::args::{self, Cursor};
 use crate::command::{CommandSpec, Ctx, Flags, Keys};
 use crate::error::{CmdResult, Error};
 
-/// Redis's `lookupKeyByPattern`: replaces the first `*` of `pattern` with
-/// `subst` and reads that key (a string), or that hash's field after `->`.
-/// `#` is the element itself. A pattern without `*` finds nothing.
-fn lookup_by_pattern(ctx: &mut Ctx, pattern: &[u8], subst: &Bytes) -> Option<Bytes> {
+/// The key a SORT pattern names for element `subst` (the first `*`
+/// replaced by it) and the hash field after `->`, if any. `None` for `#`
+/// (the element itself) and for a pattern without `*`.
+fn pattern_key<'p>(pattern: &'p [u8], subst: &[u8]) -> Option<(Vec<u8>, Option<&'p [u8]>)> {
     if pattern == b"#" {
-        return Some(subst.clone());
+        return None;
     }
     let star = pattern.iter().position(|&c| c == b'*')?;
     let arrow = pattern[star + 1..]
@@ -32,12 +33,71 @@ fn lookup_by_pattern(ctx: &mut Ctx, pattern: &[u8], subst: &Bytes) -> Option<Byt
     key.extend_from_slice(&key_pattern[..star]);
     key.extend_from_slice(subst);
     key.extend_from_slice(&key_pattern[star + 1..]);
+    Some((key, field))
+}
+
+/// Redis's `lookupKeyByPattern`: reads the key `pattern` names for
+/// `subst` (a string), or that hash's field after `->`. `#` is the
+/// element itself. A pattern without `*` finds nothing.
+fn lookup_by_pattern(ctx: &mut Ctx, pattern: &[u8], subst: &Bytes) -> Option<Bytes> {
+    if pattern == b"#" {
+        return Some(subst.clone());
+    }
+    let (key, field) = pattern_key(pattern, subst)?;
     let entry = ctx.lookup_read(&key)?;
     match (&entry.value, field) {
         (Value::Hash(h), Some(f)) => h.get(f).map(|e| e.to_bytes()),
         (Value::Str(s), None) => Some(s.to_bytes()),
         _ => None,
     }
+}
+
+/// The keys a SORT's BY and GET patterns name for the elements of its
+/// source, if the source is in memory and they are at most `max` (the
+/// tiering reads them ahead, off the lock). The arguments are looked at
+/// as SORT parses them; a wrong guess costs only a wasted read.
+pub fn pattern_keys(db: &Db, args: &[Bytes], max: usize) -> Vec<Vec<u8>> {
+    let mut patterns: Vec<&[u8]> = Vec::new();
+    let mut i = 2;
+    while i < args.len() {
+        let left = args.len() - i - 1;
+        let a = &args[i];
+        if (args::is(a, "by") || args::is(a, "get")) && left >= 1 {
+            patterns.push(&args[i + 1]);
+            i += 2;
+        } else if args::is(a, "limit") && left >= 2 {
+            i += 3;
+        } else if args::is(a, "store") && left >= 1 {
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    patterns.retain(|p| p.contains(&b'*'));
+    if patterns.is_empty() {
+        return Vec::new();
+    }
+    let fits = |len: usize| len.saturating_mul(patterns.len()) <= max;
+    let Some(entry) = args.get(1).and_then(|k| db.peek(k)) else {
+        return Vec::new();
+    };
+    let elems: Vec<Bytes> = match &entry.value {
+        Value::List(l) if fits(l.len()) => l.iter().cloned().collect(),
+        Value::Set(s) if fits(s.len()) => s.iter().map(|e| e.to_bytes()).collect(),
+        Value::ZSet(z) if fits(z.len()) => z.iter().map(|(m, _)| m.clone()).collect(),
+        _ => return Vec::new(),
+    };
+    let mut keys = Vec::with_capacity(elems.len() * patterns.len());
+    for p in &patterns {
+        keys.extend(
+            elems
+                .iter()
+                .filter_map(|e| pattern_key(p, e).map(|(k, _)| k)),
+        );
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 struct Item {

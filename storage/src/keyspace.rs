@@ -298,6 +298,10 @@ pub struct ColdStats {
     pub not_admitted: u64,
     /// Reads that took over two milliseconds (disk, not cache).
     pub slow_reads: u64,
+    /// Store reads made with the state lock held, every other client
+    /// waiting: records no read-ahead covered (see
+    /// `Db::cold_ticket`), and the active expiry's index reads.
+    pub locked_reads: u64,
     /// Cold read latencies, log2 buckets of microseconds.
     pub read_us: [u64; 40],
 }
@@ -316,6 +320,7 @@ impl Default for ColdStats {
             clean_drops: 0,
             not_admitted: 0,
             slow_reads: 0,
+            locked_reads: 0,
             read_us: [0; 40],
         }
     }
@@ -357,6 +362,7 @@ impl ColdStats {
         self.clean_drops += o.clean_drops;
         self.not_admitted += o.not_admitted;
         self.slow_reads += o.slow_reads;
+        self.locked_reads += o.locked_reads;
         for (a, b) in self.read_us.iter_mut().zip(o.read_us.iter()) {
             *a += b;
         }
@@ -392,6 +398,8 @@ struct ColdDb {
     clean_expires: u64,
     limits: rdb::convert::Limits,
     stats: ColdStats,
+    /// `ColdStats::locked_reads`, counted by `&self` readers too.
+    locked_reads: std::sync::atomic::AtomicU64,
     /// Cold-tier problems not yet logged by the server.
     errors: Vec<String>,
     /// Validates reads made off the lock: see [`ColdLog`].
@@ -403,13 +411,16 @@ struct ColdDb {
     /// header (EXISTS, TTL, SET over a cold key...); each only while its
     /// record has not changed since ([`ColdDb::fresh`]).
     stash: std::collections::HashMap<Bytes, Stashed>,
-    /// A SCAN call's cold records read off the lock, for the batch about
-    /// to run ([`Db::scan_ticket`]).
-    scan_stash: Option<ScanRead>,
-    /// A KEYS call's cold records read off the lock ([`Db::keys_ticket`]).
-    keys_stash: Option<ahead::KeysRead>,
-    /// A RANDOMKEY draw made with its ticket ([`Db::random_ticket`]).
-    random_stash: Option<ahead::RandomRead>,
+    /// SCAN calls' cold records read off the lock, for the batch about
+    /// to run ([`Db::scan_ticket`]); a pipeline or a transaction may
+    /// hold several calls, each finds its own by cursor and COUNT.
+    scan_stash: Vec<ScanRead>,
+    /// KEYS calls' cold records read off the lock ([`Db::keys_ticket`]);
+    /// each call takes the first read of its pattern.
+    keys_stash: Vec<ahead::KeysRead>,
+    /// RANDOMKEY draws made with their tickets ([`Db::random_ticket`]),
+    /// taken in the order of the calls.
+    random_stash: std::collections::VecDeque<ahead::RandomRead>,
     /// Recent accesses of this database's keys, for admission (see
     /// [`crate::admit`]); made at the first access once the database has
     /// cold records, and sized up with the keys in memory.
@@ -648,11 +659,11 @@ struct ScanRead {
 const SCAN_INLINE_MAX: usize = 1000;
 
 impl ScanPlan {
-    /// Reads the call's records until `count` readable ones, and the rest
-    /// of the bucket where that happens (the call cannot go further:
-    /// each of those keys is returned, unless it is in memory, a case the
-    /// run under the lock completes from the store). A failed read reads
-    /// nothing ahead.
+    /// Reads the call's records until `count` readable ones, the rest of
+    /// the bucket where that happens, and the first record after it (the
+    /// call cannot go further: each of those keys is returned, unless it
+    /// is in memory, a case the run under the lock completes from the
+    /// store). A failed read reads nothing ahead.
     fn read(self, store: &dyn cold::ColdStore, generation: u64, seq: u64) -> ScanRead {
         let width = 1u128 << (64 - self.bits);
         let first = u128::from(self.first);
@@ -660,14 +671,17 @@ impl ScanPlan {
         let (mut readable, mut stop_at, mut upto) = (0usize, None::<u128>, None);
         let read = store.scan(Cf::Data, &self.from, &self.to, &mut |k, v| {
             let pos = cold::record_position(k);
+            let ok = cold::decode_record(v).is_ok();
+            records.push((pos, Bytes::copy_from_slice(cold::user_key(k)), ok));
             if let Some(end) = stop_at {
                 if u128::from(pos) >= end {
-                    upto = u64::try_from(end).ok();
+                    // The first record past the bucket is kept too: it
+                    // is what tells the call the bucket is over, so the
+                    // call need not read the store for it.
+                    upto = pos.checked_add(1);
                     return false;
                 }
             }
-            let ok = cold::decode_record(v).is_ok();
-            records.push((pos, Bytes::copy_from_slice(cold::user_key(k)), ok));
             if ok {
                 readable += 1;
                 if readable >= self.count && stop_at.is_none() {
@@ -745,6 +759,12 @@ fn payload_fingerprint(p: &[u8]) -> (u64, usize) {
 const MAX_TRANSIENT: usize = 4096;
 
 impl ColdDb {
+    /// Counts a read of the store made under the state lock.
+    fn locked_read(&self) {
+        self.locked_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A ticket to read a range of records off the lock, noting the
     /// change log's position now.
     fn range_ticket(&self, ahead: Ahead) -> ColdTicket {
@@ -1120,12 +1140,13 @@ impl Db {
             clean_expires: 0,
             limits,
             stats: ColdStats::default(),
+            locked_reads: std::sync::atomic::AtomicU64::new(0),
             errors: Vec::new(),
             log: ColdLog::new(),
             stash: std::collections::HashMap::new(),
-            scan_stash: None,
-            keys_stash: None,
-            random_stash: None,
+            scan_stash: Vec::new(),
+            keys_stash: Vec::new(),
+            random_stash: std::collections::VecDeque::new(),
             sketch: None,
             victim_freq: 0,
             transient: Vec::new(),
@@ -1187,8 +1208,11 @@ impl Db {
     }
 
     /// Cold-tier counters.
-    pub fn cold_stats(&self) -> Option<&ColdStats> {
-        self.cold.as_ref().map(|c| &c.stats)
+    pub fn cold_stats(&self) -> Option<ColdStats> {
+        self.cold.as_ref().map(|c| ColdStats {
+            locked_reads: c.locked_reads.load(std::sync::atomic::Ordering::Relaxed),
+            ..c.stats.clone()
+        })
     }
 
     /// Cold-tier problems since the last call (for the log).
@@ -1211,6 +1235,7 @@ impl Db {
             return record.clone().map(|rec| (dk, rec));
         }
         let started = std::time::Instant::now();
+        c.locked_read();
         let r = c.store.get(Cf::Data, &dk);
         let micros = started.elapsed().as_micros() as u64;
         c.stats.record_read(micros);
@@ -1258,6 +1283,7 @@ impl Db {
         }
         let (from, to) = cold::db_range(c.id);
         let mut found = None;
+        c.locked_read();
         let scanned = c.store.scan(
             Cf::Ttl,
             &from,
@@ -1287,6 +1313,16 @@ impl Db {
             ops.push(Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, key)));
         }
         c.log.changed(key);
+        // A read-ahead of the key learns there is no record now: a later
+        // lookup in the batch (SET looks twice) need not ask the store.
+        let (generation, seq) = (c.log.generation, c.log.seq);
+        if let Some(s) = c.stash.get_mut(key) {
+            *s = Stashed {
+                found: Found::Record(None),
+                generation,
+                seq,
+            };
+        }
         if let Err(e) = c.store.write(ops) {
             // The key is gone all the same: its record is ignored until
             // the delete can be redone.
@@ -1498,9 +1534,9 @@ impl Db {
         // `stashed_random`).
         if let Some(read) = p.ahead {
             match read {
-                AheadRead::Scan(scan) => c.scan_stash = Some(scan),
-                AheadRead::Keys(keys) => c.keys_stash = keys,
-                AheadRead::Random(draw) => c.random_stash = Some(draw),
+                AheadRead::Scan(scan) => c.scan_stash.push(scan),
+                AheadRead::Keys(keys) => c.keys_stash.extend(keys),
+                AheadRead::Random(draw) => c.random_stash.push_back(draw),
             }
             return;
         }
@@ -1530,9 +1566,9 @@ impl Db {
             if !c.stash.is_empty() {
                 c.stash.clear();
             }
-            c.scan_stash = None;
-            c.keys_stash = None;
-            c.random_stash = None;
+            c.scan_stash.clear();
+            c.keys_stash.clear();
+            c.random_stash.clear();
         }
     }
 
@@ -1846,6 +1882,7 @@ impl Db {
         let mut to = from.clone();
         to.extend_from_slice(&((now_ms.max(0) as u64) + 1).to_be_bytes());
         let mut due: Vec<(i64, Bytes)> = Vec::new();
+        c.locked_read();
         let r = c.store.scan(Cf::Ttl, &from, &to, &mut |k, _| {
             if let Some((at, key)) = cold::parse_ttl_key(k) {
                 due.push((at, Bytes::copy_from_slice(key)));
@@ -1868,6 +1905,7 @@ impl Db {
                 continue;
             }
             let dk = cold::data_key(c.id, &key);
+            c.locked_read();
             let current = match c.store.get(Cf::Data, &dk) {
                 // An unreadable header: the index says when it expires.
                 Ok(Fetch::Found(rec)) => {
@@ -2408,7 +2446,7 @@ impl Db {
         let (from, to, range_end) = scan_range(c.id, first, bits, walk.max_iterations);
         // Records read off the lock for this very call, if none of that
         // range changed since.
-        let pre = c.scan_stash.as_ref().filter(|r| {
+        let pre = c.scan_stash.iter().find(|r| {
             r.cursor == cursor
                 && r.count == count
                 && r.bits == bits
@@ -2439,6 +2477,7 @@ impl Db {
             resume = r.upto.map(|u| cold::data_bound(c.id, u));
         }
         if let Some(from) = resume.filter(|_| !stopped.get()) {
+            c.locked_read();
             let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
                 visit_record(&mut visit, k, v)
             });
@@ -2490,6 +2529,7 @@ impl Db {
         let (start, end) = cold::db_range(c.id);
         let mut found: Option<Bytes> = None;
         for from in [cold::data_bound(c.id, pos), start] {
+            c.locked_read();
             let _ = c.store.scan(Cf::Data, &from, &end, &mut |k, v| {
                 let key = cold::user_key(k);
                 let live = cold::decode_record(v)
@@ -3253,7 +3293,11 @@ mod tests {
                     }
                 }
                 // What the call must return: the store as it is now...
-                let stash = db.cold.as_mut().and_then(|c| c.keys_stash.take());
+                let stash = db
+                    .cold
+                    .as_mut()
+                    .map(|c| std::mem::take(&mut c.keys_stash))
+                    .unwrap_or_default();
                 let want = keys_now(&mut db, &filter, 10);
                 db.cold.as_mut().expect("cold").keys_stash = stash;
                 // ...but for a record written behind the keyspace's back
@@ -3310,7 +3354,7 @@ mod tests {
             let first = db
                 .cold
                 .as_ref()
-                .and_then(|c| c.random_stash.as_ref())
+                .and_then(|c| c.random_stash.front())
                 .map(|r| r.candidates[0].1.clone())
                 .expect("candidates");
             if round % 2 == 0 {

@@ -196,6 +196,7 @@ impl ColdDb {
                 Some(next) => cold::data_bound(self.id, next),
                 None => cold::db_end(self.id),
             };
+            self.locked_read();
             self.store
                 .scan(Cf::Data, &from, &to, &mut |k, v| {
                     fresh.extend(matching(filter, k, v));
@@ -263,7 +264,11 @@ impl Db {
         let Some(c) = self.cold.as_mut() else {
             return;
         };
-        let stashed = c.keys_stash.take();
+        let stashed = c
+            .keys_stash
+            .iter()
+            .position(|r| r.pattern == filter.pattern)
+            .map(|i| c.keys_stash.remove(i));
         if c.keys == 0 {
             return;
         }
@@ -283,6 +288,7 @@ impl Db {
             return;
         }
         let (from, to) = cold::db_range(c.id);
+        c.locked_read();
         let _ = c.store.scan(Cf::Data, &from, &to, &mut |k, v| {
             if let Some((_, key, expire_at)) = matching(filter, k, v) {
                 visit(&key, expire_at);
@@ -297,7 +303,7 @@ impl Db {
     /// left: the command reads the tier under the lock).
     pub(super) fn stashed_random(&mut self, now_ms: i64) -> Option<Draw> {
         let c = self.cold.as_mut()?;
-        let r = c.random_stash.take()?;
+        let r = c.random_stash.pop_front()?;
         if !r.cold {
             return Some(Draw::Hot);
         }

@@ -238,7 +238,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                 cold_values = if reads.in_task {
                     Some(reads.run())
                 } else {
-                    tokio::task::spawn_blocking(move || reads.run()).await.ok()
+                    reads.run_blocking().await
                 };
                 warmed_front = true;
                 continue;

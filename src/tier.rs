@@ -947,6 +947,9 @@ pub struct ColdReads {
     store: Store,
     /// Run them on the caller's task (reads have been fast).
     pub in_task: bool,
+    /// Off the task, split them over several threads (reads have been
+    /// slow).
+    parallel: bool,
 }
 
 /// Takes the tickets to read off the lock (`None` if there are none).
@@ -963,8 +966,15 @@ pub fn cold_reads(state: &State, tickets: &mut Vec<(usize, ColdTicket)>) -> Opti
         tickets: std::mem::take(tickets),
         store,
         in_task,
+        // No fast round since the last slow one: the store is reading a
+        // disk, whose queue serves several reads at once.
+        parallel: state.tier.fast_warms == 0,
     })
 }
+
+/// Reads of one round that go to the disk run on up to this many
+/// blocking-pool threads at once.
+const PARALLEL_READS: usize = 8;
 
 /// Values read off the lock, to hand to the databases.
 pub struct ColdValues {
@@ -975,21 +985,75 @@ pub struct ColdValues {
 impl ColdReads {
     /// Reads and decodes every ticket (no lock held).
     pub fn run(self) -> ColdValues {
-        let mut slowest = Duration::ZERO;
-        let values = self
-            .tickets
+        read_all(&*self.store, self.tickets)
+    }
+
+    /// Reads and decodes every ticket on the blocking pool: in turn, or,
+    /// while the store is slow, spread over up to [`PARALLEL_READS`]
+    /// threads (a pipeline of cold keys on a disk then waits for about
+    /// one read per thread instead of one per key). `None` if a read
+    /// panicked.
+    pub async fn run_blocking(self) -> Option<ColdValues> {
+        let ColdReads {
+            tickets,
+            store,
+            parallel,
+            ..
+        } = self;
+        if !parallel || tickets.len() < 2 {
+            return tokio::task::spawn_blocking(move || read_all(&*store, tickets))
+                .await
+                .ok();
+        }
+        let threads = tickets.len().min(PARALLEL_READS);
+        let mut groups: Vec<Vec<(usize, ColdTicket)>> = (0..threads).map(|_| Vec::new()).collect();
+        // Every `threads`-th ticket to one thread; put back in order after.
+        for (i, t) in tickets.into_iter().enumerate() {
+            groups[i % threads].push(t);
+        }
+        let reads: Vec<_> = groups
             .into_iter()
-            .map(|(db, t)| {
-                let bulk = t.is_bulk();
-                let p = t.read(&*self.store);
-                if !bulk {
-                    slowest = slowest.max(p.read_time());
-                }
-                (db, p)
+            .map(|group| {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || read_all(&*store, group))
             })
             .collect();
-        ColdValues { values, slowest }
+        let mut parts = Vec::with_capacity(threads);
+        let mut slowest = Duration::ZERO;
+        for r in reads {
+            let part = r.await.ok()?;
+            slowest = slowest.max(part.slowest);
+            parts.push(part.values.into_iter());
+        }
+        let mut values = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+        // The groups' lengths do not grow from the first to the last.
+        'merge: loop {
+            for part in parts.iter_mut() {
+                match part.next() {
+                    Some(v) => values.push(v),
+                    None => break 'merge,
+                }
+            }
+        }
+        Some(ColdValues { values, slowest })
     }
+}
+
+/// Reads and decodes `tickets` in turn; the slowest point read's time.
+fn read_all(store: &dyn ColdStore, tickets: Vec<(usize, ColdTicket)>) -> ColdValues {
+    let mut slowest = Duration::ZERO;
+    let values = tickets
+        .into_iter()
+        .map(|(db, t)| {
+            let bulk = t.is_bulk();
+            let p = t.read(store);
+            if !bulk {
+                slowest = slowest.max(p.read_time());
+            }
+            (db, p)
+        })
+        .collect();
+    ColdValues { values, slowest }
 }
 
 /// Hands values read off the lock to their databases, for the batch

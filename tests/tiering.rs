@@ -667,6 +667,15 @@ fn assert_resident_reads_not_delayed_with(
     what: &str,
     slow_client: impl FnOnce(&mut Connection, &strata_storage::cold::MemStore) + Send + 'static,
 ) {
+    assert_resident_reads_not_delayed_over(what, 40, slow_client)
+}
+
+/// [`assert_resident_reads_not_delayed_with`] over `cold` cold keys.
+fn assert_resident_reads_not_delayed_over(
+    what: &str,
+    cold: u32,
+    slow_client: impl FnOnce(&mut Connection, &strata_storage::cold::MemStore) + Send + 'static,
+) {
     let s = TestServer::start(&[]);
     let store = std::sync::Arc::new(strata_storage::cold::MemStore::slow(Duration::from_millis(
         100,
@@ -676,8 +685,8 @@ fn assert_resident_reads_not_delayed_with(
         strata::tier::attach(&mut st, store.clone());
     }
     let mut c = s.client().get_connection().expect("conn");
-    set_numbered(&mut c, "cold", 40);
-    spill_all(&mut c, 40);
+    set_numbered(&mut c, "cold", cold);
+    spill_all(&mut c, i64::from(cold));
     let _: () = redis::cmd("SET")
         .arg("hot")
         .arg("h")
@@ -727,6 +736,31 @@ fn resident_reads_are_not_delayed_by_slow_cold_reads() {
             assert_eq!(v, i.to_string());
         }
         assert_eq!(info_field(c, "tiering", "cold_reads_locked"), locked);
+    });
+}
+
+#[test]
+fn a_pipeline_of_cold_keys_on_a_slow_store_reads_them_in_parallel() {
+    assert_resident_reads_not_delayed_over("a pipeline's cold reads", 192, |c, _| {
+        // 16 cold GETs in one pipeline, 100 ms a read: in turn they would
+        // take 1.6 s, spread over 8 threads about 0.2 s.
+        let mut spans = Vec::new();
+        for round in 0..12 {
+            let mut p = redis::pipe();
+            for i in 0..16 {
+                p.cmd("GET").arg(format!("cold{}", round * 16 + i));
+            }
+            let started = Instant::now();
+            let got: Vec<String> = p.query(c).expect("pipeline");
+            spans.push(started.elapsed());
+            let want: Vec<String> = (0..16).map(|i| (round * 16 + i).to_string()).collect();
+            assert_eq!(got, want);
+        }
+        spans.sort();
+        assert!(
+            spans[6] < Duration::from_millis(1000),
+            "pipelines of 16 cold reads took {spans:?}"
+        );
     });
 }
 
@@ -842,30 +876,33 @@ fn randomkey_over_slow_cold_records_does_not_delay_other_clients() {
 
 #[test]
 fn sort_by_and_get_patterns_over_slow_cold_keys_do_not_delay_other_clients() {
-    assert_resident_reads_not_delayed("SORT's pattern keys", |c| {
-        // A list in memory whose elements name cold keys: BY and GET read
-        // them ahead, off the lock (20 reads of 100 ms).
-        let ids: Vec<u32> = (0..20).rev().collect();
-        let _: () = redis::cmd("RPUSH")
-            .arg("ids")
-            .arg(&ids)
-            .query(c)
-            .expect("rpush");
+    assert_resident_reads_not_delayed_over("SORT's pattern keys", 200, |c, _| {
+        // Lists in memory whose elements name cold keys: BY and GET read
+        // them ahead, off the lock (100 reads of 100 ms per SORT).
         let locked = info_field(c, "tiering", "cold_reads_locked");
-        let got: Vec<String> = redis::cmd("SORT")
-            .arg("ids")
-            .arg("BY")
-            .arg("cold*")
-            .arg("GET")
-            .arg("#")
-            .arg("GET")
-            .arg("cold*")
-            .query(c)
-            .expect("sort");
-        let want: Vec<String> = (0..20)
-            .flat_map(|i| [i.to_string(), i.to_string()])
-            .collect();
-        assert_eq!(got, want);
+        for half in 0..2u32 {
+            let ids: Vec<u32> = (half * 100..half * 100 + 100).rev().collect();
+            let list = format!("ids{half}");
+            let _: () = redis::cmd("RPUSH")
+                .arg(&list)
+                .arg(&ids)
+                .query(c)
+                .expect("rpush");
+            let got: Vec<String> = redis::cmd("SORT")
+                .arg(&list)
+                .arg("BY")
+                .arg("cold*")
+                .arg("GET")
+                .arg("#")
+                .arg("GET")
+                .arg("cold*")
+                .query(c)
+                .expect("sort");
+            let want: Vec<String> = (half * 100..half * 100 + 100)
+                .flat_map(|i| [i.to_string(), i.to_string()])
+                .collect();
+            assert_eq!(got, want);
+        }
         assert_eq!(info_field(c, "tiering", "cold_reads_locked"), locked);
     });
 }

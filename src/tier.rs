@@ -1005,35 +1005,27 @@ impl ColdReads {
                 .await
                 .ok();
         }
-        let threads = tickets.len().min(PARALLEL_READS);
-        let mut groups: Vec<Vec<(usize, ColdTicket)>> = (0..threads).map(|_| Vec::new()).collect();
-        // Every `threads`-th ticket to one thread; put back in order after.
-        for (i, t) in tickets.into_iter().enumerate() {
-            groups[i % threads].push(t);
+        // Consecutive tickets to each thread: the values come back in
+        // the tickets' order.
+        let per = tickets.len().div_ceil(PARALLEL_READS);
+        let mut tickets = tickets.into_iter();
+        let mut reads = Vec::new();
+        loop {
+            let group: Vec<(usize, ColdTicket)> = tickets.by_ref().take(per).collect();
+            if group.is_empty() {
+                break;
+            }
+            let store = store.clone();
+            reads.push(tokio::task::spawn_blocking(move || {
+                read_all(&*store, group)
+            }));
         }
-        let reads: Vec<_> = groups
-            .into_iter()
-            .map(|group| {
-                let store = store.clone();
-                tokio::task::spawn_blocking(move || read_all(&*store, group))
-            })
-            .collect();
-        let mut parts = Vec::with_capacity(threads);
+        let mut values = Vec::new();
         let mut slowest = Duration::ZERO;
         for r in reads {
             let part = r.await.ok()?;
             slowest = slowest.max(part.slowest);
-            parts.push(part.values.into_iter());
-        }
-        let mut values = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-        // The groups' lengths do not grow from the first to the last.
-        'merge: loop {
-            for part in parts.iter_mut() {
-                match part.next() {
-                    Some(v) => values.push(v),
-                    None => break 'merge,
-                }
-            }
+            values.extend(part.values);
         }
         Some(ColdValues { values, slowest })
     }

@@ -176,9 +176,6 @@ impl ColdDb {
     /// positions no change was logged for since, and the records at the
     /// changed positions read again now. `None` if the log cannot tell.
     fn keys_from(&self, r: KeysRead, filter: &KeysFilter) -> Option<Vec<Live>> {
-        if r.pattern != filter.pattern {
-            return None;
-        }
         let mut changed: Vec<u64> = self
             .log
             .changes_since(r.generation, r.seq)?

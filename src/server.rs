@@ -593,7 +593,7 @@ impl State {
             self.keyspace
                 .active_expire_cycle(now_ms, per_loop, || started.elapsed() < budget);
         }
-        crate::tier::cron(self, now_ms);
+        crate::tier::cron(self);
         self.after_command();
         crate::persist::cron(self, now_ms);
         crate::aof::cron(self, now_ms);
@@ -818,7 +818,22 @@ async fn cron_loop(shared: Arc<Shared>) {
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
         // A running script holds the lock: don't block a worker thread on it.
         crate::scripting::wait_idle(&shared.script).await;
-        let mut st = shared.state.lock();
-        st.cron(now_ms());
+        let expiry = {
+            let mut st = shared.state.lock();
+            let now = now_ms();
+            st.cron(now);
+            crate::tier::expiry_tickets(&mut st, now)
+        };
+        // Due cold records are read with the lock released (a slow disk
+        // must not hold up clients), then deleted under it; the ticks go
+        // on meanwhile.
+        if let Some(e) = expiry {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let reads = tokio::task::spawn_blocking(move || e.read()).await.ok();
+                crate::scripting::wait_idle(&shared.script).await;
+                crate::tier::expiry_apply(&mut shared.state.lock(), reads);
+            });
+        }
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use strata_storage::cold::{self, ColdStore, Store};
 use strata_storage::evict::{Policy, Pool};
-use strata_storage::keyspace::{ColdTicket, Prefetched, SpillJob};
+use strata_storage::keyspace::{ColdTicket, ExpiryRead, ExpiryTicket, Prefetched, SpillJob};
 
 use crate::command::{CommandSpec, Flags};
 use crate::error::Error;
@@ -72,6 +72,8 @@ pub struct Tier {
     fast_warms: u32,
     /// The last inline spill round met a write stall.
     pub stalled: bool,
+    /// An active expiry read of cold records is running (one at a time).
+    expiring: bool,
     /// The checkpoint (directory name in the AOF directory) the cold tier
     /// was restored from at startup.
     pub restored_from: Option<String>,
@@ -1077,14 +1079,67 @@ pub fn drop_transients(state: &mut State) {
     }
 }
 
-/// Cron work: active expiry of cold records, disk budget, wake-ups.
-pub fn cron(state: &mut State, now: i64) {
+/// Due cold records looked up per database and cron tick.
+const EXPIRE_PER_TICK: usize = 64;
+
+/// Active expiry of cold records, read off the lock: the databases'
+/// tickets ([`Db::cold_expiry_ticket`]), taken under the lock.
+///
+/// [`Db::cold_expiry_ticket`]: strata_storage::keyspace::Db::cold_expiry_ticket
+pub struct ColdExpiry {
+    store: Store,
+    tickets: Vec<(usize, ExpiryTicket)>,
+}
+
+/// Tickets for the cron's active expiry of cold records (`None`: nothing
+/// is due to be looked up, or the last read is still running).
+pub fn expiry_tickets(state: &mut State, now: i64) -> Option<ColdExpiry> {
+    if state.tier.expiring {
+        return None;
+    }
+    let store = state.tier.store.clone()?;
+    let tickets: Vec<_> = state
+        .keyspace
+        .dbs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| d.cold_expiry_ticket(now, EXPIRE_PER_TICK).map(|t| (i, t)))
+        .collect();
+    state.tier.expiring = !tickets.is_empty();
+    (!tickets.is_empty()).then_some(ColdExpiry { store, tickets })
+}
+
+impl ColdExpiry {
+    /// Reads the due index entries and their records (no lock held).
+    pub fn read(self) -> Vec<(usize, ExpiryRead)> {
+        let store = self.store;
+        self.tickets
+            .into_iter()
+            .map(|(db, t)| (db, t.read(&*store)))
+            .collect()
+    }
+}
+
+/// Deletes the due cold records found off the lock (`expired` events and
+/// propagation follow as for any expiry); `None` if the read failed.
+pub fn expiry_apply(state: &mut State, reads: Option<Vec<(usize, ExpiryRead)>>) {
+    state.tier.expiring = false;
+    for (db, read) in reads.into_iter().flatten() {
+        if let Some(d) = state.keyspace.dbs.get_mut(db) {
+            d.cold_expire_apply(read);
+        }
+    }
+    state.after_command();
+}
+
+/// Cron work: failed deletes retried, disk budget, wake-ups (active
+/// expiry of cold records: [`expiry_tickets`]).
+pub fn cron(state: &mut State) {
     if state.tier.store.is_none() {
         return;
     }
     for db in state.keyspace.dbs.iter_mut() {
         db.cold_retry_deletes();
-        db.cold_active_expire(now, 64);
     }
     drop_transients(state);
     // No limit, or memory well below it: every cold key read is admitted.

@@ -545,6 +545,84 @@ pub struct ColdTicket {
     header_only: bool,
 }
 
+/// Due cold records to find off the lock ([`Db::cold_expiry_ticket`]).
+pub struct ExpiryTicket {
+    id: u16,
+    from: Vec<u8>,
+    to: Vec<u8>,
+    max: usize,
+    generation: u64,
+    seq: u64,
+}
+
+/// What [`ExpiryTicket::read`] found, for [`Db::cold_expire_apply`].
+pub struct ExpiryRead {
+    /// The database's id in the store (SWAPDB moves it with the data).
+    id: u16,
+    generation: u64,
+    seq: u64,
+    /// Index entries in deadline order: deadline, key, its record.
+    due: Vec<(i64, Bytes, DueRecord)>,
+    /// The index could not be read.
+    error: Option<ColdError>,
+}
+
+/// A due index entry's record, as read.
+enum DueRecord {
+    /// Present with this deadline (or a header that cannot be read: the
+    /// index tells its deadline).
+    Current,
+    /// Absent, or with another deadline.
+    Stray,
+    /// The read failed: left for a later round.
+    Unread,
+}
+
+impl DueRecord {
+    /// Reads the record of a due index entry (`at`, `key`).
+    fn read(store: &dyn cold::ColdStore, id: u16, at: i64, key: &[u8]) -> DueRecord {
+        match store.get(Cf::Data, &cold::data_key(id, key)) {
+            Ok(Fetch::Found(rec)) => {
+                if cold::decode_record(&rec).map_or(true, |r| r.expire_at == Some(at)) {
+                    DueRecord::Current
+                } else {
+                    DueRecord::Stray
+                }
+            }
+            Ok(Fetch::Missing) => DueRecord::Stray,
+            Err(_) => DueRecord::Unread,
+        }
+    }
+}
+
+impl ExpiryTicket {
+    /// Reads the due index entries and their records' headers (no lock
+    /// held).
+    pub fn read(self, store: &dyn cold::ColdStore) -> ExpiryRead {
+        let mut entries: Vec<(i64, Bytes)> = Vec::new();
+        let scanned = store.scan(Cf::Ttl, &self.from, &self.to, &mut |k, _| {
+            if let Some((at, key)) = cold::parse_ttl_key(k) {
+                entries.push((at, Bytes::copy_from_slice(key)));
+            }
+            entries.len() < self.max
+        });
+        let due = entries
+            .into_iter()
+            .map(|(at, key)| {
+                let found = DueRecord::read(store, self.id, at, &key);
+                (at, key, found)
+            })
+            .collect();
+        ExpiryRead {
+            id: self.id,
+            generation: self.generation,
+            seq: self.seq,
+            due,
+            error: scanned.err(),
+        }
+    }
+}
+
 /// The outcome of [`ColdTicket::read`], for [`Db::stash_prefetched`].
 pub struct Prefetched {
     key: Bytes,
@@ -1870,32 +1948,71 @@ impl Db {
     }
 
     /// Removes expired cold records in deadline order (up to `max`),
-    /// reporting them in `expired`. Returns how many were removed.
+    /// reporting them in `expired`. Returns how many were removed. Reads
+    /// the store here; the server reads off the lock instead
+    /// ([`Db::cold_expiry_ticket`], [`Db::cold_expire_apply`]).
     pub fn cold_active_expire(&mut self, now_ms: i64, max: usize) -> usize {
-        let Some(c) = self.cold.as_mut() else {
+        let Some(t) = self.cold_expiry_ticket(now_ms, max) else {
             return 0;
         };
-        if c.expires == 0 {
+        let Some(store) = self.cold.as_ref().map(|c| c.store.clone()) else {
             return 0;
+        };
+        self.cold_locked_read();
+        let read = t.read(&*store);
+        self.cold_expire_apply(read)
+    }
+
+    /// Counts a store read made by the caller under the lock.
+    fn cold_locked_read(&self) {
+        if let Some(c) = &self.cold {
+            c.locked_read();
+        }
+    }
+
+    /// A ticket to find, off the lock, up to `max` cold records whose
+    /// deadline is at or before `now_ms` (active expiry); `None` if the
+    /// database has no cold record with a deadline.
+    pub fn cold_expiry_ticket(&self, now_ms: i64, max: usize) -> Option<ExpiryTicket> {
+        let c = self.cold.as_ref()?;
+        if c.expires == 0 {
+            return None;
         }
         let from = c.id.to_be_bytes().to_vec();
         let mut to = from.clone();
         to.extend_from_slice(&((now_ms.max(0) as u64) + 1).to_be_bytes());
-        let mut due: Vec<(i64, Bytes)> = Vec::new();
-        c.locked_read();
-        let r = c.store.scan(Cf::Ttl, &from, &to, &mut |k, _| {
-            if let Some((at, key)) = cold::parse_ttl_key(k) {
-                due.push((at, Bytes::copy_from_slice(key)));
-            }
-            due.len() < max
-        });
-        if let Err(e) = r {
+        Some(ExpiryTicket {
+            id: c.id,
+            from,
+            to,
+            max,
+            generation: c.log.generation,
+            seq: c.log.seq,
+        })
+    }
+
+    /// Applies an [`ExpiryRead`]: deletes the due records (reporting them
+    /// in `expired`) and the stray index entries it found, for keys whose
+    /// record the change log shows unchanged since the read (a changed
+    /// one is left to a later round). If the log cannot tell any more,
+    /// each entry's record is read again here, so expiry still advances.
+    /// Returns how many keys expired.
+    pub fn cold_expire_apply(&mut self, read: ExpiryRead) -> usize {
+        let Some(c) = self.cold.as_mut() else {
+            return 0;
+        };
+        if read.id != c.id {
+            // Swapped meanwhile: the read was of another database's keys.
+            return 0;
+        }
+        if let Some(e) = read.error {
             c.stats.errors += 1;
             c.errors.push(format!("cold expiry scan failed: {e}"));
             return 0;
         }
+        let trusted = c.log.changes_since(read.generation, read.seq).is_some();
         let mut n = 0;
-        for (at, key) in due {
+        for (at, key, found) in read.due {
             if self.keys.contains_key(&key[..]) {
                 // In memory (shadowed): memory's own expiry decides.
                 continue;
@@ -1904,29 +2021,33 @@ impl Db {
             if c.ignored(&key[..]) {
                 continue;
             }
-            let dk = cold::data_key(c.id, &key);
-            c.locked_read();
-            let current = match c.store.get(Cf::Data, &dk) {
-                // An unreadable header: the index says when it expires.
-                Ok(Fetch::Found(rec)) => {
-                    cold::decode_record(&rec).map_or(true, |r| r.expire_at == Some(at))
-                }
-                _ => false,
-            };
-            if !current {
-                // A stray index entry (no record, or a record with another
-                // deadline): drop it.
-                let _ = c
-                    .store
-                    .write(vec![Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, &key))]);
+            let found = if !trusted {
+                c.locked_read();
+                DueRecord::read(&*c.store, c.id, at, &key)
+            } else if c.log.unchanged_since(&key, read.generation, read.seq) {
+                found
+            } else {
                 continue;
-            }
-            if self.cold_delete(dk, &key, Some(at)) {
-                if let Some(c) = self.cold.as_mut() {
-                    c.stats.expired += 1;
+            };
+            match found {
+                DueRecord::Current => {
+                    let dk = cold::data_key(c.id, &key);
+                    if self.cold_delete(dk, &key, Some(at)) {
+                        if let Some(c) = self.cold.as_mut() {
+                            c.stats.expired += 1;
+                        }
+                        self.expired.push(key);
+                        n += 1;
+                    }
                 }
-                self.expired.push(key);
-                n += 1;
+                DueRecord::Stray => {
+                    // No record, or one with another deadline: the index
+                    // entry is dropped.
+                    let _ = c
+                        .store
+                        .write(vec![Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, &key))]);
+                }
+                DueRecord::Unread => {}
             }
         }
         n
@@ -3405,6 +3526,47 @@ mod tests {
         assert_eq!(db.cold_active_expire(5000, 100), 0);
         assert!(db.contains(b"k", 5000));
         assert_eq!(db.len(), 1);
+    }
+
+    #[test]
+    fn active_expiry_read_off_the_lock_spares_keys_changed_meanwhile() {
+        let (store, mut db) = tiered_db();
+        for k in ["a", "b", "c", "d", "e"] {
+            db.set(Bytes::from(k), s("v"), 0);
+            assert!(db.set_expire(k.as_bytes(), 1000));
+            spill_key(&store, &mut db, k.as_bytes());
+        }
+        assert_eq!((db.cold_len(), db.expires_len()), (5, 5));
+        // Read at 2000, when all five are due; before the deletes run:
+        let read = db.cold_expiry_ticket(2000, 64).expect("due").read(&*store);
+        // b loses its deadline, c gets a new value, d is deleted, e is read
+        // into memory.
+        assert!(db.persist(b"b"));
+        db.set(Bytes::from("c"), s("new"), 0);
+        assert!(db.delete(b"d", 0));
+        assert!(db.get(b"e", 0, Touch::No).is_some());
+        db.expired.clear();
+        assert_eq!(db.cold_expire_apply(read), 1);
+        assert_eq!(db.expired, vec![Bytes::from("a")]);
+        assert!(!db.contains(b"a", 2000));
+        assert!(db.contains(b"b", 2000));
+        assert!(db.contains(b"c", 2000));
+        // e in memory: memory's own expiry decides (it is due).
+        assert!(!db.contains(b"e", 2000));
+        // A read the change log can no longer vouch for (more changes
+        // since than it holds): the records are read again, so expiry
+        // still advances.
+        db.set(Bytes::from("f"), s("v"), 0);
+        assert!(db.set_expire(b"f", 1000));
+        spill_key(&store, &mut db, b"f");
+        let read = db.cold_expiry_ticket(2000, 64).expect("due").read(&*store);
+        for _ in 0..3000 {
+            db.set(Bytes::from("churn"), s("v"), 0);
+            spill_key(&store, &mut db, b"churn");
+        }
+        db.expired.clear();
+        assert_eq!(db.cold_expire_apply(read), 1);
+        assert_eq!(db.expired, vec![Bytes::from("f")]);
     }
 
     #[test]

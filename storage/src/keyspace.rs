@@ -299,8 +299,9 @@ pub struct ColdStats {
     /// Reads that took over two milliseconds (disk, not cache).
     pub slow_reads: u64,
     /// Store reads made with the state lock held, every other client
-    /// waiting: records no read-ahead covered (see
-    /// `Db::cold_ticket`), and the active expiry's index reads.
+    /// waiting: records no read-ahead covered (see `Db::cold_ticket`),
+    /// and records the active expiry reads again because its read off
+    /// the lock is too old to check (see `Db::cold_expire_apply`).
     pub locked_reads: u64,
     /// Cold read latencies, log2 buckets of microseconds.
     pub read_us: [u64; 40],

@@ -2292,17 +2292,17 @@ impl Db {
         None
     }
 
-    /// Rewrites a cold record's deadline without reading its value.
-    fn cold_set_expire(&mut self, key: &[u8], at: Option<i64>) -> bool {
+    /// Rewrites a cold record's deadline without reading its value:
+    /// `Some(false)` if there is no live record, `None` if the store
+    /// refused the write (the caller then moves the key to memory).
+    fn cold_set_expire(&mut self, key: &[u8], at: Option<i64>) -> Option<bool> {
         let Some((dk, rec, meta)) = self.cold_live(key, i64::MIN) else {
-            return false;
+            return Some(false);
         };
         let Ok(r) = cold::decode_record(&rec) else {
-            return false;
+            return Some(false);
         };
-        let Some(c) = self.cold.as_mut() else {
-            return false;
-        };
+        let c = self.cold.as_mut()?;
         let mut ops = Vec::with_capacity(3);
         if let Some(old) = meta.expire_at {
             ops.push(Op::Delete(Cf::Ttl, cold::ttl_key(c.id, old, key)));
@@ -2319,12 +2319,13 @@ impl Db {
                     (true, false) => c.expires = c.expires.saturating_sub(1),
                     _ => {}
                 }
-                true
+                Some(true)
             }
             Err(e) => {
                 c.stats.errors += 1;
-                c.errors.push(format!("cold write failed: {e}"));
-                false
+                c.errors
+                    .push(format!("cold write failed (the key moves to memory): {e}"));
+                None
             }
         }
     }
@@ -2341,7 +2342,12 @@ impl Db {
                 }
                 true
             }
-            None if self.cold.is_some() => self.cold_set_expire(key, Some(at_ms)),
+            None if self.cold.is_some() => match self.cold_set_expire(key, Some(at_ms)) {
+                Some(done) => done,
+                // The store refused the write (a failing or full disk):
+                // the key takes its deadline in memory.
+                None => self.promote(key, i64::MIN) && self.set_expire(key, at_ms),
+            },
             None => false,
         }
     }
@@ -2358,7 +2364,11 @@ impl Db {
         if self.cold.is_some()
             && matches!(self.cold_meta(key, i64::MIN), Some(m) if m.expire_at.is_some())
         {
-            return self.cold_set_expire(key, None);
+            return match self.cold_set_expire(key, None) {
+                Some(done) => done,
+                // Refused by the store: in memory instead.
+                None => self.promote(key, i64::MIN) && self.persist(key),
+            };
         }
         false
     }
@@ -2430,7 +2440,11 @@ impl Db {
                 .as_ref()
                 .is_some_and(|c| c.in_flight.contains(&to[..]));
             if !to_in_flight {
-                return self.cold_rename(from, to);
+                // `None`: the store refused the move (a failing or full
+                // disk); the value moves through memory instead.
+                if let Some(done) = self.cold_rename(from, to.clone()) {
+                    return done;
+                }
             }
             self.promote(from, i64::MIN);
         }
@@ -2445,14 +2459,14 @@ impl Db {
     }
 
     /// RENAME of a cold key: moves the record, value untouched.
-    fn cold_rename(&mut self, from: &[u8], to: Bytes) -> bool {
+    /// `Some(false)` if there is no such key, `None` if the store refused
+    /// the write.
+    fn cold_rename(&mut self, from: &[u8], to: Bytes) -> Option<bool> {
         let Some((dk, rec, meta)) = self.cold_live(from, i64::MIN) else {
-            return false;
+            return Some(false);
         };
         self.delete(&to[..], i64::MIN);
-        let Some(c) = self.cold.as_mut() else {
-            return false;
-        };
+        let c = self.cold.as_mut()?;
         let mut ops = vec![
             Op::Delete(Cf::Data, dk),
             Op::Put(Cf::Data, cold::data_key(c.id, &to), rec),
@@ -2466,12 +2480,13 @@ impl Db {
         match c.store.write(ops) {
             Ok(()) => {
                 c.dead.remove(&to[..]);
-                true
+                Some(true)
             }
             Err(e) => {
                 c.stats.errors += 1;
-                c.errors.push(format!("cold rename failed: {e}"));
-                false
+                c.errors
+                    .push(format!("cold rename failed (moved through memory): {e}"));
+                None
             }
         }
     }
@@ -3527,6 +3542,40 @@ mod tests {
         assert_eq!(db.cold_active_expire(5000, 100), 0);
         assert!(db.contains(b"k", 5000));
         assert_eq!(db.len(), 1);
+    }
+
+    #[test]
+    fn deadlines_and_renames_of_cold_keys_hold_when_the_store_refuses_writes() {
+        let mem = std::sync::Arc::new(crate::cold::MemStore::new());
+        let store: crate::cold::Store = mem.clone();
+        let mut db = Db::new(9);
+        db.attach_cold(store.clone(), 0, rdb::convert::Limits::default());
+        for k in ["a", "b", "c"] {
+            db.set(Bytes::from(k), s(k), 0);
+            spill_key(&store, &mut db, k.as_bytes());
+        }
+        assert!(db.set_expire(b"b", 9000));
+        assert_eq!((db.cold_len(), db.expires_len()), (3, 1));
+        mem.fail_writes
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // Each change still takes effect, in memory.
+        assert!(db.set_expire(b"a", 5000));
+        assert_eq!(db.expire_at(b"a"), Some(5000));
+        assert!(db.persist(b"b"));
+        assert_eq!(db.expire_at(b"b"), None);
+        assert!(db.rename(b"c", Bytes::from("d")));
+        assert!(!db.contains(b"c", 0));
+        let d = db.get(b"d", 0, Touch::No).map(|e| match &e.value {
+            Value::Str(v) => v.to_bytes(),
+            _ => Bytes::new(),
+        });
+        assert_eq!(d, Some(Bytes::from("c")));
+        // Missing keys are still missing.
+        assert!(!db.set_expire(b"nope", 5000));
+        assert!(!db.rename(b"nope", Bytes::from("x")));
+        assert_eq!(db.len(), 3);
+        // The key expires at its new deadline.
+        assert!(!db.contains(b"a", 6000));
     }
 
     #[test]

@@ -554,6 +554,8 @@ pub struct MemStore {
     /// store would (and a scan of values meeting any key not read
     /// before, once).
     pub simulate_cache: bool,
+    /// When true, every write is refused (a failing or full disk).
+    pub fail_writes: std::sync::atomic::AtomicBool,
 }
 
 mod parking_lot_free {
@@ -640,6 +642,9 @@ impl ColdStore for MemStore {
     }
 
     fn write(&self, ops: Vec<Op>) -> Result<(), ColdError> {
+        if self.fail_writes.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(ColdError("write refused (injected)".into()));
+        }
         let mut maps = self.lock();
         for op in ops {
             match op {

@@ -1092,9 +1092,10 @@ pub struct ColdExpiry {
 }
 
 /// Tickets for the cron's active expiry of cold records (`None`: nothing
-/// is due to be looked up, or the last read is still running).
+/// is due to be looked up, the last read is still running, or active
+/// expiry is off: DEBUG SET-ACTIVE-EXPIRE 0).
 pub fn expiry_tickets(state: &mut State, now: i64) -> Option<ColdExpiry> {
-    if state.tier.expiring {
+    if state.tier.expiring || !state.active_expire_enabled {
         return None;
     }
     let store = state.tier.store.clone()?;

@@ -603,6 +603,51 @@ fn transactions_and_scripts_see_cold_keys() {
 }
 
 #[test]
+fn cold_keys_wait_for_access_while_active_expiry_is_off() {
+    let s = TestServer::start(&[("enable-debug-command", "yes")]);
+    let mut c = s.client().get_connection().expect("conn");
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .query(&mut c)
+        .expect("debug");
+    for i in 0..10 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("t{i}"))
+            .arg(i)
+            .arg("PX")
+            .arg(100)
+            .query(&mut c)
+            .expect("set");
+    }
+    spill_all(&mut c, 10);
+    std::thread::sleep(Duration::from_millis(500));
+    // As in Redis: still counted until something touches them.
+    assert_eq!(info_field(&mut c, "tiering", "cold_expired"), 0);
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        10
+    );
+    let v: Option<String> = redis::cmd("GET").arg("t3").query(&mut c).expect("get");
+    assert_eq!(v, None);
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        9
+    );
+    // Back on: the cron removes the rest.
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(1)
+        .query(&mut c)
+        .expect("debug");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize") > 0 {
+        assert!(Instant::now() < deadline, "cold keys never expired");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn blocked_pop_is_served_from_a_cold_list() {
     let s = TestServer::start(&[]);
     let mut c = s.client().get_connection().expect("conn");

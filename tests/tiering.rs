@@ -648,6 +648,52 @@ fn cold_keys_wait_for_access_while_active_expiry_is_off() {
 }
 
 #[test]
+fn a_flush_the_cold_tier_refuses_flushes_nothing() {
+    let s = TestServer::start(&[]);
+    let store = std::sync::Arc::new(strata_storage::cold::MemStore::new());
+    {
+        let mut st = s.shared.state.lock();
+        strata::tier::attach(&mut st, store.clone());
+    }
+    let mut c = s.client().get_connection().expect("conn");
+    set_numbered(&mut c, "k", 30);
+    spill_all(&mut c, 30);
+    let _: () = redis::cmd("SET")
+        .arg("hot")
+        .arg("h")
+        .query(&mut c)
+        .expect("set");
+    // A disk that refuses writes: both flushes fail, and every key stays.
+    store
+        .fail_writes
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    for cmd in ["FLUSHDB", "FLUSHALL"] {
+        let err = redis::cmd(cmd).query::<()>(&mut c).expect_err(cmd);
+        assert!(
+            err.to_string().contains("the cold tier refused the flush"),
+            "{cmd}: {err}"
+        );
+        assert_eq!(
+            redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+            31
+        );
+        let v: String = redis::cmd("GET").arg("k7").query(&mut c).expect("get");
+        assert_eq!(v, "7");
+    }
+    // Writes accepted again: the flush goes through.
+    store
+        .fail_writes
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let _: () = redis::cmd("FLUSHDB").query(&mut c).expect("flushdb");
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        0
+    );
+    let v: Option<String> = redis::cmd("GET").arg("k9").query(&mut c).expect("get");
+    assert_eq!(v, None);
+}
+
+#[test]
 fn blocked_pop_is_served_from_a_cold_list() {
     let s = TestServer::start(&[]);
     let mut c = s.client().get_connection().expect("conn");

@@ -305,9 +305,18 @@ fn free_flushed(data: Vec<strata_storage::keyspace::Flushed>, background: bool) 
     }
 }
 
+/// The cold tier refused to delete a database's records (a failing or
+/// full disk): the flush stops there, so no flushed key comes back.
+fn flush_refused(e: strata_storage::cold::ColdError) -> Error {
+    Error::err(format!(
+        "the cold tier refused the flush ({e}); the database was not flushed"
+    ))
+}
+
 /// FLUSHDB [ASYNC|SYNC]
 fn flushdb(ctx: &mut Ctx) -> CmdResult {
     let background = flush_async(ctx)?;
+    ctx.db().flush_cold().map_err(flush_refused)?;
     let db = ctx.client.db;
     ctx.state.whole_db_changed(db, None);
     ctx.state.tracking_flush();
@@ -330,6 +339,15 @@ fn flushall(ctx: &mut Ctx) -> CmdResult {
     for i in 0..ctx.state.keyspace.dbs.len() {
         if ctx.state.keyspace.dbs[i].is_empty() {
             continue;
+        }
+        // A store that refuses the first range delete (a failing or full
+        // disk) fails the command before anything is flushed. (One that
+        // fails only later, once some databases are gone, is logged and
+        // those cold records stay: the command cannot be undone.)
+        if let Err(e) = ctx.state.keyspace.db(i).flush_cold() {
+            if data.is_empty() {
+                return Err(flush_refused(e));
+            }
         }
         ctx.state.whole_db_changed(i, None);
         let db = ctx.state.keyspace.db(i);

@@ -2378,16 +2378,22 @@ impl Db {
         self.snap_save_all();
         self.keys.clear();
         self.expires.clear();
-        self.cold_clear();
+        let _ = self.cold_clear();
+    }
+
+    /// Range-deletes this database's cold records (first step of a
+    /// flush: if the store refuses, the caller flushes nothing).
+    pub fn flush_cold(&mut self) -> Result<(), ColdError> {
+        self.cold_clear()
     }
 
     /// Range-deletes this database's cold records.
-    fn cold_clear(&mut self) {
+    fn cold_clear(&mut self) -> Result<(), ColdError> {
         let Some(c) = self.cold.as_mut() else {
-            return;
+            return Ok(());
         };
         if c.keys == 0 && c.in_flight.is_empty() {
-            return;
+            return Ok(());
         }
         let (from, to) = cold::db_range(c.id);
         let ops = vec![
@@ -2403,10 +2409,12 @@ impl Db {
                 c.dead.clear();
                 c.clean.clear();
                 c.clean_expires = 0;
+                Ok(())
             }
             Err(e) => {
                 c.stats.errors += 1;
                 c.errors.push(format!("cold flush failed: {e}"));
+                Err(e)
             }
         }
     }
@@ -2416,7 +2424,7 @@ impl Db {
     /// tier is cleared with a range delete.
     pub fn flush(&mut self) -> Flushed {
         self.snap_save_all();
-        self.cold_clear();
+        let _ = self.cold_clear();
         Flushed {
             _keys: std::mem::take(&mut self.keys),
             _expires: std::mem::take(&mut self.expires),

@@ -2378,17 +2378,12 @@ impl Db {
         self.snap_save_all();
         self.keys.clear();
         self.expires.clear();
-        let _ = self.cold_clear();
+        let _ = self.flush_cold();
     }
 
-    /// Range-deletes this database's cold records (first step of a
-    /// flush: if the store refuses, the caller flushes nothing).
+    /// Range-deletes this database's cold records (FLUSHDB/FLUSHALL do
+    /// it first: if the store refuses, they flush nothing).
     pub fn flush_cold(&mut self) -> Result<(), ColdError> {
-        self.cold_clear()
-    }
-
-    /// Range-deletes this database's cold records.
-    fn cold_clear(&mut self) -> Result<(), ColdError> {
         let Some(c) = self.cold.as_mut() else {
             return Ok(());
         };
@@ -2424,7 +2419,7 @@ impl Db {
     /// tier is cleared with a range delete.
     pub fn flush(&mut self) -> Flushed {
         self.snap_save_all();
-        let _ = self.cold_clear();
+        let _ = self.flush_cold();
         Flushed {
             _keys: std::mem::take(&mut self.keys),
             _expires: std::mem::take(&mut self.expires),

@@ -1948,29 +1948,6 @@ impl Db {
         false
     }
 
-    /// Removes expired cold records in deadline order (up to `max`),
-    /// reporting them in `expired`. Returns how many were removed. Reads
-    /// the store here; the server reads off the lock instead
-    /// ([`Db::cold_expiry_ticket`], [`Db::cold_expire_apply`]).
-    pub fn cold_active_expire(&mut self, now_ms: i64, max: usize) -> usize {
-        let Some(t) = self.cold_expiry_ticket(now_ms, max) else {
-            return 0;
-        };
-        let Some(store) = self.cold.as_ref().map(|c| c.store.clone()) else {
-            return 0;
-        };
-        self.cold_locked_read();
-        let read = t.read(&*store);
-        self.cold_expire_apply(read)
-    }
-
-    /// Counts a store read made by the caller under the lock.
-    fn cold_locked_read(&self) {
-        if let Some(c) = &self.cold {
-            c.locked_read();
-        }
-    }
-
     /// A ticket to find, off the lock, up to `max` cold records whose
     /// deadline is at or before `now_ms` (active expiry); `None` if the
     /// database has no cold record with a deadline.
@@ -3542,7 +3519,10 @@ mod tests {
         // (deadline 1000) must not expire it.
         db.set(Bytes::from("k"), s("new"), 0);
         spill_key(&store, &mut db, b"k");
-        assert_eq!(db.cold_active_expire(5000, 100), 0);
+        let expired = db
+            .cold_expiry_ticket(5000, 100)
+            .map_or(0, |t| db.cold_expire_apply(t.read(&*store)));
+        assert_eq!(expired, 0);
         assert!(db.contains(b"k", 5000));
         assert_eq!(db.len(), 1);
     }

@@ -1237,6 +1237,8 @@ pub fn info(state: &State, out: &mut String) {
     line(format!("fast_warm_rounds:{}", state.tier.fast_warms));
     line(format!("slow_cold_reads:{}", stats.slow_reads));
     line(format!("cold_reads_locked:{}", stats.locked_reads));
+    line(format!("cold_write_stalls:{}", stats.write_stalls));
+    line(format!("cold_deletes_pending:{}", stats.pending_deletes));
     line(format!(
         "spiller_rounds:{}",
         state.tier.kick.rounds.load(Ordering::Relaxed)

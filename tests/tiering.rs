@@ -656,8 +656,12 @@ fn a_flush_the_cold_tier_refuses_flushes_nothing() {
         strata::tier::attach(&mut st, store.clone());
     }
     let mut c = s.client().get_connection().expect("conn");
+    // Cold keys in two databases: FLUSHALL's range deletes are one write.
+    let _: () = redis::cmd("SELECT").arg(1).query(&mut c).expect("select");
+    set_numbered(&mut c, "one", 10);
+    let _: () = redis::cmd("SELECT").arg(0).query(&mut c).expect("select");
     set_numbered(&mut c, "k", 30);
-    spill_all(&mut c, 30);
+    spill_all(&mut c, 40);
     let _: () = redis::cmd("SET")
         .arg("hot")
         .arg("h")
@@ -679,6 +683,13 @@ fn a_flush_the_cold_tier_refuses_flushes_nothing() {
         );
         let v: String = redis::cmd("GET").arg("k7").query(&mut c).expect("get");
         assert_eq!(v, "7");
+        let _: () = redis::cmd("SELECT").arg(1).query(&mut c).expect("select");
+        assert_eq!(
+            redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+            10,
+            "{cmd}"
+        );
+        let _: () = redis::cmd("SELECT").arg(0).query(&mut c).expect("select");
     }
     // Writes accepted again: the flush goes through.
     store
@@ -691,6 +702,142 @@ fn a_flush_the_cold_tier_refuses_flushes_nothing() {
     );
     let v: Option<String> = redis::cmd("GET").arg("k9").query(&mut c).expect("get");
     assert_eq!(v, None);
+    assert_eq!(cold_keys(&mut c), 10);
+    let _: () = redis::cmd("FLUSHALL").query(&mut c).expect("flushall");
+    assert_eq!(cold_keys(&mut c), 0);
+    assert!(store.is_empty() || store.len(strata_storage::cold::Cf::Data) == 0);
+}
+
+/// Names of the cold records the store holds for database 0.
+fn stored_keys(store: &strata_storage::cold::MemStore) -> HashSet<String> {
+    use strata_storage::cold::{Cf, ColdStore};
+    let (from, to) = strata_storage::cold::db_range(0);
+    let mut names = HashSet::new();
+    store
+        .scan(Cf::Data, &from, &to, &mut |k, _| {
+            // [db id: 2][position: 8][key]
+            names.insert(String::from_utf8_lossy(&k[10..]).into_owned());
+            true
+        })
+        .expect("scan");
+    names
+}
+
+#[test]
+fn cold_writes_on_a_stalled_store_do_not_delay_other_clients() {
+    let s = TestServer::start(&[]);
+    let store = std::sync::Arc::new(strata_storage::cold::MemStore::new());
+    {
+        let mut st = s.shared.state.lock();
+        strata::tier::attach(&mut st, store.clone());
+    }
+    let mut c = s.client().get_connection().expect("conn");
+    set_numbered(&mut c, "k", 40);
+    spill_all(&mut c, 40);
+    let _: () = redis::cmd("SET")
+        .arg("hot")
+        .arg("h")
+        .query(&mut c)
+        .expect("set");
+    assert!(stored_keys(&store).contains("k0"));
+    // Flushes and compactions behind: every write would wait 300 ms.
+    *store.write_stall.lock().expect("stall") = Duration::from_millis(300);
+    let port = s.port;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .expect("client")
+                .get_connection()
+                .expect("conn");
+            for i in 0..10 {
+                let n: i64 = redis::cmd(if i % 2 == 0 { "DEL" } else { "UNLINK" })
+                    .arg(format!("k{i}"))
+                    .query(&mut c)
+                    .expect("del");
+                assert_eq!(n, 1, "k{i}");
+            }
+            for i in 10..20 {
+                let n: i64 = redis::cmd("PEXPIRE")
+                    .arg(format!("k{i}"))
+                    .arg(100_000)
+                    .query(&mut c)
+                    .expect("pexpire");
+                assert_eq!(n, 1, "k{i}");
+            }
+            for i in 20..25 {
+                let _: () = redis::cmd("RENAME")
+                    .arg(format!("k{i}"))
+                    .arg(format!("r{i}"))
+                    .query(&mut c)
+                    .expect("rename");
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    let mut max = Duration::ZERO;
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        let t = Instant::now();
+        let v: String = redis::cmd("GET").arg("hot").query(&mut c).expect("get");
+        assert_eq!(v, "h");
+        max = max.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    writer.join().expect("writer");
+    // 25 writes of 300 ms each would have held the lock for 7.5 s.
+    assert!(
+        max < Duration::from_millis(150),
+        "a resident read waited {max:?} behind a stalled cold write"
+    );
+    assert!(info_field(&mut c, "tiering", "cold_write_stalls") >= 15);
+    assert_eq!(info_field(&mut c, "tiering", "cold_errors"), 0);
+    // The refused deletes are pending; their records are ignored.
+    assert_eq!(info_field(&mut c, "tiering", "cold_deletes_pending"), 15);
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        31
+    );
+    let gone: i64 = redis::cmd("EXISTS")
+        .arg(&["k0", "k5", "k9", "k20", "k24"])
+        .query(&mut c)
+        .expect("exists");
+    assert_eq!(gone, 0);
+    let v: String = redis::cmd("GET").arg("r22").query(&mut c).expect("get");
+    assert_eq!(v, "22");
+    let ttl: i64 = redis::cmd("PTTL").arg("k13").query(&mut c).expect("pttl");
+    assert!(ttl > 90_000 && ttl <= 100_000, "{ttl}");
+    let mut seen = HashSet::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, page): (u64, Vec<String>) =
+            redis::cmd("SCAN").arg(cursor).query(&mut c).expect("scan");
+        seen.extend(page);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(seen.len(), 31);
+    assert!(!seen.contains("k3") && !seen.contains("k21") && seen.contains("r21"));
+    // The stall over, the cron redoes the deletes.
+    *store.write_stall.lock().expect("stall") = Duration::ZERO;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "tiering", "cold_deletes_pending") > 0 {
+        assert!(Instant::now() < deadline, "refused deletes never redone");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stored = stored_keys(&store);
+    for i in (0..10).chain(20..25) {
+        assert!(!stored.contains(&format!("k{i}")), "k{i} still stored");
+    }
+    assert!(stored.contains("k30"));
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("dbsize"),
+        31
+    );
+    let v: String = redis::cmd("GET").arg("k30").query(&mut c).expect("get");
+    assert_eq!(v, "30");
 }
 
 #[test]

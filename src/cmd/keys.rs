@@ -333,21 +333,16 @@ fn flushdb(ctx: &mut Ctx) -> CmdResult {
 /// FLUSHALL [ASYNC|SYNC]
 fn flushall(ctx: &mut Ctx) -> CmdResult {
     let background = flush_async(ctx)?;
+    // Every database's cold records go in one atomic range delete: a
+    // store that refuses it (a failing or full disk) fails the command
+    // before anything is flushed.
+    ctx.state.keyspace.flush_cold_all().map_err(flush_refused)?;
     ctx.state.tracking_flush();
     let mut n = 0;
     let mut data = Vec::new();
     for i in 0..ctx.state.keyspace.dbs.len() {
         if ctx.state.keyspace.dbs[i].is_empty() {
             continue;
-        }
-        // A store that refuses the first range delete (a failing or full
-        // disk) fails the command before anything is flushed. (One that
-        // fails only later, once some databases are gone, is logged and
-        // those cold records stay: the command cannot be undone.)
-        if let Err(e) = ctx.state.keyspace.db(i).flush_cold() {
-            if data.is_empty() {
-                return Err(flush_refused(e));
-            }
         }
         ctx.state.whole_db_changed(i, None);
         let db = ctx.state.keyspace.db(i);

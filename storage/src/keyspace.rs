@@ -298,6 +298,14 @@ pub struct ColdStats {
     pub not_admitted: u64,
     /// Reads that took over two milliseconds (disk, not cache).
     pub slow_reads: u64,
+    /// Writes made under the state lock that a stalled store refused
+    /// (flushes or compactions behind): each took its refused path at
+    /// once (see [`ColdDb::write_now`]) instead of making every client
+    /// wait for the stall to pass.
+    pub write_stalls: u64,
+    /// Deletes the store refused, not yet redone (records ignored
+    /// meanwhile; a gauge, not a counter).
+    pub pending_deletes: u64,
     /// Store reads made with the state lock held, every other client
     /// waiting: records no read-ahead covered (see `Db::cold_ticket`),
     /// and records the active expiry reads again because its read off
@@ -321,6 +329,8 @@ impl Default for ColdStats {
             clean_drops: 0,
             not_admitted: 0,
             slow_reads: 0,
+            write_stalls: 0,
+            pending_deletes: 0,
             locked_reads: 0,
             read_us: [0; 40],
         }
@@ -363,6 +373,8 @@ impl ColdStats {
         self.clean_drops += o.clean_drops;
         self.not_admitted += o.not_admitted;
         self.slow_reads += o.slow_reads;
+        self.write_stalls += o.write_stalls;
+        self.pending_deletes += o.pending_deletes;
         self.locked_reads += o.locked_reads;
         for (a, b) in self.read_us.iter_mut().zip(o.read_us.iter()) {
             *a += b;
@@ -838,6 +850,26 @@ fn payload_fingerprint(p: &[u8]) -> (u64, usize) {
 const MAX_TRANSIENT: usize = 4096;
 
 impl ColdDb {
+    /// Writes `ops` with the state lock held, without waiting: a stalled
+    /// store (RocksDB's flushes or compactions behind) refuses at once,
+    /// as a failing one does, and the caller takes its refused path (a
+    /// delete is redone later, a rewrite goes through memory). False if
+    /// refused; a failure (not a stall) is counted and logged as `what`.
+    fn write_now(&mut self, ops: Vec<Op>, what: &str) -> bool {
+        match self.store.write_or_fail(ops) {
+            Ok(()) => true,
+            Err(e) if e.is_stall() => {
+                self.stats.write_stalls += 1;
+                false
+            }
+            Err(e) => {
+                self.stats.errors += 1;
+                self.errors.push(format!("{what}: {e}"));
+                false
+            }
+        }
+    }
+
     /// Counts a read of the store made under the state lock.
     fn locked_read(&self) {
         self.locked_reads
@@ -1290,6 +1322,7 @@ impl Db {
     pub fn cold_stats(&self) -> Option<ColdStats> {
         self.cold.as_ref().map(|c| ColdStats {
             locked_reads: c.locked_reads.load(std::sync::atomic::Ordering::Relaxed),
+            pending_deletes: c.dead.len() as u64,
             ..c.stats.clone()
         })
     }
@@ -1402,12 +1435,9 @@ impl Db {
                 seq,
             };
         }
-        if let Err(e) = c.store.write(ops) {
+        if !c.write_now(ops, "cold delete failed (retried later)") {
             // The key is gone all the same: its record is ignored until
             // the delete can be redone.
-            c.stats.errors += 1;
-            c.errors
-                .push(format!("cold delete failed (retried later): {e}"));
             c.dead.insert(Bytes::copy_from_slice(key));
         }
         c.keys = c.keys.saturating_sub(1);
@@ -1433,7 +1463,7 @@ impl Db {
         for k in &keys {
             c.log.changed(k);
         }
-        if c.store.write(ops).is_ok() {
+        if c.store.write_or_fail(ops).is_ok() {
             for k in &keys {
                 c.dead.remove(k);
             }
@@ -1939,10 +1969,7 @@ impl Db {
                 cold::ttl_key(job.cold_id, at, &job.key),
             ));
         }
-        if let Err(e) = c.store.write(ops) {
-            c.stats.errors += 1;
-            c.errors
-                .push(format!("cold delete of a stale spill failed: {e}"));
+        if !c.write_now(ops, "cold delete of a stale spill failed") {
             c.dead.insert(job.key.clone());
         }
         false
@@ -2023,7 +2050,7 @@ impl Db {
                     // entry is dropped.
                     let _ = c
                         .store
-                        .write(vec![Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, &key))]);
+                        .write_or_fail(vec![Op::Delete(Cf::Ttl, cold::ttl_key(c.id, at, &key))]);
                 }
                 DueRecord::Unread => {}
             }
@@ -2289,22 +2316,15 @@ impl Db {
         }
         ops.push(Op::Put(Cf::Data, dk, r.with_expire(at)));
         c.log.changed(key);
-        match c.store.write(ops) {
-            Ok(()) => {
-                match (meta.expire_at.is_some(), at.is_some()) {
-                    (false, true) => c.expires += 1,
-                    (true, false) => c.expires = c.expires.saturating_sub(1),
-                    _ => {}
-                }
-                Some(true)
-            }
-            Err(e) => {
-                c.stats.errors += 1;
-                c.errors
-                    .push(format!("cold write failed (the key moves to memory): {e}"));
-                None
-            }
+        if !c.write_now(ops, "cold write failed (the key moves to memory)") {
+            return None;
         }
+        match (meta.expire_at.is_some(), at.is_some()) {
+            (false, true) => c.expires += 1,
+            (true, false) => c.expires = c.expires.saturating_sub(1),
+            _ => {}
+        }
+        Some(true)
     }
 
     /// Sets a deadline on an existing key. Returns false if no such key.
@@ -2359,34 +2379,54 @@ impl Db {
     }
 
     /// Range-deletes this database's cold records (FLUSHDB/FLUSHALL do
-    /// it first: if the store refuses, they flush nothing).
+    /// it first: if the store refuses, they flush nothing). A flush is
+    /// rare and Redis's own blocks the server: this write waits out a
+    /// stalled store rather than fail the command.
     pub fn flush_cold(&mut self) -> Result<(), ColdError> {
-        let Some(c) = self.cold.as_mut() else {
+        let Some((store, ops)) = self.cold_flush_ops() else {
             return Ok(());
         };
+        let result = store.write(ops);
+        self.cold_flushed(&result);
+        result
+    }
+
+    /// The store and the range deletes that clear this database's cold
+    /// records (`None` if it has none).
+    fn cold_flush_ops(&self) -> Option<(Store, Vec<Op>)> {
+        let c = self.cold.as_ref()?;
         if c.keys == 0 && c.in_flight.is_empty() {
-            return Ok(());
+            return None;
         }
         let (from, to) = cold::db_range(c.id);
-        let ops = vec![
-            Op::DeleteRange(Cf::Data, from.clone(), to.clone()),
-            Op::DeleteRange(Cf::Ttl, from, to),
-        ];
+        Some((
+            c.store.clone(),
+            vec![
+                Op::DeleteRange(Cf::Data, from.clone(), to.clone()),
+                Op::DeleteRange(Cf::Ttl, from, to),
+            ],
+        ))
+    }
+
+    /// After the write of [`Db::cold_flush_ops`]: the counts, if it went
+    /// through. Either way, reads made off the lock before are void.
+    fn cold_flushed(&mut self, result: &Result<(), ColdError>) {
+        let Some(c) = self.cold.as_mut() else {
+            return;
+        };
         c.log.changed_all();
         c.stash.clear();
-        match c.store.write(ops) {
+        match result {
             Ok(()) => {
                 c.keys = 0;
                 c.expires = 0;
                 c.dead.clear();
                 c.clean.clear();
                 c.clean_expires = 0;
-                Ok(())
             }
             Err(e) => {
                 c.stats.errors += 1;
                 c.errors.push(format!("cold flush failed: {e}"));
-                Err(e)
             }
         }
     }
@@ -2457,18 +2497,11 @@ impl Db {
         }
         c.log.changed(from);
         c.log.changed(&to);
-        match c.store.write(ops) {
-            Ok(()) => {
-                c.dead.remove(&to[..]);
-                Some(true)
-            }
-            Err(e) => {
-                c.stats.errors += 1;
-                c.errors
-                    .push(format!("cold rename failed (moved through memory): {e}"));
-                None
-            }
+        if !c.write_now(ops, "cold rename failed (moved through memory)") {
+            return None;
         }
+        c.dead.remove(&to[..]);
+        Some(true)
     }
 
     /// Iterates over every key in memory (expired ones included; callers
@@ -2785,6 +2818,41 @@ pub struct Keyspace {
 }
 
 impl Keyspace {
+    /// Range-deletes every database's cold records in one atomic write
+    /// (FLUSHALL does it first): if the store refuses, no database's
+    /// records are gone, and the command can fail without flushing
+    /// anything. Databases on different stores (none in the server)
+    /// get one write per store.
+    pub fn flush_cold_all(&mut self) -> Result<(), ColdError> {
+        let mut writes: Vec<(Store, Vec<Op>, Vec<usize>)> = Vec::new();
+        for (i, db) in self.dbs.iter().enumerate() {
+            let Some((store, ops)) = db.cold_flush_ops() else {
+                continue;
+            };
+            match writes
+                .iter_mut()
+                .find(|w| std::sync::Arc::ptr_eq(&w.0, &store))
+            {
+                Some(w) => {
+                    w.1.extend(ops);
+                    w.2.push(i);
+                }
+                None => writes.push((store, ops, vec![i])),
+            }
+        }
+        let mut outcome = Ok(());
+        for (store, ops, dbs) in writes {
+            let result = store.write(ops);
+            for i in dbs {
+                self.dbs[i].cold_flushed(&result);
+            }
+            if outcome.is_ok() {
+                outcome = result;
+            }
+        }
+        outcome
+    }
+
     pub fn new(databases: usize) -> Keyspace {
         Keyspace {
             dbs: (0..databases)

@@ -556,6 +556,10 @@ pub struct MemStore {
     pub simulate_cache: bool,
     /// When true, every write is refused (a failing or full disk).
     pub fail_writes: std::sync::atomic::AtomicBool,
+    /// When non-zero, the store is stalled (as RocksDB with flushes or
+    /// compactions behind): a write waits this long, and
+    /// [`ColdStore::write_or_fail`] refuses at once.
+    pub write_stall: std::sync::Mutex<std::time::Duration>,
 }
 
 mod parking_lot_free {
@@ -641,9 +645,27 @@ impl ColdStore for MemStore {
         })
     }
 
+    fn write_or_fail(&self, ops: Vec<Op>) -> Result<(), ColdError> {
+        if !self
+            .write_stall
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_zero()
+        {
+            return Err(ColdError(
+                "Result incomplete: Write stall (injected)".into(),
+            ));
+        }
+        self.write(ops)
+    }
+
     fn write(&self, ops: Vec<Op>) -> Result<(), ColdError> {
         if self.fail_writes.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(ColdError("write refused (injected)".into()));
+        }
+        let stall = *self.write_stall.lock().unwrap_or_else(|p| p.into_inner());
+        if !stall.is_zero() {
+            std::thread::sleep(stall);
         }
         let mut maps = self.lock();
         for op in ops {

@@ -76,6 +76,9 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     // The command at the front of the batch had its cold keys read off
     // the lock already (read them once, then run it whatever happens).
     let mut warmed_front = false;
+    // The batch's cold reads already had their second round (keys a
+    // SORT's patterns name for the elements of a source that was cold).
+    let mut second_round = false;
     // Cold values read off the lock for the batch about to run.
     let mut cold_values: Option<crate::tier::ColdValues> = None;
     // Commands the last round of cold reads covered: run at most these
@@ -156,6 +159,17 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                 let stashed = cold_values.is_some();
                 if let Some(v) = cold_values.take() {
                     crate::tier::stash(&mut st, v);
+                    if !second_round {
+                        // A SORT whose source was among the values just
+                        // read may name more cold keys by its patterns:
+                        // one more round reads those, off the lock too.
+                        let mut more = Vec::new();
+                        for args in batch.iter().take(run_limit) {
+                            crate::tier::sort_tickets(&mut st, &client, args, &mut more);
+                        }
+                        cold_reads = crate::tier::cold_reads(&st, &mut more);
+                        second_round = cold_reads.is_some();
+                    }
                 }
                 while let Some(args) = batch.front() {
                     if cold_reads.is_some() {
@@ -198,8 +212,10 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                     }
                 }
                 // The protocol error goes after every command before it.
-                if stashed {
+                // (A second round keeps the first round's values.)
+                if stashed && cold_reads.is_none() {
                     crate::tier::clear_stash(&mut st);
+                    second_round = false;
                 }
                 crate::tier::drop_transients(&mut st);
                 if cold_reads.is_none() {

@@ -845,6 +845,51 @@ pub fn command_tickets(
     }
 }
 
+/// The second round of a batch's cold reads: for each SORT (or SORT_RO,
+/// or one queued in the transaction `args` execs) whose source was cold
+/// and has just been read, tickets for the cold keys its BY and GET
+/// patterns name, not read yet.
+pub fn sort_tickets(
+    state: &mut State,
+    client: &crate::client::Client,
+    args: &[Bytes],
+    out: &mut Vec<(usize, ColdTicket)>,
+) {
+    if state.tier.store.is_none() || args.is_empty() {
+        return;
+    }
+    let db = client.db;
+    let d = &state.keyspace.dbs[db];
+    let mut add = |args: &[Bytes]| {
+        let is_sort = args
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"sort") || n.eq_ignore_ascii_case(b"sort_ro"));
+        let Some(source) = args.get(1).filter(|_| is_sort) else {
+            return;
+        };
+        if d.peek(source).is_some() {
+            // In memory: the first round read its pattern keys.
+            return;
+        }
+        for k in crate::cmd::sort::pattern_keys(d, args, SORT_AHEAD_MAX) {
+            if !d.is_stashed(&k) {
+                if let Some(t) = d.cold_ticket(&k, false) {
+                    out.push((db, t));
+                }
+            }
+        }
+    };
+    match &client.multi {
+        Some(m) if args[0].eq_ignore_ascii_case(b"exec") => {
+            for (_, a) in &m.queued {
+                add(a);
+            }
+        }
+        Some(_) => {}
+        None => add(args),
+    }
+}
+
 /// Keys named by one SORT's patterns read ahead at most: beyond, the
 /// source is too long to read all of them for a call that may use a few
 /// (LIMIT), and they are read as the command runs.

@@ -914,6 +914,17 @@ fn assert_resident_reads_not_delayed_over(
     cold: u32,
     slow_client: impl FnOnce(&mut Connection, &strata_storage::cold::MemStore) + Send + 'static,
 ) {
+    assert_resident_reads_not_delayed_after(what, cold, |_| 0, slow_client)
+}
+
+/// [`assert_resident_reads_not_delayed_over`], `setup` first making more
+/// keys (it returns how many) that go cold with the others.
+fn assert_resident_reads_not_delayed_after(
+    what: &str,
+    cold: u32,
+    setup: impl FnOnce(&mut Connection) -> i64,
+    slow_client: impl FnOnce(&mut Connection, &strata_storage::cold::MemStore) + Send + 'static,
+) {
     let s = TestServer::start(&[]);
     let store = std::sync::Arc::new(strata_storage::cold::MemStore::slow(Duration::from_millis(
         100,
@@ -924,7 +935,8 @@ fn assert_resident_reads_not_delayed_over(
     }
     let mut c = s.client().get_connection().expect("conn");
     set_numbered(&mut c, "cold", cold);
-    spill_all(&mut c, i64::from(cold));
+    let more = setup(&mut c);
+    spill_all(&mut c, i64::from(cold) + more);
     let _: () = redis::cmd("SET")
         .arg("hot")
         .arg("h")
@@ -1169,6 +1181,40 @@ fn sort_by_and_get_patterns_over_slow_cold_keys_do_not_delay_other_clients() {
             assert_eq!(got, want);
         }
     });
+}
+
+#[test]
+fn sort_patterns_over_a_cold_source_do_not_delay_other_clients() {
+    assert_resident_reads_not_delayed_after(
+        "SORT's pattern keys of a cold source",
+        200,
+        |c| {
+            // Lists whose elements name cold keys, cold themselves: the
+            // patterns' keys are known only once the list is read.
+            for half in 0..2u32 {
+                let ids: Vec<u32> = (half * 100..half * 100 + 100).rev().collect();
+                let _: () = redis::cmd("RPUSH")
+                    .arg(format!("ids{half}"))
+                    .arg(&ids)
+                    .query(c)
+                    .expect("rpush");
+            }
+            2
+        },
+        |c, _| {
+            let sort = |list: &str| cmd(&["SORT", list, "BY", "cold*", "GET", "#", "GET", "cold*"]);
+            let want = |half: u32| -> Vec<String> {
+                (half * 100..half * 100 + 100)
+                    .flat_map(|i| [i.to_string(), i.to_string()])
+                    .collect()
+            };
+            let got: Vec<String> = sort("ids0").query(c).expect("sort");
+            assert_eq!(got, want(0));
+            // In a transaction too.
+            let got: Vec<Vec<String>> = transaction(c, &[sort("ids1")]);
+            assert_eq!(got, vec![want(1)]);
+        },
+    );
 }
 
 /// Runs `cmds` in MULTI/EXEC, each sent on its own (so the commands are

@@ -53,8 +53,9 @@ fn lookup_by_pattern(ctx: &mut Ctx, pattern: &[u8], subst: &Bytes) -> Option<Byt
 }
 
 /// The keys a SORT's BY and GET patterns name for the elements of its
-/// source, if the source is in memory and they are at most `max` (the
-/// tiering reads them ahead, off the lock). The arguments are looked at
+/// source, if the source is in memory (or its cold value was just read
+/// ahead) and they are at most `max` (the tiering reads them ahead, off
+/// the lock). The arguments are looked at
 /// as SORT parses them; a wrong guess costs only a wasted read.
 pub fn pattern_keys(db: &Db, args: &[Bytes], max: usize) -> Vec<Vec<u8>> {
     let mut patterns: Vec<&[u8]> = Vec::new();
@@ -78,10 +79,13 @@ pub fn pattern_keys(db: &Db, args: &[Bytes], max: usize) -> Vec<Vec<u8>> {
         return Vec::new();
     }
     let fits = |len: usize| len.saturating_mul(patterns.len()) <= max;
-    let Some(entry) = args.get(1).and_then(|k| db.peek(k)) else {
+    let Some(value) = args
+        .get(1)
+        .and_then(|k| db.peek(k).map(|e| &e.value).or_else(|| db.stashed_value(k)))
+    else {
         return Vec::new();
     };
-    let elems: Vec<Bytes> = match &entry.value {
+    let elems: Vec<Bytes> = match value {
         Value::List(l) if fits(l.len()) => l.iter().cloned().collect(),
         Value::Set(s) if fits(s.len()) => s.iter().map(|e| e.to_bytes()).collect(),
         Value::ZSet(z) if fits(z.len()) => z.iter().map(|(m, _)| m.clone()).collect(),

@@ -1632,6 +1632,23 @@ impl Db {
         })
     }
 
+    /// The value of `key` read off the lock for the batch about to run,
+    /// if its record is unchanged since (the key is not in memory).
+    pub fn stashed_value(&self, key: &[u8]) -> Option<&Value> {
+        match self.cold.as_ref()?.fresh(key)? {
+            Found::Value(v, _, _) => Some(v),
+            Found::Record(_) => None,
+        }
+    }
+
+    /// True if a read of `key` made off the lock waits for the batch
+    /// about to run.
+    pub fn is_stashed(&self, key: &[u8]) -> bool {
+        self.cold
+            .as_ref()
+            .is_some_and(|c| c.stash.contains_key(key))
+    }
+
     /// Keeps a value read off the lock for the next promotion of its key
     /// (until [`Db::clear_stash`]).
     pub fn stash_prefetched(&mut self, p: Prefetched) {

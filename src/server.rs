@@ -629,9 +629,93 @@ fn load(shared: &Arc<Shared>) -> Result<(), String> {
     crate::aof::load_at_startup(&mut shared.state.lock())
 }
 
+/// The state lock. Commands hold it for microseconds, so a thread that
+/// finds it taken first spins (on a machine with more than one CPU)
+/// for up to [`SPIN_MAX_US`] before sleeping: sleeping and being woken
+/// costs two system calls and two context switches, more than most
+/// holds last. Where spinning keeps failing (long holds: big sorted-set
+/// inserts, SAVE, a script), the budget halves at each failure down to
+/// none, and one contended acquisition in [`SPIN_PROBE`] tries the full
+/// budget again (`docs/benchmarks.md`, "State lock").
+pub struct StateLock {
+    m: Mutex<State>,
+    /// Current spin budget, microseconds.
+    spin_us: std::sync::atomic::AtomicU32,
+    /// Contended acquisitions so far.
+    contended: AtomicU64,
+    /// More than one CPU: spinning can see the holder finish.
+    multi_cpu: bool,
+}
+
+/// Longest spin before sleeping on the state lock.
+const SPIN_MAX_US: u32 = 20;
+/// With no spin budget left, one contended acquisition in this many
+/// spins anyway, to learn whether holds got short again.
+const SPIN_PROBE: u64 = 32;
+
+impl StateLock {
+    pub fn new(state: State) -> StateLock {
+        StateLock {
+            m: Mutex::new(state),
+            spin_us: std::sync::atomic::AtomicU32::new(SPIN_MAX_US),
+            contended: AtomicU64::new(0),
+            multi_cpu: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+        }
+    }
+
+    #[inline]
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        match self.m.try_lock() {
+            Some(g) => g,
+            None => self.lock_contended(),
+        }
+    }
+
+    pub fn try_lock(&self) -> Option<parking_lot::MutexGuard<'_, State>> {
+        self.m.try_lock()
+    }
+
+    #[cold]
+    fn lock_contended(&self) -> parking_lot::MutexGuard<'_, State> {
+        if self.multi_cpu {
+            let n = self.contended.fetch_add(1, Ordering::Relaxed);
+            let mut budget = self.spin_us.load(Ordering::Relaxed);
+            if budget == 0 && n.is_multiple_of(SPIN_PROBE) {
+                budget = SPIN_MAX_US;
+            }
+            if budget > 0 {
+                if let Some(g) = self.spin(budget) {
+                    self.spin_us.store(SPIN_MAX_US, Ordering::Relaxed);
+                    return g;
+                }
+                self.spin_us.store(budget / 2, Ordering::Relaxed);
+            }
+        }
+        self.m.lock()
+    }
+
+    /// Spins up to `us` microseconds for the lock.
+    fn spin(&self, us: u32) -> Option<parking_lot::MutexGuard<'_, State>> {
+        let until = Instant::now() + Duration::from_micros(u64::from(us));
+        loop {
+            for _ in 0..32 {
+                std::hint::spin_loop();
+                if !self.m.is_locked() {
+                    if let Some(g) = self.m.try_lock() {
+                        return Some(g);
+                    }
+                }
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+        }
+    }
+}
+
 /// State shared by every task.
 pub struct Shared {
-    pub state: Mutex<State>,
+    pub state: StateLock,
     pub next_client_id: AtomicU64,
     /// The running script's status, readable without the state lock.
     pub script: Arc<crate::scripting::ScriptStatus>,
@@ -740,7 +824,7 @@ impl Server {
         let shared = Arc::new(Shared {
             script,
             aof,
-            state: Mutex::new(state),
+            state: StateLock::new(state),
             next_client_id: AtomicU64::new(1),
             loading: Default::default(),
         });

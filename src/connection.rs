@@ -76,9 +76,10 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
     // The command at the front of the batch had its cold keys read off
     // the lock already (read them once, then run it whatever happens).
     let mut warmed_front = false;
-    // The batch's cold reads already had their second round (keys a
-    // SORT's patterns name for the elements of a source that was cold).
-    let mut second_round = false;
+    // The first round's values while a second round reads the keys a
+    // SORT's patterns name for the elements of a source that was cold:
+    // the batch runs on both, stashed together.
+    let mut first_round: Option<crate::tier::ColdValues> = None;
     // Cold values read off the lock for the batch about to run.
     let mut cold_values: Option<crate::tier::ColdValues> = None;
     // Commands the last round of cold reads covered: run at most these
@@ -156,20 +157,33 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                     }
                 }
                 warmed_front = false;
+                if let Some(v) = cold_values.take() {
+                    match first_round.take() {
+                        Some(mut first) => {
+                            first.extend(v);
+                            cold_values = Some(first);
+                        }
+                        None => {
+                            // A SORT whose source was among the values
+                            // just read may name more cold keys by its
+                            // patterns: one more round reads those, off
+                            // the lock too.
+                            let mut more = Vec::new();
+                            for args in batch.iter().take(run_limit) {
+                                crate::tier::sort_tickets(&st, &client, args, &v, &mut more);
+                            }
+                            cold_reads = crate::tier::cold_reads(&st, &mut more);
+                            if cold_reads.is_some() {
+                                first_round = Some(v);
+                            } else {
+                                cold_values = Some(v);
+                            }
+                        }
+                    }
+                }
                 let stashed = cold_values.is_some();
                 if let Some(v) = cold_values.take() {
                     crate::tier::stash(&mut st, v);
-                    if !second_round {
-                        // A SORT whose source was among the values just
-                        // read may name more cold keys by its patterns:
-                        // one more round reads those, off the lock too.
-                        let mut more = Vec::new();
-                        for args in batch.iter().take(run_limit) {
-                            crate::tier::sort_tickets(&mut st, &client, args, &mut more);
-                        }
-                        cold_reads = crate::tier::cold_reads(&st, &mut more);
-                        second_round = cold_reads.is_some();
-                    }
                 }
                 while let Some(args) = batch.front() {
                     if cold_reads.is_some() {
@@ -212,10 +226,8 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id:
                     }
                 }
                 // The protocol error goes after every command before it.
-                // (A second round keeps the first round's values.)
-                if stashed && cold_reads.is_none() {
+                if stashed {
                     crate::tier::clear_stash(&mut st);
-                    second_round = false;
                 }
                 crate::tier::drop_transients(&mut st);
                 if cold_reads.is_none() {

@@ -847,12 +847,13 @@ pub fn command_tickets(
 
 /// The second round of a batch's cold reads: for each SORT (or SORT_RO,
 /// or one queued in the transaction `args` execs) whose source was cold
-/// and has just been read, tickets for the cold keys its BY and GET
-/// patterns name, not read yet.
+/// and is among the values `read` in the first round, tickets for the
+/// cold keys its BY and GET patterns name that `read` does not hold.
 pub fn sort_tickets(
-    state: &mut State,
+    state: &State,
     client: &crate::client::Client,
     args: &[Bytes],
+    read: &ColdValues,
     out: &mut Vec<(usize, ColdTicket)>,
 ) {
     if state.tier.store.is_none() || args.is_empty() {
@@ -871,8 +872,11 @@ pub fn sort_tickets(
             // In memory: the first round read its pattern keys.
             return;
         }
-        for k in crate::cmd::sort::pattern_keys(d, args, SORT_AHEAD_MAX) {
-            if !d.is_stashed(&k) {
+        let Some(value) = read.value(db, source) else {
+            return;
+        };
+        for k in crate::cmd::sort::pattern_keys_of(value, args, SORT_AHEAD_MAX) {
+            if read.value(db, &k).is_none() {
                 if let Some(t) = d.cold_ticket(&k, false) {
                     out.push((db, t));
                 }
@@ -1075,6 +1079,22 @@ impl ColdReads {
             values.extend(part.values);
         }
         Some(ColdValues { values, slowest })
+    }
+}
+
+impl ColdValues {
+    /// The decoded value read for `key` of database `db`, if any.
+    fn value(&self, db: usize, key: &[u8]) -> Option<&strata_storage::value::Value> {
+        self.values
+            .iter()
+            .find(|(d, p)| *d == db && p.key() == key)
+            .and_then(|(_, p)| p.value())
+    }
+
+    /// Adds the values of a later round (the batch runs on both).
+    pub fn extend(&mut self, later: ColdValues) {
+        self.values.extend(later.values);
+        self.slowest = self.slowest.max(later.slowest);
     }
 }
 

@@ -53,11 +53,19 @@ fn lookup_by_pattern(ctx: &mut Ctx, pattern: &[u8], subst: &Bytes) -> Option<Byt
 }
 
 /// The keys a SORT's BY and GET patterns name for the elements of its
-/// source, if the source is in memory (or its cold value was just read
-/// ahead) and they are at most `max` (the tiering reads them ahead, off
-/// the lock). The arguments are looked at
-/// as SORT parses them; a wrong guess costs only a wasted read.
+/// source, if the source is in memory and they are at most `max` (the
+/// tiering reads them ahead, off the lock).
 pub fn pattern_keys(db: &Db, args: &[Bytes], max: usize) -> Vec<Vec<u8>> {
+    match args.get(1).and_then(|k| db.peek(k)) {
+        Some(entry) => pattern_keys_of(&entry.value, args, max),
+        None => Vec::new(),
+    }
+}
+
+/// The keys a SORT's BY and GET patterns name for the elements of
+/// `source`, if they are at most `max`. The arguments are looked at as
+/// SORT parses them; a wrong guess costs only a wasted read.
+pub fn pattern_keys_of(source: &Value, args: &[Bytes], max: usize) -> Vec<Vec<u8>> {
     let mut patterns: Vec<&[u8]> = Vec::new();
     let mut i = 2;
     while i < args.len() {
@@ -79,13 +87,7 @@ pub fn pattern_keys(db: &Db, args: &[Bytes], max: usize) -> Vec<Vec<u8>> {
         return Vec::new();
     }
     let fits = |len: usize| len.saturating_mul(patterns.len()) <= max;
-    let Some(value) = args
-        .get(1)
-        .and_then(|k| db.peek(k).map(|e| &e.value).or_else(|| db.stashed_value(k)))
-    else {
-        return Vec::new();
-    };
-    let elems: Vec<Bytes> = match value {
+    let elems: Vec<Bytes> = match source {
         Value::List(l) if fits(l.len()) => l.iter().cloned().collect(),
         Value::Set(s) if fits(s.len()) => s.iter().map(|e| e.to_bytes()).collect(),
         Value::ZSet(z) if fits(z.len()) => z.iter().map(|(m, _)| m.clone()).collect(),

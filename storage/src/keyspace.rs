@@ -800,6 +800,19 @@ impl ScanPlan {
 }
 
 impl Prefetched {
+    /// The key read.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The decoded value read, if the read found one.
+    pub fn value(&self) -> Option<&Value> {
+        match &self.found {
+            Some(Found::Value(v, _, _)) => Some(v),
+            _ => None,
+        }
+    }
+
     /// How long the store read took.
     pub fn read_time(&self) -> std::time::Duration {
         std::time::Duration::from_micros(self.micros)
@@ -1630,23 +1643,6 @@ impl Db {
             header_only,
             ahead: None,
         })
-    }
-
-    /// The value of `key` read off the lock for the batch about to run,
-    /// if its record is unchanged since (the key is not in memory).
-    pub fn stashed_value(&self, key: &[u8]) -> Option<&Value> {
-        match self.cold.as_ref()?.fresh(key)? {
-            Found::Value(v, _, _) => Some(v),
-            Found::Record(_) => None,
-        }
-    }
-
-    /// True if a read of `key` made off the lock waits for the batch
-    /// about to run.
-    pub fn is_stashed(&self, key: &[u8]) -> bool {
-        self.cold
-            .as_ref()
-            .is_some_and(|c| c.stash.contains_key(key))
     }
 
     /// Keeps a value read off the lock for the next promotion of its key

@@ -647,14 +647,20 @@ fn cold_keys_wait_for_access_while_active_expiry_is_off() {
     }
 }
 
+/// A server whose cold tier is `store` (a test store: slow, refusing or
+/// stalling writes on demand).
+fn server_with_store(
+    store: strata_storage::cold::MemStore,
+) -> (TestServer, std::sync::Arc<strata_storage::cold::MemStore>) {
+    let s = TestServer::start(&[]);
+    let store = std::sync::Arc::new(store);
+    strata::tier::attach(&mut s.shared.state.lock(), store.clone());
+    (s, store)
+}
+
 #[test]
 fn a_flush_the_cold_tier_refuses_flushes_nothing() {
-    let s = TestServer::start(&[]);
-    let store = std::sync::Arc::new(strata_storage::cold::MemStore::new());
-    {
-        let mut st = s.shared.state.lock();
-        strata::tier::attach(&mut st, store.clone());
-    }
+    let (s, store) = server_with_store(strata_storage::cold::MemStore::new());
     let mut c = s.client().get_connection().expect("conn");
     // Cold keys in two databases: FLUSHALL's range deletes are one write.
     let _: () = redis::cmd("SELECT").arg(1).query(&mut c).expect("select");
@@ -725,12 +731,7 @@ fn stored_keys(store: &strata_storage::cold::MemStore) -> HashSet<String> {
 
 #[test]
 fn cold_writes_on_a_stalled_store_do_not_delay_other_clients() {
-    let s = TestServer::start(&[]);
-    let store = std::sync::Arc::new(strata_storage::cold::MemStore::new());
-    {
-        let mut st = s.shared.state.lock();
-        strata::tier::attach(&mut st, store.clone());
-    }
+    let (s, store) = server_with_store(strata_storage::cold::MemStore::new());
     let mut c = s.client().get_connection().expect("conn");
     set_numbered(&mut c, "k", 40);
     spill_all(&mut c, 40);
@@ -925,14 +926,9 @@ fn assert_resident_reads_not_delayed_after(
     setup: impl FnOnce(&mut Connection) -> i64,
     slow_client: impl FnOnce(&mut Connection, &strata_storage::cold::MemStore) + Send + 'static,
 ) {
-    let s = TestServer::start(&[]);
-    let store = std::sync::Arc::new(strata_storage::cold::MemStore::slow(Duration::from_millis(
-        100,
-    )));
-    {
-        let mut st = s.shared.state.lock();
-        strata::tier::attach(&mut st, store.clone());
-    }
+    let (s, store) = server_with_store(strata_storage::cold::MemStore::slow(
+        Duration::from_millis(100),
+    ));
     let mut c = s.client().get_connection().expect("conn");
     set_numbered(&mut c, "cold", cold);
     let more = setup(&mut c);

@@ -44,6 +44,19 @@ fn set_numbered(c: &mut Connection, prefix: &str, n: u32) {
     }
 }
 
+/// Sets `t<i>` to `i` for every `i` below `n`, each expiring in `px` ms.
+fn set_expiring(c: &mut Connection, n: u32, px: u64) {
+    for i in 0..n {
+        let _: () = redis::cmd("SET")
+            .arg(format!("t{i}"))
+            .arg(i)
+            .arg("PX")
+            .arg(px)
+            .query(c)
+            .expect("set");
+    }
+}
+
 fn spill_all(c: &mut Connection, expect_cold: i64) {
     common::config_set(c, "maxmemory", "1");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -510,15 +523,7 @@ fn cold_keys_expire_lazily_and_actively_with_events() {
     let mut c = s.client().get_connection().expect("conn");
     let mut sub = s.raw();
     sub.cmd_str("SUBSCRIBE __keyevent@0__:expired");
-    for i in 0..20 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("t{i}"))
-            .arg(i)
-            .arg("PX")
-            .arg(300)
-            .query(&mut c)
-            .expect("set");
-    }
+    set_expiring(&mut c, 20, 300);
     let _: () = redis::cmd("SET")
         .arg("lazy")
         .arg(1)
@@ -611,15 +616,7 @@ fn cold_keys_wait_for_access_while_active_expiry_is_off() {
         .arg(0)
         .query(&mut c)
         .expect("debug");
-    for i in 0..10 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("t{i}"))
-            .arg(i)
-            .arg("PX")
-            .arg(100)
-            .query(&mut c)
-            .expect("set");
-    }
+    set_expiring(&mut c, 10, 100);
     spill_all(&mut c, 10);
     std::thread::sleep(Duration::from_millis(500));
     // As in Redis: still counted until something touches them.

@@ -783,9 +783,10 @@ fn cold_writes_on_a_stalled_store_do_not_delay_other_clients() {
         std::thread::sleep(Duration::from_millis(2));
     }
     writer.join().expect("writer");
-    // 25 writes of 300 ms each would have held the lock for 7.5 s.
+    // 25 writes of 300 ms each would have held the lock for 7.5 s, any
+    // one of them making a resident read wait about 300 ms.
     assert!(
-        max < Duration::from_millis(150),
+        max < Duration::from_millis(250),
         "a resident read waited {max:?} behind a stalled cold write"
     );
     assert!(info_field(&mut c, "tiering", "cold_write_stalls") >= 15);

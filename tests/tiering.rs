@@ -44,6 +44,13 @@ fn set_numbered(c: &mut Connection, prefix: &str, n: u32) {
     }
 }
 
+/// [`spill_all`], then a resident key `hot` (= "h") that other clients
+/// read while the cold ones are slow.
+fn spill_all_but_hot(c: &mut Connection, expect_cold: i64) {
+    spill_all(c, expect_cold);
+    let _: () = redis::cmd("SET").arg("hot").arg("h").query(c).expect("set");
+}
+
 /// Sets `t<i>` to `i` for every `i` below `n`, each expiring in `px` ms.
 fn set_expiring(c: &mut Connection, n: u32, px: u64) {
     for i in 0..n {
@@ -664,12 +671,7 @@ fn a_flush_the_cold_tier_refuses_flushes_nothing() {
     set_numbered(&mut c, "one", 10);
     let _: () = redis::cmd("SELECT").arg(0).query(&mut c).expect("select");
     set_numbered(&mut c, "k", 30);
-    spill_all(&mut c, 40);
-    let _: () = redis::cmd("SET")
-        .arg("hot")
-        .arg("h")
-        .query(&mut c)
-        .expect("set");
+    spill_all_but_hot(&mut c, 40);
     // A disk that refuses writes: both flushes fail, and every key stays.
     store
         .fail_writes
@@ -731,12 +733,7 @@ fn cold_writes_on_a_stalled_store_do_not_delay_other_clients() {
     let (s, store) = server_with_store(strata_storage::cold::MemStore::new());
     let mut c = s.client().get_connection().expect("conn");
     set_numbered(&mut c, "k", 40);
-    spill_all(&mut c, 40);
-    let _: () = redis::cmd("SET")
-        .arg("hot")
-        .arg("h")
-        .query(&mut c)
-        .expect("set");
+    spill_all_but_hot(&mut c, 40);
     assert!(stored_keys(&store).contains("k0"));
     // Flushes and compactions behind: every write would wait 300 ms.
     *store.write_stall.lock().expect("stall") = Duration::from_millis(300);
@@ -930,12 +927,7 @@ fn assert_resident_reads_not_delayed_after(
     let mut c = s.client().get_connection().expect("conn");
     set_numbered(&mut c, "cold", cold);
     let more = setup(&mut c);
-    spill_all(&mut c, i64::from(cold) + more);
-    let _: () = redis::cmd("SET")
-        .arg("hot")
-        .arg("h")
-        .query(&mut c)
-        .expect("set");
+    spill_all_but_hot(&mut c, i64::from(cold) + more);
     let locked = info_field(&mut c, "tiering", "cold_reads_locked");
     let port = s.port;
     let slow = std::thread::spawn(move || {

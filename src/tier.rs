@@ -713,7 +713,15 @@ pub fn before_command(state: &mut State, cmd: &'static CommandSpec) -> Result<()
     if state.config.hot.maxmemory <= 0 {
         return Ok(());
     }
-    let over = excess(state);
+    let mut over = excess(state);
+    if over > 0 && state.tier.spill_failed.is_some() {
+        // Spills are failing, so memory must stop at the hard limit: a
+        // figure up to MEASURE_EVERY old lets a fast client write past
+        // it, so measure afresh (only in this degraded state).
+        remeasure(state);
+        state.tier.store_measured = None;
+        over = excess(state);
+    }
     if over == 0 {
         return Ok(());
     }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::admit::{self, FreqSketch};
 use crate::cold::{self, Cf, ColdError, Fetch, Op, Store};
@@ -459,6 +459,15 @@ static COLD_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomic
 /// without it, and under the lock again uses the result only if no change
 /// to that key was logged since (or the log cannot tell: it wrapped, or a
 /// range delete cleared everything).
+///
+/// Two views of the same changes: a ring of the last [`COLD_LOG`] key
+/// hashes, walked by range checks (SCAN, KEYS: which positions changed),
+/// and, for point checks (one key's read-ahead), each key hash's latest
+/// change in two maps that together cover the last [`COLD_LOG_POINT`] to
+/// twice that many changes. During a bulk load the spiller commits 512
+/// keys at a time, so a read-ahead can see thousands of changes before
+/// its command runs; the maps answer those in O(1) where the ring would
+/// have given up and sent the lookup to the store under the lock.
 struct ColdLog {
     generation: u64,
     /// Changes logged so far.
@@ -467,9 +476,45 @@ struct ColdLog {
     barrier: u64,
     /// Key hash of change `n` at `ring[n % COLD_LOG]`.
     ring: Vec<u64>,
+    /// Latest change of each key hash logged since `recent_from`.
+    recent: HashMap<u64, u64, IdentityHasher>,
+    recent_from: u64,
+    /// The same for the changes from `older_from` to `recent_from`.
+    older: HashMap<u64, u64, IdentityHasher>,
+    older_from: u64,
 }
 
 const COLD_LOG: usize = 2048;
+/// Changes per map of [`ColdLog`]'s point checks (each map holds at most
+/// this many entries, 16 bytes each plus the table's slack).
+const COLD_LOG_POINT: u64 = 8192;
+
+/// Key hashes are already XXH3: the point-check maps use them as is.
+#[derive(Clone, Copy, Default)]
+struct IdentityHasher;
+
+impl std::hash::BuildHasher for IdentityHasher {
+    type Hasher = IdentityHash;
+    fn build_hasher(&self) -> IdentityHash {
+        IdentityHash(0)
+    }
+}
+
+struct IdentityHash(u64);
+
+impl std::hash::Hasher for IdentityHash {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 impl ColdLog {
     fn new() -> ColdLog {
@@ -478,12 +523,24 @@ impl ColdLog {
             seq: 0,
             barrier: 0,
             ring: vec![0; COLD_LOG],
+            recent: HashMap::default(),
+            recent_from: 0,
+            older: HashMap::default(),
+            older_from: 0,
         }
     }
 
     /// A record of `key` is about to change (put, delete, new deadline).
     fn changed(&mut self, key: &[u8]) {
-        self.ring[(self.seq % COLD_LOG as u64) as usize] = key_hash(key);
+        let h = key_hash(key);
+        self.ring[(self.seq % COLD_LOG as u64) as usize] = h;
+        if self.seq - self.recent_from >= COLD_LOG_POINT {
+            std::mem::swap(&mut self.recent, &mut self.older);
+            self.recent.clear();
+            self.older_from = self.recent_from;
+            self.recent_from = self.seq;
+        }
+        self.recent.insert(h, self.seq);
         self.seq += 1;
     }
 
@@ -491,6 +548,10 @@ impl ColdLog {
     fn changed_all(&mut self) {
         self.seq += 1;
         self.barrier = self.seq;
+        self.recent.clear();
+        self.older.clear();
+        self.recent_from = self.seq;
+        self.older_from = self.seq;
     }
 
     /// The key hashes of the records changed since `(generation, seq)`,
@@ -518,11 +579,25 @@ impl ColdLog {
             })
     }
 
+    /// True if point checks ([`ColdLog::unchanged_since`]) can tell what
+    /// changed since `(generation, seq)`.
+    fn tracks(&self, generation: u64, seq: u64) -> bool {
+        generation == self.generation
+            && seq >= self.barrier
+            && seq <= self.seq
+            && seq >= self.older_from
+    }
+
     /// True if `key`'s record is unchanged since `(generation, seq)`.
     fn unchanged_since(&self, key: &[u8], generation: u64, seq: u64) -> bool {
+        if !self.tracks(generation, seq) {
+            return false;
+        }
         let h = key_hash(key);
-        self.changes_since(generation, seq)
-            .is_some_and(|mut hashes| hashes.all(|x| x != h))
+        // `recent` holds the latest change of a hash it has; `older` the
+        // latest before `recent_from`.
+        let last = self.recent.get(&h).or_else(|| self.older.get(&h));
+        last.is_none_or(|&n| n < seq)
     }
 }
 
@@ -2028,7 +2103,7 @@ impl Db {
             c.errors.push(format!("cold expiry scan failed: {e}"));
             return 0;
         }
-        let trusted = c.log.changes_since(read.generation, read.seq).is_some();
+        let trusted = c.log.tracks(read.generation, read.seq);
         let mut n = 0;
         for (at, key, found) in read.due {
             if self.keys.contains_key(&key[..]) {
@@ -2999,6 +3074,66 @@ mod tests {
 
     fn s(v: &str) -> Value {
         Value::Str(Str::Raw(Bytes::copy_from_slice(v.as_bytes())))
+    }
+
+    #[test]
+    fn cold_log_point_checks_reach_past_the_ring() {
+        let mut log = ColdLog::new();
+        let g = log.generation;
+        log.changed(b"before");
+        let seq = log.seq;
+        // More changes than the ring holds: range checks give up, point
+        // checks still answer exactly.
+        for i in 0..(COLD_LOG as u64 * 3) {
+            log.changed(format!("other{i}").as_bytes());
+        }
+        log.changed(b"changed");
+        assert!(log.changes_since(g, seq).is_none());
+        assert!(!log.range_unchanged_since(0, None, g, seq));
+        assert!(log.tracks(g, seq));
+        assert!(log.unchanged_since(b"before", g, seq));
+        assert!(log.unchanged_since(b"untouched", g, seq));
+        assert!(!log.unchanged_since(b"changed", g, seq));
+        assert!(!log.unchanged_since(b"other7", g, seq));
+        // Another generation, or a read noted in the future, is unknown.
+        assert!(!log.unchanged_since(b"untouched", g + 1, seq));
+        assert!(!log.unchanged_since(b"untouched", g, log.seq + 1));
+
+        // A key changed early stays changed while it is tracked; past
+        // both maps' span nothing is known.
+        let mut log = ColdLog::new();
+        let g = log.generation;
+        log.changed(b"early");
+        for i in 0..(COLD_LOG_POINT + 10) {
+            log.changed(format!("k{i}").as_bytes());
+        }
+        assert!(log.tracks(g, 0));
+        assert!(!log.unchanged_since(b"early", g, 0));
+        assert!(log.unchanged_since(b"untouched", g, 0));
+        let late = log.seq;
+        for i in 0..COLD_LOG_POINT {
+            log.changed(format!("j{i}").as_bytes());
+        }
+        assert!(!log.tracks(g, 0));
+        assert!(!log.unchanged_since(b"untouched", g, 0));
+        assert!(log.tracks(g, late));
+        assert!(!log.unchanged_since(b"j5", g, late));
+        assert!(log.unchanged_since(b"k5", g, late));
+        // The same key changed in both maps: the later change counts.
+        let mid = log.seq;
+        log.changed(b"j1");
+        assert!(!log.unchanged_since(b"j1", g, mid));
+        assert!(log.unchanged_since(b"j2", g, mid));
+
+        // A range delete voids every earlier read.
+        let before = log.seq;
+        log.changed_all();
+        assert!(!log.tracks(g, before));
+        assert!(!log.unchanged_since(b"untouched", g, before));
+        assert!(log.unchanged_since(b"untouched", g, log.seq));
+        // The maps hold at most one span's keys each.
+        assert!(log.recent.len() as u64 <= COLD_LOG_POINT);
+        assert!(log.older.len() as u64 <= COLD_LOG_POINT);
     }
 
     #[test]

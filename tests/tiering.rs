@@ -1393,6 +1393,72 @@ fn range_reads_ahead_in_a_transaction_see_its_own_writes() {
 }
 
 #[test]
+fn keys_brings_a_long_read_ahead_up_to_date_without_reading_under_the_lock() {
+    // KEYS reads a slow tier for a second while another client changes
+    // 3500 of its records (more than the change log's ring holds): the
+    // reply is the keyspace of its moment, and the tier is not read
+    // again under the lock (a whole-tier read there would stall every
+    // client for as long).
+    let (s, store) = server_with_store(strata_storage::cold::MemStore::slow(Duration::ZERO));
+    let mut c = s.client().get_connection().expect("conn");
+    set_numbered(&mut c, "k", 3000);
+    spill_all(&mut c, 3000);
+    let _: () = redis::cmd("SET")
+        .arg("zz")
+        .arg("v")
+        .query(&mut c)
+        .expect("set");
+    spill_all(&mut c, 3001);
+    // Every record read once (in the simulated page cache) but `zz`'s, so
+    // only a scan of the whole tier is slow.
+    store.cool();
+    let mut exists = redis::cmd("EXISTS");
+    for i in 0..3000 {
+        exists.arg(format!("k{i}"));
+    }
+    let n: i64 = exists.query(&mut c).expect("exists");
+    assert_eq!(n, 3000);
+    let locked = info_field(&mut c, "tiering", "cold_reads_locked");
+    *store.read_delay.lock().expect("delay") = Duration::from_millis(1000);
+    let port = s.port;
+    let keys = std::thread::spawn(move || {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .expect("client")
+            .get_connection()
+            .expect("conn");
+        let mut keys: Vec<String> = redis::cmd("KEYS").arg("k*").query(&mut c).expect("keys");
+        keys.sort();
+        (keys, Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let mut p = redis::pipe();
+    for i in 0..500 {
+        p.cmd("DEL").arg(format!("k{i}")).ignore();
+    }
+    for i in 0..3000 {
+        p.cmd("PEXPIRE").arg(format!("k{i}")).arg(100_000).ignore();
+    }
+    let () = p.query(&mut c).expect("pipeline");
+    let changed = Instant::now();
+    let (got, answered) = keys.join().expect("keys thread");
+    assert!(
+        changed < answered,
+        "the changes did not land during KEYS's read"
+    );
+    let mut want: Vec<String> = (500..3000).map(|i| format!("k{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(cold_keys(&mut c), 2501);
+    assert_eq!(
+        info_field(&mut c, "tiering", "cold_reads_locked"),
+        locked,
+        "KEYS read the store under the lock"
+    );
+    let ttl: i64 = redis::cmd("PTTL").arg("k2999").query(&mut c).expect("pttl");
+    assert!(ttl > 90_000, "{ttl}");
+}
+
+#[test]
 fn keys_and_randomkey_read_ahead_see_changes_made_meanwhile() {
     let s = TestServer::start(&[]);
     let mut c = s.client().get_connection().expect("conn");

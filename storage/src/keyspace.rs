@@ -482,6 +482,9 @@ struct ColdLog {
     /// The same for the changes from `older_from` to `recent_from`.
     older: HashMap<u64, u64, IdentityHasher>,
     older_from: u64,
+    /// What each record changed while KEYS read-aheads are out became
+    /// (see [`ahead::KeysWatch`]).
+    watch: Option<ahead::KeysWatch>,
 }
 
 const COLD_LOG: usize = 2048;
@@ -527,6 +530,7 @@ impl ColdLog {
             recent_from: 0,
             older: HashMap::default(),
             older_from: 0,
+            watch: None,
         }
     }
 
@@ -542,6 +546,26 @@ impl ColdLog {
         }
         self.recent.insert(h, self.seq);
         self.seq += 1;
+        if let Some(w) = self.watch.as_mut() {
+            if !w.note(key, ahead::Watched::Unknown) {
+                self.watch = None;
+            }
+        }
+    }
+
+    /// What the record of `key`, logged as changing by
+    /// [`ColdLog::changed`], now is: `Some(deadline)` if it exists, `None`
+    /// if it is gone (deleted, or ignored until its delete is redone).
+    fn settled(&mut self, key: &[u8], record: Option<Option<i64>>) {
+        if let Some(w) = self.watch.as_mut() {
+            let now = match record {
+                Some(at) => ahead::Watched::Present(at),
+                None => ahead::Watched::Absent,
+            };
+            if !w.note(key, now) {
+                self.watch = None;
+            }
+        }
     }
 
     /// Every record may have changed (range delete).
@@ -552,6 +576,7 @@ impl ColdLog {
         self.older.clear();
         self.recent_from = self.seq;
         self.older_from = self.seq;
+        self.watch = None;
     }
 
     /// The key hashes of the records changed since `(generation, seq)`,
@@ -1528,6 +1553,7 @@ impl Db {
             // the delete can be redone.
             c.dead.insert(Bytes::copy_from_slice(key));
         }
+        c.log.settled(key, None);
         c.keys = c.keys.saturating_sub(1);
         if expire_at.is_some() {
             c.expires = c.expires.saturating_sub(1);
@@ -1555,6 +1581,10 @@ impl Db {
             for k in &keys {
                 c.dead.remove(k);
             }
+        }
+        // Gone either way: deleted, or still ignored.
+        for k in &keys {
+            c.log.settled(k, None);
         }
         c.dead.len()
     }
@@ -2037,6 +2067,7 @@ impl Db {
             self.expires.remove(&job.key[..]);
             // The new record replaced any record a failed delete left.
             c.dead.remove(&job.key[..]);
+            c.log.settled(&job.key, Some(job.expire_at));
             c.keys += 1;
             if job.expire_at.is_some() {
                 c.expires += 1;
@@ -2060,6 +2091,7 @@ impl Db {
         if !c.write_now(ops, "cold delete of a stale spill failed") {
             c.dead.insert(job.key.clone());
         }
+        c.log.settled(&job.key, None);
         false
     }
 
@@ -2405,8 +2437,11 @@ impl Db {
         ops.push(Op::Put(Cf::Data, dk, r.with_expire(at)));
         c.log.changed(key);
         if !c.write_now(ops, "cold write failed (the key moves to memory)") {
+            // Refused whole: the record is as it was.
+            c.log.settled(key, Some(meta.expire_at));
             return None;
         }
+        c.log.settled(key, Some(at));
         match (meta.expire_at.is_some(), at.is_some()) {
             (false, true) => c.expires += 1,
             (true, false) => c.expires = c.expires.saturating_sub(1),
@@ -2586,9 +2621,15 @@ impl Db {
         c.log.changed(from);
         c.log.changed(&to);
         if !c.write_now(ops, "cold rename failed (moved through memory)") {
+            // Refused whole: `from` keeps its record; `to`'s was deleted
+            // above.
+            c.log.settled(from, Some(meta.expire_at));
+            c.log.settled(&to, None);
             return None;
         }
         c.dead.remove(&to[..]);
+        c.log.settled(from, None);
+        c.log.settled(&to, Some(meta.expire_at));
         Some(true)
     }
 
@@ -3601,11 +3642,18 @@ mod tests {
         let (store, mut db, keys, mut rng) = mostly_cold_db(2000, 5);
         let id = db.cold.as_ref().expect("cold").id;
         let (mut used, mut n) = (0, 0);
-        for pattern in ["*", "k1*", "k?5", "new*"] {
+        // With the watch on, and (`ring_only`) from the change log's ring.
+        for (pattern, ring_only) in ["*", "k1*", "k?5", "new*"]
+            .into_iter()
+            .flat_map(|p| [(p, false), (p, true)])
+        {
             let filter = KeysFilter::new(Bytes::from(pattern));
             for _ in 0..25 {
                 let t = db.keys_ticket(Bytes::from(pattern)).expect("ticket");
                 db.stash_prefetched(t.read(&*store));
+                if ring_only {
+                    db.cold.as_mut().expect("cold").log.watch = None;
+                }
                 // Logged changes after the read ahead: spills, deletes,
                 // new cold keys, a deadline now past.
                 for _ in 0..rand::Rng::random_range(&mut rng, 0..6) {
@@ -3657,8 +3705,9 @@ mod tests {
             }
         }
         // The read ahead was used by every call that could show it: the
-        // 25 calls of each pattern matching the sneaky key (`*`, `new*`).
-        assert_eq!(used, 50, "read ahead used {used} times");
+        // 25 calls of each pattern matching the sneaky key (`*`, `new*`),
+        // both ways.
+        assert_eq!(used, 100, "read ahead used {used} times");
         // A log that cannot tell (a flush) sends the call to the store.
         let t = db.keys_ticket(Bytes::from_static(b"*")).expect("ticket");
         db.stash_prefetched(t.read(&*store));
@@ -3668,6 +3717,65 @@ mod tests {
             got.push(Bytes::copy_from_slice(k))
         });
         assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn keys_read_ahead_outlasts_more_changes_than_the_ring_holds() {
+        let (store, mut db, keys, mut rng) = mostly_cold_db(2000, 7);
+        let locked = |db: &Db| {
+            db.cold
+                .as_ref()
+                .expect("cold")
+                .locked_reads
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        for pattern in ["*", "k1*", "new*"] {
+            let filter = KeysFilter::new(Bytes::from(pattern));
+            let t = db.keys_ticket(Bytes::from(pattern)).expect("ticket");
+            let read = t.read(&*store);
+            // While it was read: more changes than the ring's 2048.
+            for i in 0..5000u32 {
+                let pick = &keys[rand::Rng::random_range(&mut rng, 0..keys.len())];
+                match i % 4 {
+                    0 if db.keys.contains_key(&pick[..]) => spill_key(&store, &mut db, pick),
+                    1 => {
+                        db.delete(pick, 0);
+                    }
+                    2 => {
+                        let k = Bytes::from(format!("new{pattern}{i}"));
+                        db.set(k.clone(), s("v"), 0);
+                        spill_key(&store, &mut db, &k);
+                    }
+                    _ => {
+                        db.set_expire(pick, 5);
+                    }
+                }
+            }
+            db.stash_prefetched(read);
+            let stash = db
+                .cold
+                .as_mut()
+                .map(|c| std::mem::take(&mut c.keys_stash))
+                .unwrap_or_default();
+            let want = keys_now(&mut db, &filter, 10);
+            db.cold.as_mut().expect("cold").keys_stash = stash;
+            let before = locked(&db);
+            let mut got = Vec::new();
+            db.cold_keys_matching(&filter, 10, |k| got.push(Bytes::copy_from_slice(k)));
+            got.sort();
+            assert_eq!(got, want, "pattern {pattern}");
+            assert!(!want.is_empty());
+            assert_eq!(
+                locked(&db),
+                before,
+                "pattern {pattern}: store read under the lock"
+            );
+        }
+        // Nobody holds the watch any more: the next change ends it.
+        assert!(db.cold.as_ref().expect("cold").log.watch.is_some());
+        db.set(Bytes::from_static(b"last"), s("v"), 0);
+        spill_key(&store, &mut db, b"last");
+        assert!(db.cold.as_ref().expect("cold").log.watch.is_none());
     }
 
     #[test]

@@ -8,11 +8,16 @@
 //! lock, uses what was read as far as the database's change log shows it
 //! still true:
 //!
-//! * KEYS keeps the records read ahead at every position no change was
-//!   logged for since, and reads again (under the lock) only the
-//!   positions that changed: at most the log's length, however large the
-//!   tier. If the log cannot tell (it wrapped, or a flush cleared
-//!   everything), it reads the whole tier under the lock as before.
+//! * KEYS keeps the records read ahead whose key did not change since,
+//!   and takes the changed ones as they are now from the database's
+//!   [`KeysWatch`]: while KEYS read-aheads are out, every change to a
+//!   cold record notes what the record became, so however long the read
+//!   took and however many records changed meanwhile, the call needs no
+//!   store read under the lock (but for a change whose outcome was not
+//!   noted, read again by key). Without a watch (it overflowed, or a
+//!   flush cleared everything), it reads again the positions the change
+//!   log's ring shows changed, or if the ring cannot tell either, the
+//!   whole tier under the lock.
 //! * RANDOMKEY draws hot or cold when the ticket is taken; a cold draw
 //!   reads the first few live records from a random position, and the
 //!   command returns the first of them whose record is unchanged since
@@ -20,6 +25,8 @@
 
 use bytes::Bytes;
 use rand::Rng;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 
 use super::{key_match, pattern_can_match, ColdDb, ColdTicket, Db};
 use crate::cold::{self, Cf, ColdStore};
@@ -59,6 +66,57 @@ type Live = (u64, Bytes, Option<i64>);
 pub(super) struct KeysPlan {
     filter: KeysFilter,
     id: u16,
+    /// The watch noting changes meanwhile: its id, and a hold on it.
+    watch: (u64, Arc<()>),
+}
+
+/// What a cold record changed while a [`KeysWatch`] was on became.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Watched {
+    /// Logged as changing, outcome not noted (yet): read it again.
+    Unknown,
+    /// Gone (deleted, or ignored until its delete is redone).
+    Absent,
+    /// There, with this deadline.
+    Present(Option<i64>),
+}
+
+/// Every change to a database's cold records while KEYS read-aheads are
+/// out, with what each changed key's record became (the last change
+/// wins). A KEYS over a large tier reads for a second or more while
+/// writes go on; with the watch it brings its read up to date however
+/// many records changed meanwhile, instead of reading the whole tier
+/// again under the lock. The watch ends when the last read-ahead holding
+/// it is gone, or past [`KEYS_WATCH_MAX`] keys.
+pub(super) struct KeysWatch {
+    id: u64,
+    /// Upgrades while a read-ahead holds the watch.
+    holders: Weak<()>,
+    changes: HashMap<Bytes, Watched>,
+}
+
+/// Keys a [`KeysWatch`] holds at most (about 100 bytes each).
+pub(super) const KEYS_WATCH_MAX: usize = 1 << 16;
+
+static NEXT_WATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl KeysWatch {
+    /// Notes what `key`'s record became. False if the watch must end:
+    /// nobody holds it any more, or it is full.
+    pub(super) fn note(&mut self, key: &[u8], now: Watched) -> bool {
+        if self.holders.strong_count() == 0 {
+            return false;
+        }
+        if let Some(w) = self.changes.get_mut(key) {
+            *w = now;
+            return true;
+        }
+        if self.changes.len() >= KEYS_WATCH_MAX {
+            return false;
+        }
+        self.changes.insert(Bytes::copy_from_slice(key), now);
+        true
+    }
 }
 
 /// A KEYS call's cold records read off the lock, with the change log's
@@ -70,6 +128,8 @@ pub(super) struct KeysRead {
     pattern: Bytes,
     /// The readable records whose key matches, in position order.
     records: Vec<Live>,
+    /// The watch that notes changes since the read's ticket.
+    watch: (u64, Arc<()>),
 }
 
 impl KeysPlan {
@@ -92,6 +152,7 @@ impl KeysPlan {
             seq,
             pattern,
             records,
+            watch: self.watch,
         })
     }
 }
@@ -176,6 +237,16 @@ impl ColdDb {
     /// positions no change was logged for since, and the records at the
     /// changed positions read again now. `None` if the log cannot tell.
     fn keys_from(&self, r: KeysRead, filter: &KeysFilter) -> Option<Vec<Live>> {
+        let log = &self.log;
+        let watched = log.watch.as_ref().filter(|w| {
+            w.id == r.watch.0
+                && r.generation == log.generation
+                && r.seq >= log.barrier
+                && r.seq <= log.seq
+        });
+        if let Some(w) = watched {
+            return Some(self.keys_watched(r.records, w, filter));
+        }
         let mut changed: Vec<u64> = self
             .log
             .changes_since(r.generation, r.seq)?
@@ -210,19 +281,66 @@ impl ColdDb {
         out.sort_by_key(|(pos, _, _)| *pos);
         Some(out)
     }
+
+    /// `records` read ahead, brought up to date from the watch `w` that
+    /// was on since their ticket.
+    fn keys_watched(&self, records: Vec<Live>, w: &KeysWatch, filter: &KeysFilter) -> Vec<Live> {
+        let mut out: Vec<Live> = records
+            .into_iter()
+            .filter(|(_, key, _)| !w.changes.contains_key(key))
+            .collect();
+        for (key, now) in &w.changes {
+            if !filter.matches(key) {
+                continue;
+            }
+            match *now {
+                Watched::Absent => {}
+                Watched::Present(at) => out.push((cold::position(key), key.clone(), at)),
+                Watched::Unknown => {
+                    self.locked_read();
+                    let dk = cold::data_key(self.id, key);
+                    if let Ok(crate::cold::Fetch::Found(v)) = self.store.get(Cf::Data, &dk) {
+                        out.extend(matching(filter, &dk, &v));
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|(pos, _, _)| *pos);
+        out
+    }
 }
 
 impl Db {
     /// A ticket to read, off the lock, the cold records `KEYS pattern`
     /// would read (`None`: no cold tier, or nothing in it).
-    pub fn keys_ticket(&self, pattern: Bytes) -> Option<ColdTicket> {
-        let c = self.cold.as_ref()?;
+    pub fn keys_ticket(&mut self, pattern: Bytes) -> Option<ColdTicket> {
         if self.cold_len() == 0 {
             return None;
         }
+        let c = self.cold.as_mut()?;
+        // Join the watch on, or start one.
+        let held = c
+            .log
+            .watch
+            .as_ref()
+            .and_then(|w| Some((w.id, w.holders.upgrade()?)));
+        let watch = match held {
+            Some(h) => h,
+            None => {
+                let hold = Arc::new(());
+                let id = NEXT_WATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                c.log.watch = Some(KeysWatch {
+                    id,
+                    holders: Arc::downgrade(&hold),
+                    changes: HashMap::new(),
+                });
+                (id, hold)
+            }
+        };
         let plan = KeysPlan {
             filter: KeysFilter::new(pattern),
             id: c.id,
+            watch,
         };
         Some(c.range_ticket(super::Ahead::Keys(plan)))
     }

@@ -233,9 +233,11 @@ impl RandomPlan {
 }
 
 impl ColdDb {
-    /// The cold keys KEYS returns, from a read-ahead: its records at the
-    /// positions no change was logged for since, and the records at the
-    /// changed positions read again now. `None` if the log cannot tell.
+    /// The cold keys KEYS returns, from a read-ahead: brought up to date
+    /// from the watch if it has been on since the ticket; else its records
+    /// at the positions no change was logged for since, and the records
+    /// at the changed positions read again now. `None` if the log cannot
+    /// tell.
     fn keys_from(&self, r: KeysRead, filter: &KeysFilter) -> Option<Vec<Live>> {
         let log = &self.log;
         let watched = log.watch.as_ref().filter(|w| {

@@ -24,6 +24,14 @@ fn info_field(c: &mut Connection, section: &str, field: &str) -> i64 {
     panic!("no {field} in INFO {section}");
 }
 
+/// A new connection to the server on `port` (for another client thread).
+fn connect(port: u16) -> Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .expect("client")
+        .get_connection()
+        .expect("conn")
+}
+
 fn cold_keys(c: &mut Connection) -> i64 {
     info_field(c, "tiering", "cold_keys")
 }
@@ -742,10 +750,7 @@ fn cold_writes_on_a_stalled_store_do_not_delay_other_clients() {
     let writer = {
         let done = done.clone();
         std::thread::spawn(move || {
-            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                .expect("client")
-                .get_connection()
-                .expect("conn");
+            let mut c = connect(port);
             for i in 0..10 {
                 let n: i64 = redis::cmd(if i % 2 == 0 { "DEL" } else { "UNLINK" })
                     .arg(format!("k{i}"))
@@ -931,10 +936,7 @@ fn assert_resident_reads_not_delayed_after(
     let locked = info_field(&mut c, "tiering", "cold_reads_locked");
     let port = s.port;
     let slow = std::thread::spawn(move || {
-        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .expect("client")
-            .get_connection()
-            .expect("conn");
+        let mut c = connect(port);
         let started = Instant::now();
         slow_client(&mut c, &store);
         started.elapsed()
@@ -1422,10 +1424,7 @@ fn keys_brings_a_long_read_ahead_up_to_date_without_reading_under_the_lock() {
     *store.read_delay.lock().expect("delay") = Duration::from_millis(1000);
     let port = s.port;
     let keys = std::thread::spawn(move || {
-        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .expect("client")
-            .get_connection()
-            .expect("conn");
+        let mut c = connect(port);
         let mut keys: Vec<String> = redis::cmd("KEYS").arg("k*").query(&mut c).expect("keys");
         keys.sort();
         (keys, Instant::now())
@@ -1496,10 +1495,7 @@ fn keys_and_randomkey_read_ahead_see_changes_made_meanwhile() {
             .collect();
         want.sort();
         assert_eq!(keys, want, "round {round}");
-        let mut other = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .expect("client")
-            .get_connection()
-            .expect("conn");
+        let mut other = connect(port);
         for _ in 0..20 {
             let k: String = redis::cmd("RANDOMKEY")
                 .query(&mut other)

@@ -3637,6 +3637,45 @@ mod tests {
         out
     }
 
+    /// One logged change to `db`'s cold records, by `kind` (0 to 3): a
+    /// spill of a random key of `keys` in memory, a delete, a new cold key
+    /// `new_key`, or a deadline already past at time 10.
+    fn cold_change(
+        store: &crate::cold::Store,
+        db: &mut Db,
+        keys: &[Bytes],
+        rng: &mut SmallRng,
+        kind: u32,
+        new_key: Bytes,
+    ) {
+        let pick = &keys[rand::Rng::random_range(rng, 0..keys.len())];
+        match kind {
+            0 if db.keys.contains_key(&pick[..]) => spill_key(store, db, pick),
+            1 => {
+                db.delete(pick, 0);
+            }
+            2 => {
+                db.set(new_key.clone(), s("v"), 0);
+                spill_key(store, db, &new_key);
+            }
+            _ => {
+                db.set_expire(pick, 5);
+            }
+        }
+    }
+
+    /// [`keys_now`], leaving the KEYS read-aheads stashed in `db` alone.
+    fn keys_now_keeping_stash(db: &mut Db, filter: &KeysFilter, now: i64) -> Vec<Bytes> {
+        let stash = db
+            .cold
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.keys_stash))
+            .unwrap_or_default();
+        let want = keys_now(db, filter, now);
+        db.cold.as_mut().expect("cold").keys_stash = stash;
+        want
+    }
+
     #[test]
     fn keys_read_ahead_is_brought_up_to_date_from_the_change_log() {
         let (store, mut db, keys, mut rng) = mostly_cold_db(2000, 5);
@@ -3657,30 +3696,12 @@ mod tests {
                 // Logged changes after the read ahead: spills, deletes,
                 // new cold keys, a deadline now past.
                 for _ in 0..rand::Rng::random_range(&mut rng, 0..6) {
-                    let pick = &keys[rand::Rng::random_range(&mut rng, 0..keys.len())];
-                    match rand::Rng::random_range(&mut rng, 0..4u32) {
-                        0 if db.keys.contains_key(&pick[..]) => spill_key(&store, &mut db, pick),
-                        1 => {
-                            db.delete(pick, 0);
-                        }
-                        2 => {
-                            let k = Bytes::from(format!("new{n}.{}", db.len()));
-                            db.set(k.clone(), s("v"), 0);
-                            spill_key(&store, &mut db, &k);
-                        }
-                        _ => {
-                            db.set_expire(pick, 5);
-                        }
-                    }
+                    let kind = rand::Rng::random_range(&mut rng, 0..4u32);
+                    let new_key = Bytes::from(format!("new{n}.{}", db.len()));
+                    cold_change(&store, &mut db, &keys, &mut rng, kind, new_key);
                 }
                 // What the call must return: the store as it is now...
-                let stash = db
-                    .cold
-                    .as_mut()
-                    .map(|c| std::mem::take(&mut c.keys_stash))
-                    .unwrap_or_default();
-                let want = keys_now(&mut db, &filter, 10);
-                db.cold.as_mut().expect("cold").keys_stash = stash;
+                let want = keys_now_keeping_stash(&mut db, &filter, 10);
                 // ...but for a record written behind the keyspace's back
                 // (never logged), which a read ahead brought up to date
                 // cannot see.
@@ -3735,30 +3756,11 @@ mod tests {
             let read = t.read(&*store);
             // While it was read: more changes than the ring's 2048.
             for i in 0..5000u32 {
-                let pick = &keys[rand::Rng::random_range(&mut rng, 0..keys.len())];
-                match i % 4 {
-                    0 if db.keys.contains_key(&pick[..]) => spill_key(&store, &mut db, pick),
-                    1 => {
-                        db.delete(pick, 0);
-                    }
-                    2 => {
-                        let k = Bytes::from(format!("new{pattern}{i}"));
-                        db.set(k.clone(), s("v"), 0);
-                        spill_key(&store, &mut db, &k);
-                    }
-                    _ => {
-                        db.set_expire(pick, 5);
-                    }
-                }
+                let new_key = Bytes::from(format!("new{pattern}{i}"));
+                cold_change(&store, &mut db, &keys, &mut rng, i % 4, new_key);
             }
             db.stash_prefetched(read);
-            let stash = db
-                .cold
-                .as_mut()
-                .map(|c| std::mem::take(&mut c.keys_stash))
-                .unwrap_or_default();
-            let want = keys_now(&mut db, &filter, 10);
-            db.cold.as_mut().expect("cold").keys_stash = stash;
+            let want = keys_now_keeping_stash(&mut db, &filter, 10);
             let before = locked(&db);
             let mut got = Vec::new();
             db.cold_keys_matching(&filter, 10, |k| got.push(Bytes::copy_from_slice(k)));

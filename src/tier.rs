@@ -902,10 +902,13 @@ pub fn sort_tickets(
     }
 }
 
-/// Keys named by one SORT's patterns read ahead at most: beyond, the
-/// source is too long to read all of them for a call that may use a few
-/// (LIMIT), and they are read as the command runs.
-const SORT_AHEAD_MAX: usize = 1024;
+/// Keys named by one SORT's patterns read ahead at most. BY's are all
+/// needed (the sort weighs every element); GET's beyond 1024 are read as
+/// the command runs, as a call with LIMIT may use a few.
+const SORT_AHEAD_MAX: crate::cmd::sort::PatternReads = crate::cmd::sort::PatternReads {
+    by: 16384,
+    get: 1024,
+};
 
 /// Point reads of one round run on the connection's own task (when reads
 /// have been fast) up to this many; more go to the blocking pool.

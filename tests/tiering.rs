@@ -1172,6 +1172,42 @@ fn sort_by_and_get_patterns_over_slow_cold_keys_do_not_delay_other_clients() {
 }
 
 #[test]
+fn sort_by_the_weights_of_a_long_list_reads_them_all_ahead() {
+    // BY needs the weight of every element: up to 16384 weight keys are
+    // read ahead, off the lock (GET's only up to 1024, as LIMIT may use a
+    // few).
+    let (s, _store) = server_with_store(strata_storage::cold::MemStore::slow(
+        Duration::from_millis(1),
+    ));
+    let mut c = s.client().get_connection().expect("conn");
+    let mut p = redis::pipe();
+    for i in 0..3000u32 {
+        p.cmd("SET").arg(format!("w{i}")).arg(3000 - i).ignore();
+    }
+    let () = p.query(&mut c).expect("weights");
+    spill_all(&mut c, 3000);
+    let _: () = redis::cmd("RPUSH")
+        .arg("ids")
+        .arg((0..3000u32).collect::<Vec<_>>())
+        .query(&mut c)
+        .expect("rpush");
+    let locked = info_field(&mut c, "tiering", "cold_reads_locked");
+    let got: Vec<String> = redis::cmd("SORT")
+        .arg("ids")
+        .arg("BY")
+        .arg("w*")
+        .query(&mut c)
+        .expect("sort");
+    let want: Vec<String> = (0..3000u32).rev().map(|i| i.to_string()).collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        info_field(&mut c, "tiering", "cold_reads_locked"),
+        locked,
+        "SORT read weights under the lock"
+    );
+}
+
+#[test]
 fn sort_patterns_over_a_cold_source_do_not_delay_other_clients() {
     assert_resident_reads_not_delayed_after(
         "SORT's pattern keys of a cold source",

@@ -53,26 +53,40 @@ fn lookup_by_pattern(ctx: &mut Ctx, pattern: &[u8], subst: &Bytes) -> Option<Byt
 }
 
 /// The keys a SORT's BY and GET patterns name for the elements of its
-/// source, if the source is in memory and they are at most `max` (the
-/// tiering reads them ahead, off the lock).
-pub fn pattern_keys(db: &Db, args: &[Bytes], max: usize) -> Vec<Vec<u8>> {
+/// source, if the source is in memory (the tiering reads them ahead, off
+/// the lock); within the bounds of [`pattern_keys_of`].
+pub fn pattern_keys(db: &Db, args: &[Bytes], max: PatternReads) -> Vec<Vec<u8>> {
     match args.get(1).and_then(|k| db.peek(k)) {
         Some(entry) => pattern_keys_of(&entry.value, args, max),
         None => Vec::new(),
     }
 }
 
+/// How many pattern keys one SORT reads ahead at most.
+#[derive(Clone, Copy, Debug)]
+pub struct PatternReads {
+    /// Keys BY names: the sort needs every one of them.
+    pub by: usize,
+    /// Keys GET names: LIMIT may need only a few, so more are read as
+    /// the command runs.
+    pub get: usize,
+}
+
 /// The keys a SORT's BY and GET patterns name for the elements of
-/// `source`, if they are at most `max`. The arguments are looked at as
-/// SORT parses them; a wrong guess costs only a wasted read.
-pub fn pattern_keys_of(source: &Value, args: &[Bytes], max: usize) -> Vec<Vec<u8>> {
-    let mut patterns: Vec<&[u8]> = Vec::new();
+/// `source`: BY's if they are at most `max.by`, GET's if they are at most
+/// `max.get`. The arguments are looked at as SORT parses them; a wrong
+/// guess costs only a wasted read.
+pub fn pattern_keys_of(source: &Value, args: &[Bytes], max: PatternReads) -> Vec<Vec<u8>> {
+    let (mut by, mut get): (Vec<&[u8]>, Vec<&[u8]>) = (Vec::new(), Vec::new());
     let mut i = 2;
     while i < args.len() {
         let left = args.len() - i - 1;
         let a = &args[i];
-        if (args::is(a, "by") || args::is(a, "get")) && left >= 1 {
-            patterns.push(&args[i + 1]);
+        if args::is(a, "by") && left >= 1 {
+            by.push(&args[i + 1]);
+            i += 2;
+        } else if args::is(a, "get") && left >= 1 {
+            get.push(&args[i + 1]);
             i += 2;
         } else if args::is(a, "limit") && left >= 2 {
             i += 3;
@@ -82,15 +96,26 @@ pub fn pattern_keys_of(source: &Value, args: &[Bytes], max: usize) -> Vec<Vec<u8
             i += 1;
         }
     }
-    patterns.retain(|p| p.contains(&b'*'));
+    let len = match source {
+        Value::List(l) => l.len(),
+        Value::Set(s) => s.len(),
+        Value::ZSet(z) => z.len(),
+        _ => return Vec::new(),
+    };
+    let mut patterns: Vec<&[u8]> = Vec::new();
+    for (pats, max) in [(by, max.by), (get, max.get)] {
+        let pats: Vec<&[u8]> = pats.into_iter().filter(|p| p.contains(&b'*')).collect();
+        if len.saturating_mul(pats.len()) <= max {
+            patterns.extend(pats);
+        }
+    }
     if patterns.is_empty() {
         return Vec::new();
     }
-    let fits = |len: usize| len.saturating_mul(patterns.len()) <= max;
     let elems: Vec<Bytes> = match source {
-        Value::List(l) if fits(l.len()) => l.iter().cloned().collect(),
-        Value::Set(s) if fits(s.len()) => s.iter().map(|e| e.to_bytes()).collect(),
-        Value::ZSet(z) if fits(z.len()) => z.iter().map(|(m, _)| m.clone()).collect(),
+        Value::List(l) => l.iter().cloned().collect(),
+        Value::Set(s) => s.iter().map(|e| e.to_bytes()).collect(),
+        Value::ZSet(z) => z.iter().map(|(m, _)| m.clone()).collect(),
         _ => return Vec::new(),
     };
     let mut keys = Vec::with_capacity(elems.len() * patterns.len());

@@ -883,8 +883,11 @@ pub fn sort_tickets(
         let Some(value) = read.value(db, source) else {
             return;
         };
+        // Up to 16384 pattern keys: look the first round's values up by
+        // hash, not by a walk of them per key.
+        let done = read.keys_of(db);
         for k in crate::cmd::sort::pattern_keys_of(value, args, SORT_AHEAD_MAX) {
-            if read.value(db, &k).is_none() {
+            if !done.contains(&k[..]) {
                 if let Some(t) = d.cold_ticket(&k, false) {
                     out.push((db, t));
                 }
@@ -1100,6 +1103,15 @@ impl ColdValues {
             .iter()
             .find(|(d, p)| *d == db && p.key() == key)
             .and_then(|(_, p)| p.value())
+    }
+
+    /// The keys of database `db` whose value was read.
+    fn keys_of(&self, db: usize) -> std::collections::HashSet<&[u8]> {
+        self.values
+            .iter()
+            .filter(|(d, p)| *d == db && p.value().is_some())
+            .map(|(_, p)| p.key())
+            .collect()
     }
 
     /// Adds the values of a later round (the batch runs on both).
